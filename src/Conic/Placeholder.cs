@@ -1,0 +1,1 @@
+namespace Conic; public static class Placeholder { }
