@@ -1,1 +1,40 @@
-System.Console.WriteLine(TorchSharp.torch.ones(2).sum().item<float>());
+using Conic;
+using Conic.Cli.Commands;
+
+var commands = new Dictionary<string, Func<string[], int>>
+{
+    ["pretrain"] = PretrainCommand.Run,
+    ["eval"] = EvalCommand.Run,
+};
+
+if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+{
+    Console.WriteLine("""
+        conic - self-supervised image encoders for .NET (ConIC: consistent instance classification)
+
+        usage: conic <command> [options]
+
+        commands:
+          pretrain   pretrain an encoder on unlabelled images, then evaluate it (kNN, linear probe)
+          eval       evaluate a run's encoder: weighted kNN and a linear probe on frozen features
+
+        'conic <command> --help' lists every option with its default.
+        """);
+    return args.Length == 0 ? 1 : 0;
+}
+
+if (!commands.TryGetValue(args[0], out var command))
+{
+    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval; see conic --help)");
+    return 2;
+}
+
+try
+{
+    return command(args[1..]);
+}
+catch (ConicException e)
+{
+    Console.Error.WriteLine($"\nerror: {e.Message}");
+    return 2;
+}

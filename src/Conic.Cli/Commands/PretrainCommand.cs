@@ -1,0 +1,116 @@
+using Conic.Augmentation;
+using Conic.Data;
+using Conic.Evaluation;
+using Conic.Methods;
+using Conic.Models;
+using Conic.Reporting;
+using Conic.Training;
+
+namespace Conic.Cli.Commands;
+
+/// <summary><c>conic pretrain</c>: options to <see cref="PretrainOptions"/>, then train, evaluate and report.</summary>
+static class PretrainCommand
+{
+    public static int Run(string[] args)
+    {
+        var options = new PretrainOptions();
+        bool resume = false, evaluate = true;
+        var table = new OptionTable("pretrain",
+            "Pretrains an encoder with a self-supervised method, checkpointing every epoch, then evaluates it on the\n" +
+            "test split (weighted kNN, linear probe) and writes eval.json and report.md into the run folder.");
+        AddOptions(table, () => options, o => options = o);
+        table.Flag("--resume", "continue the run folder's last checkpoint (same options)", () => resume = true);
+        table.Flag("--no-eval", "skip the evaluation after pretraining", () => evaluate = false);
+        if (!table.Parse(args)) return 0;
+
+        var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
+        Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
+                                (data.Test != null ? $", {data.Test.Count} test images" : ""));
+        using var model = Trainer.Pretrain(options, data.Train, Console.Error, resume);
+
+        EvaluationResult? result = null;
+        if (evaluate && data.Test?.Labels != null && data.Train.Labels != null)
+            result = Evaluator.EvaluateRun(model, options.RunDirectory, data, Console.Error);
+        else if (evaluate)
+            Console.Error.WriteLine("no labelled test split: skipping evaluation");
+        Console.Error.WriteLine($"report: {MarkdownReport.Write(options.RunDirectory, model.Options, result)}");
+        return 0;
+    }
+
+    /// <summary>Every pretraining option; shared with other commands that train (one table, one set of names).</summary>
+    public static void AddOptions(OptionTable t, Func<PretrainOptions> get, Action<PretrainOptions> set)
+    {
+        void Update(Func<PretrainOptions, PretrainOptions> change) => set(change(get()));
+        void Backbone(Func<BackboneOptions, BackboneOptions> change) => Update(o => o with { Backbone = change(o.Backbone) });
+        void Augment(Func<AugmentationOptions, AugmentationOptions> change) => Update(o => o with { Augmentation = change(o.Augmentation) });
+        void Conic(Func<ConicOptions, ConicOptions> change) => Update(o => o with { Conic = change(o.Conic) });
+
+        t.Value("--data", "PATH", "folder of IDX files, of images (optionally one subfolder per class), or with train/ and test/ image folders",
+                () => get().DataPath ?? DatasetLoader.DefaultFashionMnist, v => Update(o => o with { DataPath = v }));
+        t.Value("--image-size", "PX", "side of the square images made from image folders", () => get().ImageSize,
+                v => Update(o => o with { ImageSize = OptionTable.Int("--image-size", v, 8) }));
+        t.Value("--run", "DIR", "run folder: config, checkpoint, metrics, TensorBoard events, eval and report", () => get().RunDirectory,
+                v => Update(o => o with { RunDirectory = v }));
+        t.Value("--method", "NAME", $"self-supervised method ({string.Join(", ", MethodRegistry.Names)})", () => get().Method,
+                v => Update(o => o with { Method = v }));
+        t.Value("--instances", "N", "training images used as instances (a seeded random subset); 0 = all", () => get().Instances,
+                v => Update(o => o with { Instances = OptionTable.Int("--instances", v, 0) }));
+        t.Value("--epochs", "N", "passes over the instances", () => get().Epochs, v => Update(o => o with { Epochs = OptionTable.Int("--epochs", v, 1) }));
+        t.Value("--batch-size", "N", "images per step (two views each)", () => get().BatchSize,
+                v => Update(o => o with { BatchSize = OptionTable.Int("--batch-size", v, 2) }));
+        t.Value("--lr", "RATE", "SGD learning rate for batch 256 (scaled linearly with the batch size)", () => get().LearningRate,
+                v => Update(o => o with { LearningRate = OptionTable.Double("--lr", v) }));
+        t.Value("--momentum", "M", "SGD momentum", () => get().Momentum, v => Update(o => o with { Momentum = OptionTable.Double("--momentum", v) }));
+        t.Value("--wd", "DECAY", "weight decay of the network", () => get().WeightDecay, v => Update(o => o with { WeightDecay = OptionTable.Double("--wd", v) }));
+        t.Value("--warmup-epochs", "N", "linear warm-up before the cosine decay", () => get().WarmupEpochs,
+                v => Update(o => o with { WarmupEpochs = OptionTable.Double("--warmup-epochs", v) }));
+        t.Value("--seed", "N", "seed for initialisation, instance choice, order and augmentation", () => get().Seed,
+                v => Update(o => o with { Seed = OptionTable.Int("--seed", v) }));
+        t.Value("--device", "DEV", "cpu, cuda or cuda:N (cuda needs the TorchSharp-cuda-linux package)", () => get().Device,
+                v => Update(o => o with { Device = v }));
+        t.Value("--threads", "N", "CPU threads for libtorch; 0 = one per core", () => get().Threads,
+                v => Update(o => o with { Threads = OptionTable.Int("--threads", v, 0) }));
+
+        t.Value("--arch", "NAME", "backbone: resnet18 or resnet50", () => get().Backbone.Depth == ResNetDepth.ResNet50 ? "resnet50" : "resnet18",
+                v => Backbone(b => b with { Depth = OptionTable.Choice("--arch", v, ("resnet18", ResNetDepth.ResNet18), ("resnet50", ResNetDepth.ResNet50)) }));
+        t.Value("--width", "C", "channels of the first stage (torchvision: 64)", () => get().Backbone.Width,
+                v => Backbone(b => b with { Width = OptionTable.Int("--width", v, 1) }));
+        t.Value("--stem", "KIND", "small (3x3 conv, no max-pool; for ~32 px images) or imagenet (7x7/2 conv + max-pool)",
+                () => get().Backbone.SmallImageStem ? "small" : "imagenet",
+                v => Backbone(b => b with { SmallImageStem = OptionTable.Choice("--stem", v, ("small", true), ("imagenet", false)) }));
+
+        t.Value("--temperature", "T", "ConIC: temperature of the instance classifier", () => get().Conic.Temperature,
+                v => Conic(c => c with { Temperature = OptionTable.Double("--temperature", v) }));
+        t.Value("--lambda", "W", "ConIC: weight of the consistency loss (0 = classification only)", () => get().Conic.ConsistencyWeight,
+                v => Conic(c => c with { ConsistencyWeight = OptionTable.Double("--lambda", v) }));
+        t.Value("--embedding-dim", "D", "ConIC: embedding size (classifier rows)", () => get().Conic.EmbeddingDim,
+                v => Conic(c => c with { EmbeddingDim = OptionTable.Int("--embedding-dim", v, 1) }));
+        t.Value("--projection-hidden", "H", "ConIC: hidden width of the projection MLP; 0 = 4 x feature width", () => get().Conic.ProjectionHidden,
+                v => Conic(c => c with { ProjectionHidden = OptionTable.Int("--projection-hidden", v, 0) }));
+        t.Value("--classifier-lr-scale", "X", "ConIC: classifier learning rate as a multiple of --lr", () => get().Conic.ClassifierLearningRateScale,
+                v => Conic(c => c with { ClassifierLearningRateScale = OptionTable.Double("--classifier-lr-scale", v) }));
+        t.Value("--classifier-wd", "DECAY", "ConIC: weight decay of the classifier", () => get().Conic.ClassifierWeightDecay,
+                v => Conic(c => c with { ClassifierWeightDecay = OptionTable.Double("--classifier-wd", v) }));
+
+        t.Value("--crop-area-min", "F", "random resized crop: smallest area fraction", () => get().Augmentation.CropAreaMin,
+                v => Augment(a => a with { CropAreaMin = OptionTable.Double("--crop-area-min", v) }));
+        t.Value("--crop-area-max", "F", "random resized crop: largest area fraction", () => get().Augmentation.CropAreaMax,
+                v => Augment(a => a with { CropAreaMax = OptionTable.Double("--crop-area-max", v) }));
+        t.Value("--flip-p", "P", "horizontal flip probability", () => get().Augmentation.FlipProbability,
+                v => Augment(a => a with { FlipProbability = OptionTable.Double("--flip-p", v) }));
+        t.Value("--jitter-p", "P", "colour jitter probability", () => get().Augmentation.JitterProbability,
+                v => Augment(a => a with { JitterProbability = OptionTable.Double("--jitter-p", v) }));
+        t.Value("--brightness", "S", "colour jitter: brightness strength", () => get().Augmentation.Brightness,
+                v => Augment(a => a with { Brightness = OptionTable.Double("--brightness", v) }));
+        t.Value("--contrast", "S", "colour jitter: contrast strength", () => get().Augmentation.Contrast,
+                v => Augment(a => a with { Contrast = OptionTable.Double("--contrast", v) }));
+        t.Value("--saturation", "S", "colour jitter: saturation strength (colour images)", () => get().Augmentation.Saturation,
+                v => Augment(a => a with { Saturation = OptionTable.Double("--saturation", v) }));
+        t.Value("--hue", "S", "colour jitter: hue strength, at most 0.5 (colour images)", () => get().Augmentation.Hue,
+                v => Augment(a => a with { Hue = OptionTable.Double("--hue", v) }));
+        t.Value("--grayscale-p", "P", "random grayscale probability (colour images)", () => get().Augmentation.GrayscaleProbability,
+                v => Augment(a => a with { GrayscaleProbability = OptionTable.Double("--grayscale-p", v) }));
+        t.Value("--blur-p", "P", "Gaussian blur probability (sigma 0.1-2 px)", () => get().Augmentation.BlurProbability,
+                v => Augment(a => a with { BlurProbability = OptionTable.Double("--blur-p", v) }));
+    }
+}

@@ -1,0 +1,47 @@
+namespace Conic.Augmentation;
+
+/// <summary>
+/// How one augmented view is drawn (SimCLR/MoCo v2 style, scaled for small images). Every sample of a batch draws
+/// its own parameters. Saturation, hue and grayscale apply only to colour images.
+/// </summary>
+public sealed record AugmentationOptions
+{
+    /// <summary>Random resized crop: range of the crop's area as a fraction of the image.</summary>
+    public double CropAreaMin { get; init; } = 0.3;
+    public double CropAreaMax { get; init; } = 1.0;
+    /// <summary>Random resized crop: range of the crop's aspect ratio (width / height).</summary>
+    public double CropRatioMin { get; init; } = 3.0 / 4.0;
+    public double CropRatioMax { get; init; } = 4.0 / 3.0;
+    public double FlipProbability { get; init; } = 0.5;
+    /// <summary>Probability that a sample gets colour jitter at all; the strengths below are maximal deviations.</summary>
+    public double JitterProbability { get; init; } = 0.8;
+    public double Brightness { get; init; } = 0.4;
+    public double Contrast { get; init; } = 0.4;
+    public double Saturation { get; init; } = 0.4;
+    public double Hue { get; init; } = 0.1;
+    public double GrayscaleProbability { get; init; } = 0.2;
+    /// <summary>Gaussian blur; off by default because at 28-32 px it erases most detail (SimCLR skips it on CIFAR).</summary>
+    public double BlurProbability { get; init; } = 0.0;
+    public double BlurSigmaMin { get; init; } = 0.1;
+    public double BlurSigmaMax { get; init; } = 2.0;
+
+    /// <summary>Throws a <see cref="ConicException"/> naming the option when a value is out of range.</summary>
+    public void Validate()
+    {
+        static void Probability(string name, double value)
+        {
+            if (value is < 0 or > 1) throw new ConicException($"{name}: {value} is not a probability in [0, 1]");
+        }
+        if (CropAreaMin <= 0 || CropAreaMin > CropAreaMax || CropAreaMax > 1)
+            throw new ConicException($"--crop-area-min: need 0 < min ({CropAreaMin}) <= max ({CropAreaMax}) <= 1");
+        if (CropRatioMin <= 0 || CropRatioMin > CropRatioMax)
+            throw new ConicException($"--crop-ratio: need 0 < min ({CropRatioMin}) <= max ({CropRatioMax})");
+        Probability("--flip-p", FlipProbability);
+        Probability("--jitter-p", JitterProbability);
+        Probability("--grayscale-p", GrayscaleProbability);
+        Probability("--blur-p", BlurProbability);
+        if (Brightness < 0 || Contrast < 0 || Saturation < 0) throw new ConicException("--brightness/--contrast/--saturation: must be >= 0");
+        if (Hue is < 0 or > 0.5) throw new ConicException($"--hue: {Hue} is not in [0, 0.5]");
+        if (BlurSigmaMin <= 0 || BlurSigmaMin > BlurSigmaMax) throw new ConicException("--blur-sigma: need 0 < min <= max");
+    }
+}

@@ -1,0 +1,154 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Conic.Augmentation;
+
+/// <summary>
+/// Augments a whole batch at once with per-sample randomness: every random number is drawn on the CPU from the
+/// caller's generator (so a seed fixes the views on any device), then the images are transformed on their device
+/// with batched operations: one affine grid sample for crop + flip, broadcast factors for colour, a grouped
+/// convolution for blur. Output is normalised with the dataset's channel statistics.
+/// </summary>
+public sealed class BatchAugmenter
+{
+    readonly AugmentationOptions _options;
+    readonly float[] _mean;
+    readonly float[] _std;
+
+    public BatchAugmenter(AugmentationOptions options, float[] mean, float[] std)
+    {
+        options.Validate();
+        _options = options;
+        _mean = mean;
+        _std = std;
+    }
+
+    /// <summary>One random view of each image. <paramref name="images"/>: uint8 [B, C, H, W]; returns float [B, C, H, W].</summary>
+    public Tensor Augment(Tensor images, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        long channels = images.shape[1];
+        var x = images.to_type(ScalarType.Float32).div_(255f);
+        x = CropAndFlip(x, generator);
+        x = ColourJitter(x, generator, channels);
+        if (channels == 3) x = RandomGrayscale(x, generator);
+        x = Blur(x, generator);
+        return Normalize01(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The un-augmented image, normalised as the views are (for evaluation and embeddings).</summary>
+    public Tensor Normalize(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return Normalize01(images.to_type(ScalarType.Float32).div_(255f)).MoveToOuterDisposeScope();
+    }
+
+    Tensor Normalize01(Tensor x)
+    {
+        var mean = tensor(_mean, device: x.device).view(1, -1, 1, 1);
+        var std = tensor(_std, device: x.device).view(1, -1, 1, 1);
+        return x.sub(mean).div_(std);
+    }
+
+    Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
+        rand(new[] { count }, generator: generator).mul_(high - low).add_(low).to(device);
+
+    Tensor Bernoulli(Generator generator, long count, double probability, Device device) =>
+        rand(new[] { count }, generator: generator).lt(probability).to(device);
+
+    Tensor CropAndFlip(Tensor x, Generator generator)
+    {
+        long batch = x.shape[0];
+        var o = _options;
+        var cpu = CPU;
+        var area = Uniform(generator, batch, o.CropAreaMin, o.CropAreaMax, cpu);
+        var logRatio = Uniform(generator, batch, Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), cpu);
+        var ratio = logRatio.exp();
+        // Crop width and height as fractions of the image side; a crop that would not fit is clipped to the image.
+        var width = area.mul(ratio).sqrt_().clamp_max_(1.0);
+        var height = area.div(ratio).sqrt_().clamp_max_(1.0);
+        var centreX = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(width.neg().add(1));
+        var centreY = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(height.neg().add(1));
+        var flip = rand(new[] { batch }, generator: generator).lt(o.FlipProbability);
+        var signX = where(flip, tensor(-1f), tensor(1f));
+        var zeros = torch.zeros(batch);
+        var theta = stack(new[]
+        {
+            stack(new[] { width.mul(signX), zeros, centreX }, 1),
+            stack(new[] { zeros, height, centreY }, 1),
+        }, 1).to(x.device);
+        var grid = F.affine_grid(theta, x.shape, align_corners: false);
+        return F.grid_sample(x, grid, mode: GridSampleMode.Bilinear, padding_mode: GridSamplePaddingMode.Reflection, align_corners: false);
+    }
+
+    Tensor ColourJitter(Tensor x, Generator generator, long channels)
+    {
+        long batch = x.shape[0];
+        var o = _options;
+        var device = x.device;
+        var apply = Bernoulli(generator, batch, o.JitterProbability, device);
+        Tensor Factor(double strength) =>
+            where(apply, Uniform(generator, batch, Math.Max(0, 1 - strength), 1 + strength, device), tensor(1f, device: device)).view(-1, 1, 1, 1);
+        var brightness = Factor(o.Brightness);
+        var contrast = Factor(o.Contrast);
+        var saturation = Factor(o.Saturation);
+        var hue = where(apply, Uniform(generator, batch, -o.Hue, o.Hue, device), tensor(0f, device: device));
+
+        x = x.mul(brightness).clamp_(0, 1);
+        var grayMean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
+        x = x.sub(grayMean).mul_(contrast).add_(grayMean).clamp_(0, 1);
+        if (channels != 3) return x;
+        var gray = Gray(x);
+        x = x.sub(gray).mul_(saturation).add_(gray).clamp_(0, 1);
+        return RotateHue(x, hue).clamp_(0, 1);
+    }
+
+    /// <summary>Hue shift as a rotation of the chroma plane in YIQ space (a batched stand-in for the HSV shift).</summary>
+    static Tensor RotateHue(Tensor x, Tensor hueFraction)
+    {
+        var toYiq = tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, device: x.device).view(3, 3);
+        var fromYiq = linalg.inv(toYiq);
+        var angle = hueFraction.mul(2 * Math.PI);
+        var cos = angle.cos();
+        var sin = angle.sin();
+        var one = ones_like(cos);
+        var zero = zeros_like(cos);
+        var rotation = stack(new[] { one, zero, zero, zero, cos, sin.neg(), zero, sin, cos }, 1).view(-1, 3, 3);
+        var transform = fromYiq.matmul(rotation).matmul(toYiq); // [B, 3, 3]
+        return einsum("bij,bjhw->bihw", transform, x);
+    }
+
+    static Tensor Gray(Tensor x) => x.shape[1] == 3
+        ? x[.., 0..1].mul(0.299).add_(x[.., 1..2].mul(0.587)).add_(x[.., 2..3].mul(0.114))
+        : x;
+
+    Tensor RandomGrayscale(Tensor x, Generator generator)
+    {
+        var apply = Bernoulli(generator, x.shape[0], _options.GrayscaleProbability, x.device).view(-1, 1, 1, 1);
+        return where(apply, Gray(x).expand_as(x), x);
+    }
+
+    Tensor Blur(Tensor x, Generator generator)
+    {
+        long batch = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3];
+        var o = _options;
+        var apply = Bernoulli(generator, batch, o.BlurProbability, CPU);
+        var sigma = Uniform(generator, batch, o.BlurSigmaMin, o.BlurSigmaMax, CPU);
+        if (o.BlurProbability == 0) return x;
+        // Kernel about a tenth of the image side (odd, at least 3), as in SimCLR.
+        int radius = Math.Max(1, (int)(Math.Min(height, width) / 20));
+        var offsets = arange(-radius, radius + 1, dtype: ScalarType.Float32);
+        // A tiny sigma makes the kernel a delta: samples that skip the blur pass through unchanged.
+        var effectiveSigma = where(apply, sigma, tensor(1e-3f)).view(-1, 1);
+        var kernel = offsets.view(1, -1).pow(2).div(effectiveSigma.pow(2).mul(2)).neg().exp();
+        kernel = kernel.div(kernel.sum(1, keepdim: true)); // [B, K]
+        var perChannel = kernel.repeat_interleave(channels, dim: 0).to(x.device); // [B*C, K]
+        long size = 2 * radius + 1;
+        var flat = x.reshape(1, batch * channels, height, width);
+        flat = F.pad(flat, new long[] { radius, radius, radius, radius }, PaddingModes.Reflect);
+        flat = F.conv2d(flat, perChannel.view(batch * channels, 1, 1, size), groups: batch * channels);
+        flat = F.conv2d(flat, perChannel.view(batch * channels, 1, size, 1), groups: batch * channels);
+        return flat.view(batch, channels, height, width);
+    }
+}

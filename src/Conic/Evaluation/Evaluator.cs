@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using Conic.Data;
+using Conic.Training;
+using static TorchSharp.torch;
+
+namespace Conic.Evaluation;
+
+/// <summary>What evaluation measured; written to eval.json in the run folder.</summary>
+/// <param name="RawPixelKnnTop1">The same kNN on normalised raw pixels: the floor a representation must beat.</param>
+public sealed record EvaluationResult(double KnnTop1, double LinearTop1, double RawPixelKnnTop1, int KnnK, double KnnTemperature,
+                                      int TrainImages, int TestImages, int FeatureDim, double Seconds);
+
+/// <summary>Weighted kNN and a linear probe on frozen backbone features: trained on the train split, measured on the test split.</summary>
+public static class Evaluator
+{
+    public const string ResultFile = "eval.json";
+
+    /// <summary>Evaluates the model saved in a run folder and writes eval.json there.</summary>
+    public static EvaluationResult EvaluateRun(PretrainedModel model, string runDirectory, DatasetSplits data, TextWriter log)
+    {
+        var result = Evaluate(model, data, log);
+        RunJson.WriteAtomically(Path.Combine(runDirectory, ResultFile), result);
+        return result;
+    }
+
+    public static EvaluationResult Evaluate(PretrainedModel model, DatasetSplits data, TextWriter log,
+                                            int k = 200, double temperature = 0.07, LinearProbeOptions? probe = null)
+    {
+        var test = data.Test ?? throw new ConicException($"{data.Train.Source}: evaluation needs a test split (t10k-* IDX files or a test/ folder)");
+        if (data.Train.Labels == null) throw new ConicException($"{data.Train.Source}: evaluation needs labels for the train split");
+        if (test.Labels == null) throw new ConicException($"{test.Source}: evaluation needs labels for the test split");
+        if (test.Channels != model.Backbone.Options.InputChannels)
+            throw new ConicException($"{test.Source}: images have {test.Channels} channels, the model was trained on {model.Backbone.Options.InputChannels}");
+
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        log.WriteLine($"evaluating: features of {data.Train.Count} train and {test.Count} test images");
+        var trainFeatures = FeatureExtractor.Extract(model, data.Train);
+        var testFeatures = FeatureExtractor.Extract(model, test);
+        var trainLabels = tensor(data.Train.Labels.Select(l => (long)l).ToArray());
+        var testLabels = tensor(test.Labels.Select(l => (long)l).ToArray());
+        int classes = Math.Max(data.Train.ClassCount, test.ClassCount);
+
+        double knn = KnnClassifier.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes, k, temperature);
+        log.WriteLine($"kNN (k={k}, T={temperature}) top-1: {knn:P2}");
+        double rawPixels = KnnClassifier.Accuracy(RawPixels(model, data.Train), trainLabels, RawPixels(model, test), testLabels, classes, k, temperature);
+        log.WriteLine($"raw-pixel kNN top-1 (baseline): {rawPixels:P2}");
+        double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,
+                                             probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
+        log.WriteLine($"linear probe top-1: {linear:P2}");
+        return new EvaluationResult(knn, linear, rawPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
+    }
+
+    static Tensor RawPixels(PretrainedModel model, ImageDataset dataset) =>
+        model.Augmenter.Normalize(BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray())).flatten(1);
+}

@@ -1,0 +1,78 @@
+using Conic.Losses;
+using Conic.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Methods;
+
+/// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (README).</summary>
+public sealed record ConicOptions
+{
+    /// <summary>τ in cos(z, w_i) / τ.</summary>
+    public double Temperature { get; init; } = 0.1;
+    /// <summary>λ, the weight of the consistency loss; 0 is the classification-only ablation.</summary>
+    public double ConsistencyWeight { get; init; } = 1.0;
+    public int EmbeddingDim { get; init; } = 128;
+    /// <summary>Hidden width of the projection MLP; 0 means four times the backbone's feature width.</summary>
+    public int ProjectionHidden { get; init; }
+    /// <summary>The classifier's learning rate as a multiple of the network's.</summary>
+    public double ClassifierLearningRateScale { get; init; } = 10.0;
+    /// <summary>
+    /// Weight decay on the classifier. 0 by default: its rows are normalised in the forward pass, so decay only
+    /// shrinks them between visits (and with momentum moves rows that are not in the batch).
+    /// </summary>
+    public double ClassifierWeightDecay { get; init; }
+    /// <summary>Standard deviation of the classifier's initial weights.</summary>
+    public double ClassifierInitStd { get; init; } = 0.01;
+
+    public void Validate()
+    {
+        if (Temperature <= 0) throw new ConicException($"--temperature: {Temperature} must be > 0");
+        if (ConsistencyWeight < 0) throw new ConicException($"--lambda: {ConsistencyWeight} must be >= 0");
+        if (EmbeddingDim < 1) throw new ConicException($"--embedding-dim: {EmbeddingDim} must be >= 1");
+        if (ProjectionHidden < 0) throw new ConicException($"--projection-hidden: {ProjectionHidden} must be >= 0");
+        if (ClassifierLearningRateScale < 0) throw new ConicException($"--classifier-lr-scale: {ClassifierLearningRateScale} must be >= 0");
+        if (ClassifierWeightDecay < 0) throw new ConicException($"--classifier-wd: {ClassifierWeightDecay} must be >= 0");
+    }
+}
+
+/// <summary>
+/// ConIC: backbone, projection MLP to a D-dim embedding, and a learned N-way instance classifier W [N, D].
+/// Loss = mean over both views of the instance-classification cross-entropy + λ · consistency(view1, view2).
+/// </summary>
+public sealed class ConicMethod : SslMethod
+{
+    readonly ResNet backbone;
+    readonly ProjectionHead projector;
+    readonly Parameter classifier;
+    readonly ConicOptions _options;
+
+    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic", backbone)
+    {
+        options.Validate();
+        _options = options;
+        this.backbone = backbone;
+        int hidden = options.ProjectionHidden > 0 ? options.ProjectionHidden : 4 * backbone.FeatureDim;
+        projector = new ProjectionHead(backbone.FeatureDim, hidden, options.EmbeddingDim);
+        classifier = new Parameter(randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd));
+        RegisterComponents();
+    }
+
+    public override MethodLoss TrainingStep(Tensor view1, Tensor view2, Tensor instanceIndices)
+    {
+        long batch = view1.shape[0];
+        // One forward over both views: BatchNorm sees 2B samples, and the backbone runs once.
+        var embeddings = projector.call(backbone.call(cat(new[] { view1, view2 }, 0)));
+        var classification = ConicLosses.InstanceClassification(
+            embeddings, classifier, cat(new[] { instanceIndices, instanceIndices }, 0), _options.Temperature);
+        var consistency = ConicLosses.Consistency(embeddings[..(int)batch], embeddings[(int)batch..]);
+        var total = classification.add(consistency.mul(_options.ConsistencyWeight));
+        return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
+    }
+
+    public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) => new[]
+    {
+        new ParameterGroup("network", named_parameters().Where(p => p.name != nameof(classifier)).Select(p => p.parameter).ToArray(), 1.0, weightDecay),
+        new ParameterGroup(nameof(classifier), new[] { classifier }, _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay),
+    };
+}

@@ -1,0 +1,24 @@
+using Conic.Models;
+
+namespace Conic.Methods;
+
+/// <summary>
+/// Every pretraining method by its CLI name. To add a method: one file deriving <see cref="SslMethod"/>, one line
+/// here, one test (see CONTRIBUTING in the README).
+/// </summary>
+public static class MethodRegistry
+{
+    delegate SslMethod Factory(ResNet backbone, int instanceCount, Training.PretrainOptions options);
+
+    static readonly IReadOnlyDictionary<string, Factory> Factories = new Dictionary<string, Factory>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["conic"] = (backbone, instances, options) => new ConicMethod(backbone, instances, options.Conic),
+    };
+
+    public static IEnumerable<string> Names => Factories.Keys;
+
+    public static SslMethod Create(string name, ResNet backbone, int instanceCount, Training.PretrainOptions options) =>
+        Factories.TryGetValue(name, out var factory)
+            ? factory(backbone, instanceCount, options)
+            : throw new ConicException($"--method: unknown method '{name}' (known: {string.Join(", ", Names)})");
+}

@@ -1,0 +1,159 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Conic.Models;
+
+public enum ResNetDepth { ResNet18, ResNet50 }
+
+/// <summary>Backbone shape. <see cref="Width"/> is the first stage's channel count (64 in torchvision).</summary>
+public sealed record BackboneOptions
+{
+    public ResNetDepth Depth { get; init; } = ResNetDepth.ResNet18;
+    public int Width { get; init; } = 16;
+    /// <summary>3x3 stride-1 first convolution and no max-pool, for images of about 32 px (CIFAR-style stem).</summary>
+    public bool SmallImageStem { get; init; } = true;
+    public int InputChannels { get; init; } = 1;
+}
+
+/// <summary>
+/// ResNet without its classifier: image [B, C, H, W] in, globally pooled features [B, <see cref="FeatureDim"/>] out.
+/// Parameter names are torchvision's (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, ...), so weights move
+/// to and from PyTorch unchanged.
+/// </summary>
+public sealed class ResNet : Module<Tensor, Tensor>
+{
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Sequential layer1, layer2, layer3, layer4;
+    readonly bool _maxPool;
+
+    public int FeatureDim { get; }
+    public BackboneOptions Options { get; }
+
+    public ResNet(BackboneOptions options) : base(options.Depth.ToString().ToLowerInvariant())
+    {
+        if (options.Width < 1) throw new ConicException($"--width: {options.Width} must be at least 1");
+        Options = options;
+        bool bottleneck = options.Depth == ResNetDepth.ResNet50;
+        int[] blocks = bottleneck ? new[] { 3, 4, 6, 3 } : new[] { 2, 2, 2, 2 };
+        int expansion = bottleneck ? 4 : 1;
+        int w = options.Width;
+
+        conv1 = options.SmallImageStem
+            ? Conv2d(options.InputChannels, w, 3, stride: 1, padding: 1, bias: false)
+            : Conv2d(options.InputChannels, w, 7, stride: 2, padding: 3, bias: false);
+        bn1 = BatchNorm2d(w);
+        _maxPool = !options.SmallImageStem;
+
+        int inChannels = w;
+        Sequential Stage(int planes, int count, int stride)
+        {
+            var stage = Sequential();
+            for (int i = 0; i < count; i++)
+            {
+                Module<Tensor, Tensor> block = bottleneck
+                    ? new Bottleneck(inChannels, planes, i == 0 ? stride : 1)
+                    : new BasicBlock(inChannels, planes, i == 0 ? stride : 1);
+                stage.append(i.ToString(), block);
+                inChannels = planes * expansion;
+            }
+            return stage;
+        }
+        layer1 = Stage(w, blocks[0], 1);
+        layer2 = Stage(w * 2, blocks[1], 2);
+        layer3 = Stage(w * 4, blocks[2], 2);
+        layer4 = Stage(w * 8, blocks[3], 2);
+        FeatureDim = w * 8 * expansion;
+        RegisterComponents();
+        InitializeWeights();
+    }
+
+    public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
+
+    /// <summary>The last stage's feature map [B, FeatureDim, h, w] (for activation maps).</summary>
+    public Tensor forward_features(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = functional.relu(bn1.call(conv1.call(input)));
+        if (_maxPool) x = functional.max_pool2d(x, 3, 2, 1);
+        x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
+        return x.MoveToOuterDisposeScope();
+    }
+
+    void InitializeWeights()
+    {
+        using var noGrad = no_grad();
+        string lastBatchNormWeight = Options.Depth == ResNetDepth.ResNet50 ? "bn3.weight" : "bn2.weight";
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is Conv2d conv) init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+        }
+        // Zero-init the last BN of each residual branch (Goyal et al.): each block starts as the identity.
+        foreach (var (name, parameter) in named_parameters())
+        {
+            if (name.StartsWith("layer", StringComparison.Ordinal) && name.EndsWith(lastBatchNormWeight, StringComparison.Ordinal))
+                parameter.zero_();
+        }
+    }
+}
+
+/// <summary>Two 3x3 convolutions with a residual connection (ResNet-18/34).</summary>
+sealed class BasicBlock : Module<Tensor, Tensor>
+{
+    readonly Conv2d conv1, conv2;
+    readonly BatchNorm2d bn1, bn2;
+    readonly Sequential? downsample;
+
+    public BasicBlock(int inChannels, int planes, int stride) : base(nameof(BasicBlock))
+    {
+        conv1 = Conv2d(inChannels, planes, 3, stride: stride, padding: 1, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
+        bn2 = BatchNorm2d(planes);
+        if (stride != 1 || inChannels != planes)
+            downsample = Sequential(("0", Conv2d(inChannels, planes, 1, stride: stride, bias: false)), ("1", BatchNorm2d(planes)));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = functional.relu(bn1.call(conv1.call(input)));
+        x = bn2.call(conv2.call(x));
+        var identity = downsample == null ? input : downsample.call(input);
+        return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>1x1 - 3x3 - 1x1 bottleneck with expansion 4 (ResNet-50), stride on the 3x3 as in torchvision.</summary>
+sealed class Bottleneck : Module<Tensor, Tensor>
+{
+    readonly Conv2d conv1, conv2, conv3;
+    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly Sequential? downsample;
+
+    public Bottleneck(int inChannels, int planes, int stride) : base(nameof(Bottleneck))
+    {
+        conv1 = Conv2d(inChannels, planes, 1, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn2 = BatchNorm2d(planes);
+        conv3 = Conv2d(planes, planes * 4, 1, bias: false);
+        bn3 = BatchNorm2d(planes * 4);
+        if (stride != 1 || inChannels != planes * 4)
+            downsample = Sequential(("0", Conv2d(inChannels, planes * 4, 1, stride: stride, bias: false)), ("1", BatchNorm2d(planes * 4)));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = functional.relu(bn1.call(conv1.call(input)));
+        x = functional.relu(bn2.call(conv2.call(x)));
+        x = bn3.call(conv3.call(x));
+        var identity = downsample == null ? input : downsample.call(input);
+        return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,1 +1,0 @@
-namespace Conic; public static class Placeholder { }

@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace Conic.Training;
+
+/// <summary>What one epoch of pretraining measured.</summary>
+public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, double Loss,
+                                  IReadOnlyList<(string Name, double Value)> Terms, double ImagesPerSecond, double Seconds);
+
+/// <summary>
+/// metrics.csv in the run folder: one row per epoch. On resume the rows after the checkpoint's epoch are dropped,
+/// so the file always matches the weights.
+/// </summary>
+public sealed class MetricsCsv(string path)
+{
+    public void TruncateAfter(int epoch)
+    {
+        if (!File.Exists(path)) return;
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
+            int.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int e) && e <= epoch));
+        File.WriteAllLines(path, kept);
+    }
+
+    public void Append(EpochMetrics metrics)
+    {
+        bool writeHeader = !File.Exists(path);
+        using var writer = new StreamWriter(path, append: true);
+        if (writeHeader)
+            writer.WriteLine(string.Join(",", new[] { "epoch", "step", "lr", "loss" }.Concat(metrics.Terms.Select(t => t.Name))
+                                                   .Concat(new[] { "images_per_second", "seconds" })));
+        var values = new[] { metrics.LearningRate, metrics.Loss }.Concat(metrics.Terms.Select(t => t.Value))
+                                                                  .Concat(new[] { metrics.ImagesPerSecond, metrics.Seconds });
+        writer.WriteLine(string.Join(",", new[] { metrics.Epoch.ToString(CultureInfo.InvariantCulture), metrics.Step.ToString(CultureInfo.InvariantCulture) }
+            .Concat(values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))));
+    }
+}

@@ -1,0 +1,59 @@
+using Conic.Methods;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Training;
+
+/// <summary>
+/// SGD with momentum and coupled weight decay (PyTorch's SGD without dampening or Nesterov), per parameter group.
+/// Written out so that its momentum buffers are plain tensors the checkpoint saves and restores exactly.
+/// </summary>
+public sealed class MomentumSgd : IDisposable
+{
+    readonly IReadOnlyList<ParameterGroup> _groups;
+    readonly Tensor[][] _buffers;
+    readonly double _momentum;
+
+    public MomentumSgd(IReadOnlyList<ParameterGroup> groups, double momentum)
+    {
+        _groups = groups;
+        _momentum = momentum;
+        _buffers = groups.Select(g => g.Parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray()).ToArray();
+    }
+
+    /// <summary>Momentum buffers in a fixed order, for checkpoints.</summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers() =>
+        _groups.SelectMany((g, gi) => _buffers[gi].Select((b, pi) => ($"{g.Name}.{pi}", b)));
+
+    public void ZeroGrad()
+    {
+        foreach (var group in _groups)
+        foreach (var parameter in group.Parameters)
+            parameter.grad?.zero_();
+    }
+
+    public void Step(double learningRate)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        for (int g = 0; g < _groups.Count; g++)
+        {
+            var group = _groups[g];
+            double rate = learningRate * group.LearningRateScale;
+            for (int i = 0; i < group.Parameters.Count; i++)
+            {
+                Parameter parameter = group.Parameters[i];
+                var gradient = parameter.grad;
+                if (gradient is null) continue;
+                var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: group.WeightDecay);
+                _buffers[g][i].mul_(_momentum).add_(direction);
+                parameter.add_(_buffers[g][i], alpha: -rate);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in _buffers.SelectMany(b => b)) buffer.Dispose();
+    }
+}

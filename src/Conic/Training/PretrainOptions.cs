@@ -1,0 +1,53 @@
+using Conic.Augmentation;
+using Conic.Methods;
+using Conic.Models;
+
+namespace Conic.Training;
+
+/// <summary>
+/// Everything a pretraining run depends on; the one place for defaults. Saved as config.json in the run folder and
+/// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run.
+/// </summary>
+public sealed record PretrainOptions
+{
+    /// <summary>Dataset folder (see <see cref="Data.DatasetLoader"/>); null means Debian's Fashion-MNIST.</summary>
+    public string? DataPath { get; init; }
+    /// <summary>Side of the square images made from image folders.</summary>
+    public int ImageSize { get; init; } = Data.DatasetLoader.DefaultImageSize;
+    public string RunDirectory { get; init; } = "runs/conic";
+    public string Method { get; init; } = "conic";
+    /// <summary>How many training images are instances (classes); 0 means all. They are a seeded random subset.</summary>
+    public int Instances { get; init; } = 2000;
+    public int Epochs { get; init; } = 100;
+    public int BatchSize { get; init; } = 256;
+    /// <summary>Learning rate for a batch of 256; scaled linearly with the batch size.</summary>
+    public double LearningRate { get; init; } = 0.06;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; } = 5e-4;
+    public double WarmupEpochs { get; init; } = 5;
+    public int Seed { get; init; }
+    public string Device { get; init; } = "cpu";
+    /// <summary>CPU threads for libtorch; 0 means one per core.</summary>
+    public int Threads { get; init; }
+    public BackboneOptions Backbone { get; init; } = new();
+    public AugmentationOptions Augmentation { get; init; } = new();
+    public ConicOptions Conic { get; init; } = new();
+
+    public double ScaledLearningRate => LearningRate * BatchSize / 256.0;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ConicException($"--epochs: {Epochs} must be at least 1");
+        if (BatchSize < 2) throw new ConicException($"--batch-size: {BatchSize} must be at least 2");
+        if (Instances < 0) throw new ConicException($"--instances: {Instances} must be >= 0 (0 = all)");
+        if (LearningRate <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
+        if (Momentum is < 0 or >= 1) throw new ConicException($"--momentum: {Momentum} must be in [0, 1)");
+        if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");
+        if (WarmupEpochs < 0) throw new ConicException($"--warmup-epochs: {WarmupEpochs} must be >= 0");
+        if (Threads < 0) throw new ConicException($"--threads: {Threads} must be >= 0");
+        if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new ConicException($"--device: '{Device}' is not cpu, cuda or cuda:N");
+        Augmentation.Validate();
+        Conic.Validate();
+    }
+}

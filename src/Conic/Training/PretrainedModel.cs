@@ -1,0 +1,69 @@
+using Conic.Augmentation;
+using Conic.Data;
+using Conic.Methods;
+using Conic.Models;
+using Conic.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Conic.Training;
+
+/// <summary>A method with its backbone, and the input normalisation it was trained with; built fresh or from a run folder.</summary>
+public sealed class PretrainedModel : IDisposable
+{
+    PretrainedModel(PretrainOptions options, SslMethod method, BatchAugmenter augmenter, int instanceCount,
+                    float[] mean, float[] std, Device device)
+    {
+        Options = options;
+        Method = method;
+        Augmenter = augmenter;
+        InstanceCount = instanceCount;
+        ChannelMean = mean;
+        ChannelStd = std;
+        Device = device;
+    }
+
+    public PretrainOptions Options { get; }
+    public SslMethod Method { get; }
+    public ResNet Backbone => Method.Backbone;
+    public BatchAugmenter Augmenter { get; }
+    public int InstanceCount { get; }
+    public float[] ChannelMean { get; }
+    public float[] ChannelStd { get; }
+    public Device Device { get; }
+
+    /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
+    public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device)
+    {
+        if (options.Backbone.InputChannels != train.Channels)
+            throw new ArgumentException($"{train.Source} has {train.Channels} channels, the backbone expects {options.Backbone.InputChannels}");
+        var (mean, std) = train.ChannelStatistics();
+        return Create(options, instanceCount, mean, std, device);
+    }
+
+    /// <summary>The model saved in a run folder's checkpoint.</summary>
+    public static PretrainedModel Load(string runDirectory, string device = "cpu", int threads = 0)
+    {
+        string path = Path.Combine(runDirectory, Trainer.CheckpointFile);
+        var header = Checkpoint.ReadHeader(path);
+        var model = Create(header.Options, header.InstanceCount, header.ChannelMean, header.ChannelStd,
+                           TorchRuntime.Initialize(device, threads));
+        var targets = model.Method.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
+        Checkpoint.Load(path, targets, skip: name => name.StartsWith(Trainer.OptimizerStatePrefix, StringComparison.Ordinal));
+        return model;
+    }
+
+    static PretrainedModel Create(PretrainOptions options, int instanceCount, float[] mean, float[] std, Device device)
+    {
+        manual_seed(options.Seed);
+        var backbone = new ResNet(options.Backbone);
+        var method = MethodRegistry.Create(options.Method, backbone, instanceCount, options);
+        method.to(device);
+        return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, device);
+    }
+
+    public CheckpointHeader Header(int completedEpochs, long step) =>
+        new(completedEpochs, step, InstanceCount, ChannelMean, ChannelStd, Options);
+
+    public void Dispose() => Method.Dispose();
+}

@@ -1,0 +1,31 @@
+using System.Diagnostics;
+
+namespace Conic.Training;
+
+/// <summary>
+/// One status line on stderr: epoch, step, loss, images/s and time left. Redrawn in place on a terminal (at most
+/// 4 times a second); when stderr is redirected, one line per epoch so logs stay readable.
+/// </summary>
+public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPerEpoch)
+{
+    readonly bool _interactive = ReferenceEquals(output, Console.Error) && !Console.IsErrorRedirected;
+    readonly Stopwatch _sinceDraw = Stopwatch.StartNew();
+
+    public void Update(int epoch, int stepInEpoch, double loss, double imagesPerSecond, TimeSpan remaining)
+    {
+        if (!_interactive || (_sinceDraw.ElapsedMilliseconds < 250 && stepInEpoch < stepsPerEpoch)) return;
+        _sinceDraw.Restart();
+        const int barWidth = 24;
+        int filled = (int)Math.Round(barWidth * (double)stepInEpoch / stepsPerEpoch);
+        output.Write($"\repoch {epoch}/{totalEpochs} [{new string('#', filled)}{new string('.', barWidth - filled)}] " +
+                     $"{stepInEpoch}/{stepsPerEpoch} loss {loss:F4} {imagesPerSecond:F0} img/s eta {remaining:hh\\:mm\\:ss}   ");
+    }
+
+    public void EndEpoch(EpochMetrics metrics, TimeSpan remaining)
+    {
+        string terms = string.Join(" ", metrics.Terms.Select(t => $"{t.Name} {t.Value:F4}"));
+        if (_interactive) output.Write('\r');
+        output.WriteLine($"epoch {metrics.Epoch}/{totalEpochs} loss {metrics.Loss:F4} ({terms}) lr {metrics.LearningRate:G3} " +
+                         $"{metrics.ImagesPerSecond:F0} img/s {metrics.Seconds:F1}s eta {remaining:hh\\:mm\\:ss}");
+    }
+}
