@@ -1,0 +1,76 @@
+using Conic.Augmentation;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+public class AugmentationTests
+{
+    static Tensor SameImageEightTimes(int channels)
+    {
+        manual_seed(1);
+        var one = randint(0, 256, new long[] { 1, channels, 16, 16 }, dtype: ScalarType.Byte);
+        return one.expand(8, channels, 16, 16).contiguous();
+    }
+
+    static BatchAugmenter Augmenter(int channels, AugmentationOptions? options = null) =>
+        new(options ?? new AugmentationOptions { BlurProbability = 0.5 }, Enumerable.Repeat(0.5f, channels).ToArray(),
+            Enumerable.Repeat(0.25f, channels).ToArray());
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void EverySampleOfABatchGetsItsOwnView(int channels)
+    {
+        var views = Augmenter(channels).Augment(SameImageEightTimes(channels), new Generator(7));
+        Assert.Equal(new long[] { 8, channels, 16, 16 }, views.shape);
+        Assert.True(views.isfinite().all().item<bool>());
+        for (int i = 0; i < 8; i++)
+        for (int j = i + 1; j < 8; j++)
+            Assert.False(allclose(views[i], views[j]), $"samples {i} and {j} got the same view");
+    }
+
+    [Fact]
+    public void SameSeedGivesSameViewsAndAnotherSeedDoesNot()
+    {
+        var images = SameImageEightTimes(3);
+        var augmenter = Augmenter(3);
+        var first = augmenter.Augment(images, new Generator(42));
+        var again = augmenter.Augment(images, new Generator(42));
+        var other = augmenter.Augment(images, new Generator(43));
+        Assert.True(first.eq(again).all().item<bool>());
+        Assert.False(allclose(first, other));
+    }
+
+    [Fact]
+    public void IdentitySettingsReturnTheNormalisedImage()
+    {
+        var identity = new AugmentationOptions
+        {
+            CropAreaMin = 1, CropAreaMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0,
+            JitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
+        };
+        var images = SameImageEightTimes(3);
+        var augmenter = Augmenter(3, identity);
+        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), augmenter.Normalize(images), atol: 1e-4));
+    }
+
+    [Fact]
+    public void FlipAloneMirrorsTheImage()
+    {
+        var flipOnly = new AugmentationOptions
+        {
+            CropAreaMin = 1, CropAreaMax = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 1,
+            JitterProbability = 0, GrayscaleProbability = 0,
+        };
+        var images = SameImageEightTimes(1);
+        var augmenter = Augmenter(1, flipOnly);
+        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), augmenter.Normalize(images).flip(3), atol: 1e-4));
+    }
+
+    [Fact]
+    public void OutOfRangeProbabilityNamesTheOption()
+    {
+        var error = Assert.Throws<ConicException>(() => new AugmentationOptions { FlipProbability = 1.5 }.Validate());
+        Assert.Equal("--flip-p: 1.5 is not a probability in [0, 1]", error.Message);
+    }
+}

@@ -1,0 +1,56 @@
+using Conic.Data;
+using SkiaSharp;
+
+namespace Conic.Tests;
+
+public class ImageFolderTests
+{
+    static void WritePng(string path, int width, int height, SKColor color)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var bitmap = new SKBitmap(width, height);
+        bitmap.Erase(color);
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+
+    static string NewFolder() => Path.Combine(Path.GetTempPath(), "conic-tests", Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void ClassSubfoldersBecomeLabelsAndImagesAreResizedSquare()
+    {
+        string root = NewFolder();
+        WritePng(Path.Combine(root, "cats", "a.png"), 40, 20, new SKColor(255, 0, 0));
+        WritePng(Path.Combine(root, "cats", "b.png"), 17, 33, new SKColor(255, 0, 0));
+        WritePng(Path.Combine(root, "dogs", "c.png"), 64, 64, new SKColor(0, 0, 255));
+
+        var dataset = ImageFolderReader.Read(root, imageSize: 12);
+        Assert.Equal((3, 3, 12, 12), (dataset.Count, dataset.Channels, dataset.Height, dataset.Width));
+        Assert.Equal(new[] { "cats", "dogs" }, dataset.ClassNames);
+        Assert.Equal(new[] { 0, 0, 1 }, dataset.Labels);
+        // The dog image is blue: channel 2 is bright, channel 0 dark, at the centre.
+        int plane = 12 * 12, centre = 6 * 12 + 6, dog = 2 * 3 * plane;
+        Assert.True(dataset.Pixels[dog + 2 * plane + centre] > 200 && dataset.Pixels[dog + centre] < 50);
+    }
+
+    [Fact]
+    public void LooseImagesAreUnlabelled()
+    {
+        string root = NewFolder();
+        WritePng(Path.Combine(root, "x.png"), 10, 10, SKColors.Gray);
+        var dataset = ImageFolderReader.Read(root, imageSize: 8);
+        Assert.Null(dataset.Labels);
+        Assert.Equal(new[] { "x.png" }, dataset.ItemNames);
+    }
+
+    [Fact]
+    public void CorruptImageIsNamed()
+    {
+        string root = NewFolder();
+        WritePng(Path.Combine(root, "good.png"), 10, 10, SKColors.Gray);
+        string bad = Path.Combine(root, "bad.png");
+        File.WriteAllText(bad, "not a png");
+        var error = Assert.Throws<ConicException>(() => ImageFolderReader.Read(root, imageSize: 8));
+        Assert.Equal($"{bad}: not a readable image", error.Message);
+    }
+}

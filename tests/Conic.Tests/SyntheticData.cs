@@ -1,0 +1,46 @@
+using System.IO.Compression;
+
+namespace Conic.Tests;
+
+/// <summary>Small labelled IDX datasets written to a temporary folder: each class is a bright bar at its own position.</summary>
+static class SyntheticData
+{
+    public static string WriteIdx(int trainCount, int testCount, int size = 16, int classes = 4, int seed = 0)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "conic-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        var random = new Random(seed);
+        WriteSplit(folder, "train", trainCount, size, classes, random);
+        WriteSplit(folder, "t10k", testCount, size, classes, random);
+        return folder;
+    }
+
+    static void WriteSplit(string folder, string prefix, int count, int size, int classes, Random random)
+    {
+        var pixels = new byte[count * size * size];
+        var labels = new byte[count];
+        for (int i = 0; i < count; i++)
+        {
+            int label = i % classes;
+            labels[i] = (byte)label;
+            int row = 2 + label * (size - 4) / classes;
+            for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+            {
+                bool bar = y >= row && y < row + 2 && x >= 2 && x < size - 2;
+                pixels[i * size * size + y * size + x] = (byte)Math.Clamp((bar ? 200 : 30) + random.Next(-25, 25), 0, 255);
+            }
+        }
+        WriteIdx(Path.Combine(folder, $"{prefix}-images-idx3-ubyte.gz"), new[] { count, size, size }, pixels);
+        WriteIdx(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte.gz"), new[] { count }, labels);
+    }
+
+    public static void WriteIdx(string path, int[] dims, byte[] data, bool gzip = true)
+    {
+        using var file = File.Create(path);
+        using Stream stream = gzip ? new GZipStream(file, CompressionLevel.Fastest) : file;
+        stream.Write(new byte[] { 0, 0, 8, (byte)dims.Length });
+        foreach (int d in dims) stream.Write(new[] { (byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d });
+        stream.Write(data);
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text;
+using Conic.Methods;
+using Conic.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+public class TrainingPartsTests
+{
+    [Fact]
+    public void ScheduleWarmsUpLinearlyThenDecaysToZero()
+    {
+        var schedule = new LearningRateSchedule(BaseRate: 1.0, WarmupSteps: 10, TotalSteps: 110);
+        Assert.Equal(0.1, schedule.At(0), 9);
+        Assert.Equal(1.0, schedule.At(9), 9);
+        Assert.Equal(1.0, schedule.At(10), 9);
+        Assert.Equal(0.5, schedule.At(60), 9);
+        Assert.Equal(0.0, schedule.At(110), 9);
+    }
+
+    [Fact]
+    public void MomentumSgdMatchesTorchSgd()
+    {
+        manual_seed(0);
+        var ours = new Parameter(randn(5, 3));
+        var theirs = new Parameter(ours.detach().clone());
+        var optimizer = new MomentumSgd(new[] { new ParameterGroup("p", new[] { ours }, 2.0, 0.01) }, momentum: 0.9);
+        var reference = optim.SGD(new[] { theirs }, learningRate: 0.2, momentum: 0.9, weight_decay: 0.01);
+        for (int step = 0; step < 5; step++)
+        {
+            var target = randn(5, 3);
+            optimizer.ZeroGrad();
+            ours.sub(target).pow(2).sum().backward();
+            optimizer.Step(0.1);
+            reference.zero_grad();
+            theirs.sub(target).pow(2).sum().backward();
+            reference.step();
+        }
+        Assert.True(allclose(ours, theirs, rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void Crc32cMatchesTheStandardCheckValue()
+    {
+        Assert.Equal(0xE3069283u, TensorBoardWriter.Crc32C(Encoding.ASCII.GetBytes("123456789")));
+    }
+
+    [Fact]
+    public void InstanceSamplerIsSeededAndVisitsEachInstanceOncePerEpoch()
+    {
+        var sampler = new Data.InstanceSampler(datasetCount: 100, instances: 40, seed: 5);
+        Assert.Equal(sampler.DatasetIndices, new Data.InstanceSampler(100, 40, 5).DatasetIndices);
+        Assert.Equal(40, sampler.DatasetIndices.Distinct().Count());
+        var epoch = sampler.EpochBatches(epoch: 1, batchSize: 8).ToList();
+        Assert.Equal(5, epoch.Count);
+        Assert.Equal(Enumerable.Range(0, 40), epoch.SelectMany(b => b).Order());
+        Assert.NotEqual(epoch.SelectMany(b => b), sampler.EpochBatches(2, 8).SelectMany(b => b));
+    }
+}
