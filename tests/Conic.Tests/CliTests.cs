@@ -1,0 +1,51 @@
+namespace Conic.Tests;
+
+public class CliTests
+{
+    static string OnlyLine(string text)
+    {
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Single(lines);
+        return lines[0];
+    }
+
+    [Theory]
+    [InlineData("--epochs abc", "error: --epochs: 'abc' is not an integer >= 1")]
+    [InlineData("--bogus", "error: --bogus: unknown option for 'conic pretrain' (see conic pretrain --help)")]
+    [InlineData("--data /no/such/folder", "error: /no/such/folder: no such folder (--data)")]
+    [InlineData("--arch vgg", "error: --arch: 'vgg' is not one of resnet18, resnet50")]
+    [InlineData("--lr", "error: --lr: needs a value (RATE)")]
+    public void BadInputEndsWithOneLineNamingTheProblem(string arguments, string expected)
+    {
+        var (exitCode, _, stderr) = CliRunner.Run(new[] { "pretrain" }.Concat(arguments.Split(' ')).ToArray());
+        Assert.Equal(2, exitCode);
+        Assert.Equal(expected, OnlyLine(stderr));
+    }
+
+    [Fact]
+    public void BadFlipProbabilityIsRejectedBeforeTraining()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 8);
+        var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--data", data, "--flip-p", "2", "--run", Path.Combine(data, "run"));
+        Assert.Equal(2, exitCode);
+        Assert.EndsWith("error: --flip-p: 2 is not a probability in [0, 1]", stderr.Trim());
+    }
+
+    [Fact]
+    public void HelpListsEveryOptionWithItsDefault()
+    {
+        var (exitCode, stdout, _) = CliRunner.Run("pretrain", "--help");
+        Assert.Equal(0, exitCode);
+        foreach (var option in new[] { "--data", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--width", "--arch", "--temperature", "--lambda", "--resume", "--blur-p" })
+            Assert.Contains(option, stdout);
+        Assert.Contains("(default: 256)", stdout);
+    }
+
+    [Fact]
+    public void UnknownCommandIsOneLine()
+    {
+        var (exitCode, _, stderr) = CliRunner.Run("train");
+        Assert.Equal(2, exitCode);
+        Assert.StartsWith("error: 'train' is not a conic command", OnlyLine(stderr));
+    }
+}
