@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace Conic.Evaluation;
 
 /// <summary>What evaluation measured; written to eval.json in the run folder.</summary>
-/// <param name="RawPixelKnnTop1">The same kNN on normalised raw pixels: the floor a representation must beat.</param>
-public sealed record EvaluationResult(double KnnTop1, double LinearTop1, double RawPixelKnnTop1, int KnnK, double KnnTemperature,
+/// <param name="RawPixelKnnTop1">The same kNN on raw pixels scaled to [0, 1]: the floor a representation must beat.</param>
+/// <param name="StandardizedPixelKnnTop1">The same kNN on pixels standardised with the train mean and std (a stricter floor).</param>
+public sealed record EvaluationResult(double KnnTop1, double LinearTop1, double RawPixelKnnTop1, double StandardizedPixelKnnTop1, int KnnK, double KnnTemperature,
                                       int TrainImages, int TestImages, int FeatureDim, double Seconds);
 
 /// <summary>Weighted kNN and a linear probe on frozen backbone features: trained on the train split, measured on the test split.</summary>
@@ -43,14 +44,19 @@ public static class Evaluator
 
         double knn = KnnClassifier.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes, k, temperature);
         log.WriteLine($"kNN (k={k}, T={temperature}) top-1: {knn:P2}");
-        double rawPixels = KnnClassifier.Accuracy(RawPixels(model, data.Train), trainLabels, RawPixels(model, test), testLabels, classes, k, temperature);
-        log.WriteLine($"raw-pixel kNN top-1 (baseline): {rawPixels:P2}");
+        double Pixels(bool standardize) => KnnClassifier.Accuracy(PixelFeatures(model, data.Train, standardize), trainLabels,
+                                                                   PixelFeatures(model, test, standardize), testLabels, classes, k, temperature);
+        double rawPixels = Pixels(standardize: false), standardizedPixels = Pixels(standardize: true);
+        log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}");
         double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,
                                              probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
         log.WriteLine($"linear probe top-1: {linear:P2}");
-        return new EvaluationResult(knn, linear, rawPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
+        return new EvaluationResult(knn, linear, rawPixels, standardizedPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
     }
 
-    static Tensor RawPixels(PretrainedModel model, ImageDataset dataset) =>
-        model.Augmenter.Normalize(BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray())).flatten(1);
+    static Tensor PixelFeatures(PretrainedModel model, ImageDataset dataset, bool standardize)
+    {
+        var images = BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray());
+        return (standardize ? model.Augmenter.Normalize(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
+    }
 }

@@ -23,9 +23,11 @@ public static class MarkdownReport
             text.AppendLine("| measure | top-1 |\n|---|---|");
             text.AppendLine($"| weighted kNN (k={evaluation.KnnK}, T={evaluation.KnnTemperature}) | {evaluation.KnnTop1:P2} |");
             text.AppendLine($"| linear probe | {evaluation.LinearTop1:P2} |");
-            text.AppendLine($"| raw-pixel kNN (floor) | {evaluation.RawPixelKnnTop1:P2} |\n");
+            text.AppendLine($"| kNN on raw pixels (floor) | {evaluation.RawPixelKnnTop1:P2} |");
+            text.AppendLine($"| kNN on standardised pixels (stricter floor) | {evaluation.StandardizedPixelKnnTop1:P2} |\n");
             string verdict = evaluation.KnnTop1 > evaluation.RawPixelKnnTop1
-                ? $"The encoder beats raw pixels by {100 * (evaluation.KnnTop1 - evaluation.RawPixelKnnTop1):F1} points of kNN accuracy."
+                ? $"The encoder beats raw pixels by {100 * (evaluation.KnnTop1 - evaluation.RawPixelKnnTop1):F1} points of kNN accuracy " +
+                  $"({100 * (evaluation.KnnTop1 - evaluation.StandardizedPixelKnnTop1):+0.0;-0.0} against standardised pixels)."
                 : "The encoder does **not** beat raw pixels: it has not learned a useful representation yet (train longer or tune).";
             text.AppendLine(verdict + "\n");
         }
