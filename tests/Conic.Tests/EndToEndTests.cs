@@ -75,8 +75,8 @@ public class EndToEndTests
         double linear = json.RootElement.GetProperty("linear_top1").GetDouble();
         Assert.Equal(result.KnnTop1, knn, 6);
         Assert.InRange(knn, 0, 1);
-        // Four classes of bars at distinct heights: even a briefly trained encoder separates them linearly.
-        Assert.InRange(linear, 0.5, 1);
+        // Four textures: even a briefly trained encoder separates them linearly.
+        Assert.InRange(linear, 0.8, 1);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile)).Length);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents.*"));
 

@@ -2,7 +2,11 @@ using System.IO.Compression;
 
 namespace Conic.Tests;
 
-/// <summary>Small labelled IDX datasets written to a temporary folder: each class is a bright bar at its own position.</summary>
+/// <summary>
+/// Small labelled IDX datasets written to a temporary folder. Each class is a texture at a random phase (horizontal
+/// stripes, vertical stripes, checkerboard, diagonal stripes), so classes differ in what a globally pooled
+/// convolutional feature can see, not in where something is.
+/// </summary>
 static class SyntheticData
 {
     public static string WriteIdx(int trainCount, int testCount, int size = 16, int classes = 4, int seed = 0)
@@ -23,12 +27,18 @@ static class SyntheticData
         {
             int label = i % classes;
             labels[i] = (byte)label;
-            int row = 2 + label * (size - 4) / classes;
+            int phase = random.Next(4);
             for (int y = 0; y < size; y++)
             for (int x = 0; x < size; x++)
             {
-                bool bar = y >= row && y < row + 2 && x >= 2 && x < size - 2;
-                pixels[i * size * size + y * size + x] = (byte)Math.Clamp((bar ? 200 : 30) + random.Next(-25, 25), 0, 255);
+                bool bright = (label % 4) switch
+                {
+                    0 => (y + phase) % 4 < 2,
+                    1 => (x + phase) % 4 < 2,
+                    2 => ((x + phase) / 2 + y / 2) % 2 == 0,
+                    _ => (x + y + phase) % 4 < 2,
+                };
+                pixels[i * size * size + y * size + x] = (byte)Math.Clamp((bright ? 200 : 30) + random.Next(-25, 25), 0, 255);
             }
         }
         WriteIdx(Path.Combine(folder, $"{prefix}-images-idx3-ubyte.gz"), new[] { count, size, size }, pixels);

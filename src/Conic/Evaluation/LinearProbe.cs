@@ -8,6 +8,8 @@ namespace Conic.Evaluation;
 public sealed record LinearProbeOptions
 {
     public int Epochs { get; init; } = 30;
+    /// <summary>Small datasets get more epochs, so that the probe always takes at least this many steps.</summary>
+    public int MinimumSteps { get; init; } = 2000;
     public int BatchSize { get; init; } = 256;
     public double LearningRate { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 1e-5;
@@ -34,8 +36,9 @@ public static class LinearProbe
         using var optimizer = optim.Adam(classifier.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
         long count = train.shape[0];
         long stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
-        long totalSteps = stepsPerEpoch * options.Epochs, step = 0;
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        long epochs = Math.Max(options.Epochs, (options.MinimumSteps + stepsPerEpoch - 1) / stepsPerEpoch);
+        long totalSteps = stepsPerEpoch * epochs, step = 0;
+        for (long epoch = 0; epoch < epochs; epoch++)
         {
             var order = randperm(count, generator: generator);
             for (long start = 0; start < count; start += options.BatchSize)
