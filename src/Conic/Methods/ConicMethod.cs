@@ -58,14 +58,14 @@ public sealed class ConicMethod : SslMethod
         RegisterComponents();
     }
 
-    public override MethodLoss TrainingStep(Tensor view1, Tensor view2, Tensor instanceIndices)
+    public override MethodLoss TrainingStep(TrainingBatch batch)
     {
-        long batch = view1.shape[0];
+        int size = (int)batch.InstanceIndices.shape[0];
         // One forward over both views: BatchNorm sees 2B samples, and the backbone runs once.
-        var embeddings = projector.call(backbone.call(cat(new[] { view1, view2 }, 0)));
+        var embeddings = projector.call(backbone.call(cat(new[] { batch.Views[0], batch.Views[1] }, 0)));
         var classification = ConicLosses.InstanceClassification(
-            embeddings, classifier, cat(new[] { instanceIndices, instanceIndices }, 0), _options.Temperature);
-        var consistency = ConicLosses.Consistency(embeddings[..(int)batch], embeddings[(int)batch..]);
+            embeddings, classifier, cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0), _options.Temperature);
+        var consistency = ConicLosses.Consistency(embeddings[..size], embeddings[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeight));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }

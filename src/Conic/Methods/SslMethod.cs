@@ -10,6 +10,12 @@ public sealed record LossTerm(string Name, Tensor Value);
 /// <summary>What one training step of a method returns: the loss to back-propagate and its terms.</summary>
 public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms);
 
+/// <summary>
+/// One step's input: augmented views of the same B images (Views[0] and Views[1] are the two main views, each
+/// [B, C, H, W]), each image's instance index [B] int64 in 0..N-1, and how far training has come (0 to 1).
+/// </summary>
+public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress);
+
 /// <summary>Parameters that share a learning-rate multiplier and a weight decay.</summary>
 public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);
 
@@ -27,11 +33,8 @@ public abstract class SslMethod : nn.Module
     /// <summary>The encoder being pretrained (registered by the subclass as the field <c>backbone</c>).</summary>
     public ResNet Backbone { get; }
 
-    /// <summary>
-    /// The loss for one batch. <paramref name="view1"/>, <paramref name="view2"/>: [B, C, H, W], two augmentations
-    /// of the same images; <paramref name="instanceIndices"/>: [B] int64, each image's index in 0..N-1.
-    /// </summary>
-    public abstract MethodLoss TrainingStep(Tensor view1, Tensor view2, Tensor instanceIndices);
+    /// <summary>The loss for one batch.</summary>
+    public abstract MethodLoss TrainingStep(TrainingBatch batch);
 
     /// <summary>How the optimiser treats the parameters; by default all share the base rate and weight decay.</summary>
     public virtual IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) =>

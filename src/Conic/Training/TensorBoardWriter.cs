@@ -36,7 +36,15 @@ public sealed class TensorBoardWriter : IDisposable
         WriteRecord(ev.ToArray());
     }
 
-    public void Flush() => _stream.Flush();
+    /// <summary>An epoch's loss, terms, learning rate and speed under train/..., at its last step.</summary>
+    public void Add(EpochMetrics metrics)
+    {
+        AddScalar("train/loss", metrics.Loss, metrics.Step);
+        foreach (var (name, value) in metrics.Terms) AddScalar($"train/{name}", value, metrics.Step);
+        AddScalar("train/lr", metrics.LearningRate, metrics.Step);
+        AddScalar("train/images_per_second", metrics.ImagesPerSecond, metrics.Step);
+        _stream.Flush();
+    }
 
     public void Dispose() => _stream.Dispose();
 

@@ -50,70 +50,77 @@ public static class Trainer
         RunJson.WriteAtomically(Path.Combine(options.RunDirectory, ConfigFile), options);
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
-        var schedule = new LearningRateSchedule(options.ScaledLearningRate, (long)(options.WarmupEpochs * stepsPerEpoch),
-                                                (long)options.Epochs * stepsPerEpoch);
+        long totalSteps = (long)options.Epochs * stepsPerEpoch;
+        var schedule = new LearningRateSchedule(options.ScaledLearningRate, (long)(options.WarmupEpochs * stepsPerEpoch), totalSteps);
         var csv = new MetricsCsv(Path.Combine(options.RunDirectory, MetricsFile));
         csv.TruncateAfter(startEpoch);
         using var tensorBoard = new TensorBoardWriter(Path.Combine(options.RunDirectory, "tensorboard"));
         var progress = new ProgressBar(log, options.Epochs, stepsPerEpoch);
         var totalClock = Stopwatch.StartNew();
-        int epochsThisRun = 0;
 
         for (int epoch = startEpoch + 1; epoch <= options.Epochs; epoch++)
         {
+            var clock = Stopwatch.StartNew();
+            long remainingSteps = (long)(options.Epochs - epoch + 1) * stepsPerEpoch;
+            var sums = new LossSums();
             method.train();
-            var epochClock = Stopwatch.StartNew();
             using var generator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 2));
-            double lossSum = 0, lr = 0;
-            double[]? termSums = null;
-            string[] termNames = [];
-            int stepInEpoch = 0;
             foreach (var batch in sampler.EpochBatches(epoch, options.BatchSize))
             {
                 using var scope = NewDisposeScope();
-                lr = schedule.At(step);
                 var images = BatchGather.Images(train, batch.Select(i => sampler.DatasetIndices[i]).ToArray()).to(device);
-                var view1 = model.Augmenter.Augment(images, generator);
-                var view2 = model.Augmenter.Augment(images, generator);
+                var views = new[] { model.Augmenter.Augment(images, generator), model.Augmenter.Augment(images, generator) };
                 var indices = tensor(batch.Select(i => (long)i).ToArray()).to(device);
 
                 optimizer.ZeroGrad();
-                var loss = method.TrainingStep(view1, view2, indices);
+                var loss = method.TrainingStep(new TrainingBatch(views, indices, (double)step / totalSteps));
                 loss.Total.backward();
-                optimizer.Step(lr);
-
-                double total = loss.Total.item<float>();
-                if (!double.IsFinite(total))
-                    throw new ConicException($"--lr: the loss became {total} at step {step}; lower the learning rate");
-                lossSum += total;
-                termNames = loss.Terms.Select(t => t.Name).ToArray();
-                termSums ??= new double[termNames.Length];
-                for (int t = 0; t < termNames.Length; t++) termSums[t] += loss.Terms[t].Value.item<float>();
+                optimizer.Step(schedule.At(step));
+                sums.Add(loss, step);
                 step++;
-                stepInEpoch++;
-                double imagesPerSecond = stepInEpoch * options.BatchSize / epochClock.Elapsed.TotalSeconds;
-                progress.Update(epoch, stepInEpoch, lossSum / stepInEpoch, imagesPerSecond,
-                                Remaining(epochClock.Elapsed / stepInEpoch, (long)(options.Epochs - epoch + 1) * stepsPerEpoch - stepInEpoch));
+                progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,
+                                clock.Elapsed / sums.Steps * (remainingSteps - sums.Steps));
             }
 
-            epochsThisRun++;
-            var metrics = new EpochMetrics(epoch, step, lr, lossSum / stepInEpoch,
-                termNames.Select((n, t) => (n, termSums![t] / stepInEpoch)).ToArray(),
-                stepInEpoch * options.BatchSize / epochClock.Elapsed.TotalSeconds, epochClock.Elapsed.TotalSeconds);
+            var metrics = new EpochMetrics(epoch, step, schedule.At(step - 1), sums.MeanLoss, sums.MeanTerms(),
+                                           sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
             csv.Append(metrics);
-            tensorBoard.AddScalar("train/loss", metrics.Loss, step);
-            foreach (var (name, value) in metrics.Terms) tensorBoard.AddScalar($"train/{name}", value, step);
-            tensorBoard.AddScalar("train/lr", lr, step);
-            tensorBoard.AddScalar("train/images_per_second", metrics.ImagesPerSecond, step);
-            tensorBoard.Flush();
+            tensorBoard.Add(metrics);
             Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
-            progress.EndEpoch(metrics, Remaining(totalClock.Elapsed / epochsThisRun, options.Epochs - epoch));
+            progress.EndEpoch(metrics, totalClock.Elapsed / (epoch - startEpoch) * (options.Epochs - epoch));
         }
         optimizer.Dispose();
         return model;
     }
 
-    static TimeSpan Remaining(TimeSpan perUnit, long units) => perUnit * Math.Max(0, units);
+    /// <summary>Running sums of the loss and its terms over an epoch; stops the run when the loss is not finite.</summary>
+    sealed class LossSums
+    {
+        double _loss;
+        double[] _terms = [];
+        string[] _names = [];
+
+        public int Steps { get; private set; }
+        public double MeanLoss => _loss / Math.Max(1, Steps);
+
+        public void Add(MethodLoss loss, long step)
+        {
+            double total = loss.Total.item<float>();
+            if (!double.IsFinite(total))
+                throw new ConicException($"--lr: the loss became {total} at step {step}; lower the learning rate");
+            if (Steps == 0)
+            {
+                _names = loss.Terms.Select(t => t.Name).ToArray();
+                _terms = new double[_names.Length];
+            }
+            _loss += total;
+            for (int t = 0; t < _terms.Length; t++) _terms[t] += loss.Terms[t].Value.item<float>();
+            Steps++;
+        }
+
+        public IReadOnlyList<(string Name, double Value)> MeanTerms() =>
+            _names.Select((name, t) => (name, _terms[t] / Math.Max(1, Steps))).ToArray();
+    }
 
     /// <summary>Everything a checkpoint restores: the method's parameters and buffers, and the optimiser's momentum.</summary>
     static IReadOnlyDictionary<string, Tensor> TrainingState(SslMethod method, MomentumSgd optimizer)
