@@ -47,7 +47,7 @@ public sealed class ConicMethod : SslMethod
     readonly Parameter classifier;
     readonly ConicOptions _options;
 
-    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic", backbone)
+    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic")
     {
         options.Validate();
         _options = options;
@@ -57,6 +57,8 @@ public sealed class ConicMethod : SslMethod
         classifier = new Parameter(randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd));
         RegisterComponents();
     }
+
+    public override ResNet Backbone => backbone;
 
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
@@ -72,7 +74,7 @@ public sealed class ConicMethod : SslMethod
 
     public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) => new[]
     {
-        new ParameterGroup("network", named_parameters().Where(p => p.name != nameof(classifier)).Select(p => p.parameter).ToArray(), 1.0, weightDecay),
+        new ParameterGroup("network", NamedTrainableParameters().Where(p => p.Name != nameof(classifier)).Select(p => p.Parameter).ToArray(), 1.0, weightDecay),
         new ParameterGroup(nameof(classifier), new[] { classifier }, _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay),
     };
 }

@@ -12,9 +12,11 @@ public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms);
 
 /// <summary>
 /// One step's input: augmented views of the same B images (Views[0] and Views[1] are the two main views, each
-/// [B, C, H, W]), each image's instance index [B] int64 in 0..N-1, and how far training has come (0 to 1).
+/// [B, C, H, W]; any further views are small multi-crops), each image's instance index [B] int64 in 0..N-1, how far
+/// training has come (0 to 1), and the seeded generator a method draws its own random numbers from (so that a
+/// resumed run repeats them).
 /// </summary>
-public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress);
+public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress, Generator Random);
 
 /// <summary>Parameters that share a learning-rate multiplier and a weight decay.</summary>
 public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);
@@ -25,18 +27,39 @@ public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parame
 /// </summary>
 public abstract class SslMethod : nn.Module
 {
-    protected SslMethod(string name, ResNet backbone) : base(name)
+    protected SslMethod(string name) : base(name)
     {
-        Backbone = backbone;
     }
 
-    /// <summary>The encoder being pretrained (registered by the subclass as the field <c>backbone</c>).</summary>
-    public ResNet Backbone { get; }
+    /// <summary>
+    /// The encoder being pretrained. Subclasses return their field <c>backbone</c>; a field here would register a
+    /// second copy of every backbone parameter.
+    /// </summary>
+    public abstract ResNet Backbone { get; }
 
     /// <summary>The loss for one batch.</summary>
     public abstract MethodLoss TrainingStep(TrainingBatch batch);
 
-    /// <summary>How the optimiser treats the parameters; by default all share the base rate and weight decay.</summary>
+    /// <summary>Whether the method uses the small multi-crop views (Views[2..]); others must not be given any.</summary>
+    public virtual bool UsesSmallCrops => false;
+
+    /// <summary>
+    /// State that follows the optimiser step (momentum encoders, queues, memory banks), still inside the step's
+    /// dispose scope.
+    /// </summary>
+    public virtual void AfterOptimizerStep(TrainingBatch batch)
+    {
+    }
+
+    /// <summary>
+    /// How the optimiser treats the trainable parameters (momentum copies are excluded: they do not require
+    /// gradients); by default all share the base rate and weight decay.
+    /// </summary>
     public virtual IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) =>
-        new[] { new ParameterGroup("all", parameters().ToArray(), 1.0, weightDecay) };
+        new[] { new ParameterGroup("all", TrainableParameters().ToArray(), 1.0, weightDecay) };
+
+    protected IEnumerable<(string Name, Parameter Parameter)> NamedTrainableParameters() =>
+        named_parameters().Where(p => p.parameter.requires_grad);
+
+    protected IEnumerable<Parameter> TrainableParameters() => NamedTrainableParameters().Select(p => p.Parameter);
 }

@@ -73,9 +73,11 @@ public static class Trainer
                 var indices = tensor(batch.Select(i => (long)i).ToArray()).to(device);
 
                 optimizer.ZeroGrad();
-                var loss = method.TrainingStep(new TrainingBatch(views, indices, (double)step / totalSteps));
+                var input = new TrainingBatch(views, indices, (double)step / totalSteps, generator);
+                var loss = method.TrainingStep(input);
                 loss.Total.backward();
                 optimizer.Step(schedule.At(step));
+                method.AfterOptimizerStep(input);
                 sums.Add(loss, step);
                 step++;
                 progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,

@@ -1,0 +1,70 @@
+using Conic.Methods;
+using Conic.Models;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+public class ModelTests
+{
+    [Fact]
+    public void ResNet18KeepsTorchvisionParameterNamesAndShapes()
+    {
+        using var resnet = new ResNet(new BackboneOptions { Width = 64, SmallImageStem = false, InputChannels = 3 });
+        var state = resnet.state_dict();
+        Assert.Equal(new long[] { 64, 3, 7, 7 }, state["conv1.weight"].shape);
+        Assert.Equal(new long[] { 128, 64, 1, 1 }, state["layer2.0.downsample.0.weight"].shape);
+        Assert.Contains("layer4.1.bn2.running_var", state.Keys);
+        Assert.Contains("bn1.num_batches_tracked", state.Keys);
+        // torchvision resnet18 without fc: 11,176,512 parameters.
+        Assert.Equal(11_176_512, resnet.parameters().Sum(p => p.numel()));
+        Assert.Equal(new long[] { 2, 512 }, resnet.call(randn(2, 3, 64, 64)).shape);
+    }
+
+    [Fact]
+    public void ResNet50HasBottlenecksWithExpansionFour()
+    {
+        using var resnet = new ResNet(new BackboneOptions { Depth = ResNetDepth.ResNet50, Width = 8, InputChannels = 1 });
+        Assert.Equal(256, resnet.FeatureDim);
+        Assert.Contains("layer3.5.conv3.weight", resnet.state_dict().Keys);
+        Assert.Equal(new long[] { 3, 256 }, resnet.call(randn(3, 1, 16, 16)).shape);
+    }
+
+    [Fact]
+    public void ConicStateHasBackboneProjectorAndClassifierOnly()
+    {
+        using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), 10, new ConicOptions());
+        var prefixes = method.state_dict().Keys.Select(k => k.Split('.')[0]).Distinct().Order();
+        Assert.Equal(new[] { "backbone", "classifier", "projector" }, prefixes);
+        Assert.Equal(new long[] { 10, 128 }, method.state_dict()["classifier"].shape);
+        // Every parameter is optimised exactly once.
+        var optimised = method.ParameterGroups(1e-4).SelectMany(g => g.Parameters).ToList();
+        Assert.Equal(method.parameters().Count(), optimised.Count);
+        Assert.Equal(optimised.Count, optimised.Select(p => p.Handle).Distinct().Count());
+    }
+
+    [Fact]
+    public void MomentumEncoderStartsAsACopyAndFollowsTheOnlineNetwork()
+    {
+        manual_seed(0);
+        var online = new ProjectionHead(4, 8, 2);
+        var target = new MomentumEncoder(online, new ProjectionHead(4, 8, 2));
+        var onlineWeight = online.parameters().First();
+        var targetWeight = target.parameters().First();
+        Assert.True(allclose(onlineWeight, targetWeight));
+        Assert.False(targetWeight.requires_grad);
+
+        var before = targetWeight.clone();
+        using (no_grad()) onlineWeight.add_(1.0);
+        target.Update(online, momentum: 0.9);
+        Assert.True(allclose(targetWeight, before.add(0.1), atol: 1e-6));
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.99)]
+    [InlineData(0.5, 0.995)]
+    [InlineData(1.0, 1.0)]
+    public void CosineMomentumRisesFromBaseToOne(double progress, double expected)
+    {
+        Assert.Equal(expected, MomentumEncoder.CosineMomentum(0.99, progress), 9);
+    }
+}
