@@ -9,19 +9,21 @@ namespace Conic.Cli;
 /// </summary>
 sealed class OptionTable(string command, string summary)
 {
-    sealed record Entry(string Name, string? ValueName, string Help, Func<string> Default, Action<string> Apply);
+    sealed record Entry(string Name, string? ValueName, string Help, Func<string> Default, Action<string> Apply, bool First);
 
     readonly List<Entry> _entries = new();
 
-    public void Value(string name, string valueName, string help, Func<object?> current, Action<string> apply) =>
-        _entries.Add(new Entry(name, valueName, help, () => Format(current()), apply));
+    /// <param name="first">Applied before all other options wherever it stands (a preset that others refine).</param>
+    public void Value(string name, string valueName, string help, Func<object?> current, Action<string> apply, bool first = false) =>
+        _entries.Add(new Entry(name, valueName, help, () => Format(current()), apply, first));
 
     public void Flag(string name, string help, Action apply) =>
-        _entries.Add(new Entry(name, null, help, () => "", _ => apply()));
+        _entries.Add(new Entry(name, null, help, () => "", _ => apply(), First: false));
 
     /// <summary>Applies the arguments; returns false when help was asked for (and printed).</summary>
     public bool Parse(IReadOnlyList<string> args)
     {
+        var parsed = new List<(Entry Entry, string Value)>();
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -44,8 +46,9 @@ sealed class OptionTable(string command, string summary)
                 if (i + 1 >= args.Count) throw new ConicException($"{name}: needs a value ({entry.ValueName})");
                 value = args[++i];
             }
-            entry.Apply(value);
+            parsed.Add((entry, value));
         }
+        foreach (var (entry, value) in parsed.OrderBy(p => p.Entry.First ? 0 : 1)) entry.Apply(value);
         return true;
     }
 

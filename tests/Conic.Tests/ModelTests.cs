@@ -47,7 +47,7 @@ public class ModelTests
     {
         manual_seed(0);
         var online = new ProjectionHead(4, 8, 2);
-        var target = new MomentumEncoder(online, new ProjectionHead(4, 8, 2));
+        var target = new MomentumEncoder((online, new ProjectionHead(4, 8, 2)));
         var onlineWeight = online.parameters().First();
         var targetWeight = target.parameters().First();
         Assert.True(allclose(onlineWeight, targetWeight));
@@ -55,7 +55,7 @@ public class ModelTests
 
         var before = targetWeight.clone();
         using (no_grad()) onlineWeight.add_(1.0);
-        target.Update(online, momentum: 0.9);
+        target.Update(0.9, online);
         Assert.True(allclose(targetWeight, before.add(0.1), atol: 1e-6));
     }
 

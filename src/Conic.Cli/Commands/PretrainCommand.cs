@@ -92,6 +92,34 @@ static class PretrainCommand
         t.Value("--classifier-wd", "DECAY", "ConIC: weight decay of the classifier", () => get().Conic.ClassifierWeightDecay,
                 v => Conic(c => c with { ClassifierWeightDecay = OptionTable.Double("--classifier-wd", v) }));
 
+        t.Value("--instdisc-negatives", "K", "InstDisc: memory-bank negatives per step (exact softmax when the bank is smaller)", () => get().InstDisc.Negatives,
+                v => Update(o => o with { InstDisc = o.InstDisc with { Negatives = OptionTable.Int("--instdisc-negatives", v, 1) } }));
+        t.Value("--instdisc-temperature", "T", "InstDisc: temperature", () => get().InstDisc.Temperature,
+                v => Update(o => o with { InstDisc = o.InstDisc with { Temperature = OptionTable.Double("--instdisc-temperature", v) } }));
+        t.Value("--moco-queue", "K", "MoCo: queue length (capped at half the instance count)", () => get().Moco.QueueSize,
+                v => Update(o => o with { Moco = o.Moco with { QueueSize = OptionTable.Int("--moco-queue", v, 1) } }));
+        t.Value("--moco-momentum", "M", "MoCo: key-encoder momentum", () => get().Moco.EncoderMomentum,
+                v => Update(o => o with { Moco = o.Moco with { EncoderMomentum = OptionTable.Double("--moco-momentum", v) } }));
+        t.Value("--moco-temperature", "T", "MoCo: temperature (default 0.07 for v1, 0.2 for v2)", () => get().Moco.Temperature,
+                v => Update(o => o with { Moco = o.Moco with { Temperature = OptionTable.Double("--moco-temperature", v) } }));
+        t.Value("--moco-shuffle-groups", "G", "MoCo: BatchNorm groups that stand in for shuffling BN across GPUs", () => get().Moco.ShuffleGroups,
+                v => Update(o => o with { Moco = o.Moco with { ShuffleGroups = OptionTable.Int("--moco-shuffle-groups", v, 1) } }));
+        t.Value("--simclr-temperature", "T", "SimCLR: NT-Xent temperature", () => get().Simclr.Temperature,
+                v => Update(o => o with { Simclr = o.Simclr with { Temperature = OptionTable.Double("--simclr-temperature", v) } }));
+        t.Value("--byol-momentum", "M", "BYOL: target momentum at the start (rises to 1)", () => get().Byol.BaseMomentum,
+                v => Update(o => o with { Byol = o.Byol with { BaseMomentum = OptionTable.Double("--byol-momentum", v) } }));
+        t.Value("--swav-prototypes", "K", "SwAV: number of prototypes", () => get().Swav.Prototypes,
+                v => Update(o => o with { Swav = o.Swav with { Prototypes = OptionTable.Int("--swav-prototypes", v, 2) } }));
+        t.Value("--swav-temperature", "T", "SwAV: temperature of the swapped prediction", () => get().Swav.Temperature,
+                v => Update(o => o with { Swav = o.Swav with { Temperature = OptionTable.Double("--swav-temperature", v) } }));
+        t.Value("--swav-epsilon", "E", "SwAV: Sinkhorn-Knopp regularisation", () => get().Swav.Epsilon,
+                v => Update(o => o with { Swav = o.Swav with { Epsilon = OptionTable.Double("--swav-epsilon", v) } }));
+        t.Value("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios, SimCLR)", () => get().Optimizer,
+                v => Update(o => o with { Optimizer = OptionTable.Choice("--optimizer", v, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars)) }));
+        t.Value("--lars-eta", "ETA", "LARS trust coefficient", () => get().LarsEta, v => Update(o => o with { LarsEta = OptionTable.Double("--lars-eta", v) }));
+
+        t.Value("--augmentation", "PRESET", $"augmentation preset ({string.Join(", ", AugmentationPresets.All.Keys)}); the options below refine it",
+                () => "default", v => Update(o => o with { Augmentation = AugmentationPresets.Named(v) }), first: true);
         t.Value("--crop-area-min", "F", "random resized crop: smallest area fraction", () => get().Augmentation.CropAreaMin,
                 v => Augment(a => a with { CropAreaMin = OptionTable.Double("--crop-area-min", v) }));
         t.Value("--crop-area-max", "F", "random resized crop: largest area fraction", () => get().Augmentation.CropAreaMax,
@@ -112,5 +140,13 @@ static class PretrainCommand
                 v => Augment(a => a with { GrayscaleProbability = OptionTable.Double("--grayscale-p", v) }));
         t.Value("--blur-p", "P", "Gaussian blur probability (sigma 0.1-2 px)", () => get().Augmentation.BlurProbability,
                 v => Augment(a => a with { BlurProbability = OptionTable.Double("--blur-p", v) }));
+        t.Value("--randaugment-ops", "N", "RandAugment-style operations per image (0 = off; infomin uses 2)", () => get().Augmentation.RandAugmentOps,
+                v => Augment(a => a with { RandAugmentOps = OptionTable.Int("--randaugment-ops", v, 0) }));
+        t.Value("--randaugment-magnitude", "M", "their strength, 0-10", () => get().Augmentation.RandAugmentMagnitude,
+                v => Augment(a => a with { RandAugmentMagnitude = OptionTable.Double("--randaugment-magnitude", v) }));
+        t.Value("--small-crops", "N", "multi-crop: small extra views per image (swav)", () => get().Augmentation.SmallCrops,
+                v => Augment(a => a with { SmallCrops = OptionTable.Int("--small-crops", v, 0) }));
+        t.Value("--small-crop-size", "PX", "side of the small crops; 0 = half the image side", () => get().Augmentation.SmallCropSize,
+                v => Augment(a => a with { SmallCropSize = OptionTable.Int("--small-crop-size", v, 0) }));
     }
 }

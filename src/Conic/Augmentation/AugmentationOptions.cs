@@ -24,6 +24,17 @@ public sealed record AugmentationOptions
     public double BlurProbability { get; init; } = 0.0;
     public double BlurSigmaMin { get; init; } = 0.1;
     public double BlurSigmaMax { get; init; } = 2.0;
+    /// <summary>RandAugment-style operations per image (0 = off): each draws one of rotate, shear, translate,
+    /// autocontrast, solarize, posterize or identity.</summary>
+    public int RandAugmentOps { get; init; }
+    /// <summary>Strength of those operations, 0-10 (RandAugment's M).</summary>
+    public double RandAugmentMagnitude { get; init; } = 5;
+    /// <summary>Multi-crop (SwAV): small extra views per image besides the two main views.</summary>
+    public int SmallCrops { get; init; }
+    /// <summary>Side of the small crops in pixels; 0 means half the image side.</summary>
+    public int SmallCropSize { get; init; }
+    public double SmallCropAreaMin { get; init; } = 0.1;
+    public double SmallCropAreaMax { get; init; } = 0.4;
 
     /// <summary>Throws a <see cref="ConicException"/> naming the option when a value is out of range.</summary>
     public void Validate()
@@ -43,5 +54,30 @@ public sealed record AugmentationOptions
         if (Brightness < 0 || Contrast < 0 || Saturation < 0) throw new ConicException("--brightness/--contrast/--saturation: must be >= 0");
         if (Hue is < 0 or > 0.5) throw new ConicException($"--hue: {Hue} is not in [0, 0.5]");
         if (BlurSigmaMin <= 0 || BlurSigmaMin > BlurSigmaMax) throw new ConicException("--blur-sigma: need 0 < min <= max");
+        if (RandAugmentOps < 0) throw new ConicException($"--randaugment-ops: {RandAugmentOps} must be >= 0");
+        if (RandAugmentMagnitude is < 0 or > 10) throw new ConicException($"--randaugment-magnitude: {RandAugmentMagnitude} is not in [0, 10]");
+        if (SmallCrops < 0) throw new ConicException($"--small-crops: {SmallCrops} must be >= 0");
+        if (SmallCropSize < 0) throw new ConicException($"--small-crop-size: {SmallCropSize} must be >= 0");
+        if (SmallCropAreaMin <= 0 || SmallCropAreaMin > SmallCropAreaMax || SmallCropAreaMax > 1)
+            throw new ConicException($"--small-crop-area: need 0 < min ({SmallCropAreaMin}) <= max ({SmallCropAreaMax}) <= 1");
     }
+}
+
+/// <summary>Named augmentation policies (data, not code): a starting point that individual options then override.</summary>
+public static class AugmentationPresets
+{
+    public static readonly IReadOnlyDictionary<string, AugmentationOptions> All = new Dictionary<string, AugmentationOptions>(StringComparer.OrdinalIgnoreCase)
+    {
+        // SimCLR / MoCo v2 policy scaled for 28-32 px images (blur off, crop area from 0.3).
+        ["default"] = new AugmentationOptions(),
+        // MoCo v1 / InstDisc: crop from 0.2, colour jitter always, no blur.
+        ["mocov1"] = new AugmentationOptions { CropAreaMin = 0.2, JitterProbability = 1.0 },
+        // InfoMin (Tian et al. 2020): MoCo v2's policy plus RandAugment; crop from 0.2 instead of 0.08 at this size.
+        ["infomin"] = new AugmentationOptions { CropAreaMin = 0.2, RandAugmentOps = 2, RandAugmentMagnitude = 5 },
+    };
+
+    public static AugmentationOptions Named(string name) =>
+        All.TryGetValue(name, out var preset)
+            ? preset
+            : throw new ConicException($"--augmentation: unknown preset '{name}' (known: {string.Join(", ", All.Keys)})");
 }

@@ -24,13 +24,28 @@ public sealed class BatchAugmenter
         _std = std;
     }
 
+    /// <summary>The views a training step uses: two main views, then the small multi-crops (if any).</summary>
+    public Tensor[] Views(Tensor images, Generator generator)
+    {
+        var views = new List<Tensor> { Augment(images, generator), Augment(images, generator) };
+        long side = Math.Min(images.shape[2], images.shape[3]);
+        long smallSide = _options.SmallCropSize > 0 ? _options.SmallCropSize : Math.Max(4, side / 2);
+        for (int i = 0; i < _options.SmallCrops; i++)
+            views.Add(Augment(images, generator, _options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
+        return views.ToArray();
+    }
+
     /// <summary>One random view of each image. <paramref name="images"/>: uint8 [B, C, H, W]; returns float [B, C, H, W].</summary>
-    public Tensor Augment(Tensor images, Generator generator)
+    public Tensor Augment(Tensor images, Generator generator) =>
+        Augment(images, generator, _options.CropAreaMin, _options.CropAreaMax, outputSide: null);
+
+    Tensor Augment(Tensor images, Generator generator, double areaMin, double areaMax, long? outputSide)
     {
         using var scope = NewDisposeScope();
         long channels = images.shape[1];
         var x = images.to_type(ScalarType.Float32).div_(255f);
-        x = CropAndFlip(x, generator);
+        x = CropAndFlip(x, generator, areaMin, areaMax, outputSide);
+        if (_options.RandAugmentOps > 0) x = RandAugment.Apply(x, generator, _options.RandAugmentOps, _options.RandAugmentMagnitude);
         x = ColourJitter(x, generator, channels);
         if (channels == 3) x = RandomGrayscale(x, generator);
         x = Blur(x, generator);
@@ -51,18 +66,18 @@ public sealed class BatchAugmenter
         return x.sub(mean).div_(std);
     }
 
-    Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
+    internal static Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
         rand(new[] { count }, generator: generator).mul_(high - low).add_(low).to(device);
 
-    Tensor Bernoulli(Generator generator, long count, double probability, Device device) =>
+    internal static Tensor Bernoulli(Generator generator, long count, double probability, Device device) =>
         rand(new[] { count }, generator: generator).lt(probability).to(device);
 
-    Tensor CropAndFlip(Tensor x, Generator generator)
+    Tensor CropAndFlip(Tensor x, Generator generator, double areaMin, double areaMax, long? outputSide)
     {
         long batch = x.shape[0];
         var o = _options;
         var cpu = CPU;
-        var area = Uniform(generator, batch, o.CropAreaMin, o.CropAreaMax, cpu);
+        var area = Uniform(generator, batch, areaMin, areaMax, cpu);
         var logRatio = Uniform(generator, batch, Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), cpu);
         var ratio = logRatio.exp();
         // Crop width and height as fractions of the image side; a crop that would not fit is clipped to the image.
@@ -78,7 +93,8 @@ public sealed class BatchAugmenter
             stack(new[] { width.mul(signX), zeros, centreX }, 1),
             stack(new[] { zeros, height, centreY }, 1),
         }, 1).to(x.device);
-        var grid = F.affine_grid(theta, x.shape, align_corners: false);
+        long[] outputShape = outputSide is long side ? new[] { x.shape[0], x.shape[1], side, side } : x.shape;
+        var grid = F.affine_grid(theta, outputShape, align_corners: false);
         return F.grid_sample(x, grid, mode: GridSampleMode.Bilinear, padding_mode: GridSamplePaddingMode.Reflection, align_corners: false);
     }
 

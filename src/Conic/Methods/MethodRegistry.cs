@@ -13,6 +13,12 @@ public static class MethodRegistry
     static readonly IReadOnlyDictionary<string, Factory> Factories = new Dictionary<string, Factory>(StringComparer.OrdinalIgnoreCase)
     {
         ["conic"] = (backbone, instances, options) => new ConicMethod(backbone, instances, options.Conic),
+        ["instdisc"] = (backbone, instances, options) => new InstDiscMethod(backbone, instances, options.InstDisc),
+        ["mocov1"] = (backbone, instances, options) => new MocoMethod(backbone, instances, options.Moco, version2: false),
+        ["mocov2"] = (backbone, instances, options) => new MocoMethod(backbone, instances, options.Moco, version2: true),
+        ["simclr"] = (backbone, _, options) => new SimclrMethod(backbone, options.Simclr),
+        ["byol"] = (backbone, _, options) => new ByolMethod(backbone, options.Byol),
+        ["swav"] = (backbone, _, options) => new SwavMethod(backbone, options.Swav, options.Epochs),
     };
 
     public static IEnumerable<string> Names => Factories.Keys;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -7,20 +8,20 @@ namespace Conic.Methods;
 /// <summary>
 /// An exponential moving average of an online network (MoCo's key encoder, BYOL's target): starts as a copy, never
 /// receives gradients, and after each step moves towards the online weights: θ_t ← m·θ_t + (1 − m)·θ_o.
-/// BatchNorm running statistics are its own (it runs in training mode on its own batches).
+/// The online network may be a chain of modules (backbone, then head); the copy runs them in order. BatchNorm
+/// running statistics are its own (it runs in training mode on its own batches).
 /// </summary>
 public sealed class MomentumEncoder : Module<Tensor, Tensor>
 {
-    readonly Module<Tensor, Tensor> network;
+    readonly ModuleList<Module<Tensor, Tensor>> stages;
 
-    /// <param name="online">The network to follow.</param>
-    /// <param name="copy">A freshly built network of the same architecture; its weights are overwritten.</param>
-    public MomentumEncoder(Module<Tensor, Tensor> online, Module<Tensor, Tensor> copy) : base(nameof(MomentumEncoder))
+    /// <param name="pairs">Each online module with a freshly built module of the same architecture (its weights are overwritten).</param>
+    public MomentumEncoder(params (Module<Tensor, Tensor> Online, Module<Tensor, Tensor> Copy)[] pairs) : base(nameof(MomentumEncoder))
     {
-        network = copy;
+        stages = ModuleList(pairs.Select(p => p.Copy).ToArray());
         RegisterComponents();
         using var noGrad = no_grad();
-        foreach (var ((_, target), (_, source)) in network.named_parameters().Zip(online.named_parameters()))
+        foreach (var (target, source) in Pairs(pairs.Select(p => p.Online)))
         {
             target.copy_(source);
             target.requires_grad = false;
@@ -30,16 +31,21 @@ public sealed class MomentumEncoder : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var noGrad = no_grad();
-        return network.call(input);
+        var x = input;
+        foreach (var stage in stages) x = stage.call(x);
+        return x;
     }
 
-    /// <param name="online">The network given to the constructor (not stored: it would register as a submodule).</param>
-    public void Update(Module<Tensor, Tensor> online, double momentum)
+    /// <param name="online">The online modules given to the constructor, in order (not stored: they would register as submodules).</param>
+    public void Update(double momentum, params Module<Tensor, Tensor>[] online)
     {
         using var noGrad = no_grad();
-        foreach (var ((_, target), (_, source)) in network.named_parameters().Zip(online.named_parameters()))
+        foreach (var (target, source) in Pairs(online))
             target.mul_(momentum).add_(source, alpha: 1 - momentum);
     }
+
+    IEnumerable<(Parameter Target, Parameter Source)> Pairs(IEnumerable<Module<Tensor, Tensor>> online) =>
+        stages.SelectMany(s => s.parameters()).Zip(online.SelectMany(o => o.parameters()));
 
     /// <summary>BYOL's schedule: from <paramref name="baseMomentum"/> at the start to 1 at the end, along a cosine.</summary>
     public static double CosineMomentum(double baseMomentum, double progress) =>

@@ -7,8 +7,11 @@ namespace Conic.Methods;
 /// <summary>One named term of a method's loss, a scalar tensor (logged per epoch).</summary>
 public sealed record LossTerm(string Name, Tensor Value);
 
-/// <summary>What one training step of a method returns: the loss to back-propagate and its terms.</summary>
-public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms);
+/// <summary>
+/// What one training step of a method returns: the loss to back-propagate, its terms, and (for methods with a
+/// memory bank or queue) the detached embeddings that <see cref="SslMethod.AfterOptimizerStep"/> stores.
+/// </summary>
+public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms, Tensor? Memorised = null);
 
 /// <summary>
 /// One step's input: augmented views of the same B images (Views[0] and Views[1] are the two main views, each
@@ -47,7 +50,7 @@ public abstract class SslMethod : nn.Module
     /// State that follows the optimiser step (momentum encoders, queues, memory banks), still inside the step's
     /// dispose scope.
     /// </summary>
-    public virtual void AfterOptimizerStep(TrainingBatch batch)
+    public virtual void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss)
     {
     }
 

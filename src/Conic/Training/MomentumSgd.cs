@@ -5,19 +5,24 @@ using static TorchSharp.torch;
 namespace Conic.Training;
 
 /// <summary>
-/// SGD with momentum and coupled weight decay (PyTorch's SGD without dampening or Nesterov), per parameter group.
-/// Written out so that its momentum buffers are plain tensors the checkpoint saves and restores exactly.
+/// SGD with momentum and coupled weight decay (PyTorch's SGD without dampening or Nesterov), per parameter group,
+/// optionally with LARS (You et al. 2017): each weight matrix's step is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖); biases and
+/// BatchNorm parameters (1-D) are not adapted, as in SimCLR. Written out so that its momentum buffers are plain
+/// tensors the checkpoint saves and restores exactly.
 /// </summary>
 public sealed class MomentumSgd : IDisposable
 {
     readonly IReadOnlyList<ParameterGroup> _groups;
     readonly Tensor[][] _buffers;
     readonly double _momentum;
+    readonly double? _larsEta;
 
-    public MomentumSgd(IReadOnlyList<ParameterGroup> groups, double momentum)
+    /// <param name="larsEta">LARS trust coefficient; null for plain SGD.</param>
+    public MomentumSgd(IReadOnlyList<ParameterGroup> groups, double momentum, double? larsEta = null)
     {
         _groups = groups;
         _momentum = momentum;
+        _larsEta = larsEta;
         _buffers = groups.Select(g => g.Parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray()).ToArray();
     }
 
@@ -46,6 +51,14 @@ public sealed class MomentumSgd : IDisposable
                 var gradient = parameter.grad;
                 if (gradient is null) continue;
                 var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: group.WeightDecay);
+                if (_larsEta is double eta && parameter.dim() > 1)
+                {
+                    var weightNorm = parameter.norm();
+                    var trust = weightNorm.mul(eta).div(gradient.norm().add(weightNorm.mul(group.WeightDecay)));
+                    // A zero norm (fresh zero weights or a vanishing gradient) leaves the step unscaled.
+                    trust = where(trust.isfinite().logical_and(trust.gt(0)), trust, ones_like(trust));
+                    direction = direction.mul(trust);
+                }
                 _buffers[g][i].mul_(_momentum).add_(direction);
                 parameter.add_(_buffers[g][i], alpha: -rate);
             }

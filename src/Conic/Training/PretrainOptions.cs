@@ -4,6 +4,8 @@ using Conic.Models;
 
 namespace Conic.Training;
 
+public enum OptimizerKind { Sgd, Lars }
+
 /// <summary>
 /// Everything a pretraining run depends on; the one place for defaults. Saved as config.json in the run folder and
 /// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run.
@@ -32,6 +34,15 @@ public sealed record PretrainOptions
     public BackboneOptions Backbone { get; init; } = new();
     public AugmentationOptions Augmentation { get; init; } = new();
     public ConicOptions Conic { get; init; } = new();
+    public InstDiscOptions InstDisc { get; init; } = new();
+    public MocoOptions Moco { get; init; } = new();
+    public SimclrOptions Simclr { get; init; } = new();
+    public ByolOptions Byol { get; init; } = new();
+    public SwavOptions Swav { get; init; } = new();
+    /// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser).</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    /// <summary>LARS trust coefficient η: a layer's rate is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖).</summary>
+    public double LarsEta { get; init; } = 0.02;
 
     public double ScaledLearningRate => LearningRate * BatchSize / 256.0;
 
@@ -47,7 +58,13 @@ public sealed record PretrainOptions
         if (Threads < 0) throw new ConicException($"--threads: {Threads} must be >= 0");
         if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
             throw new ConicException($"--device: '{Device}' is not cpu, cuda or cuda:N");
+        if (LarsEta <= 0) throw new ConicException($"--lars-eta: {LarsEta} must be > 0");
         Augmentation.Validate();
         Conic.Validate();
+        InstDisc.Validate();
+        Moco.Validate();
+        Simclr.Validate();
+        Byol.Validate();
+        Swav.Validate();
     }
 }

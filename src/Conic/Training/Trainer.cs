@@ -31,7 +31,10 @@ public static class Trainer
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
-        var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecay), options.Momentum);
+        var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecay), options.Momentum,
+                                        options.Optimizer == OptimizerKind.Lars ? options.LarsEta : null);
+        if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
+            throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
         int startEpoch = 0;
         long step = 0;
         if (resume && File.Exists(checkpointPath))
@@ -69,7 +72,7 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 var images = BatchGather.Images(train, batch.Select(i => sampler.DatasetIndices[i]).ToArray()).to(device);
-                var views = new[] { model.Augmenter.Augment(images, generator), model.Augmenter.Augment(images, generator) };
+                var views = model.Augmenter.Views(images, generator);
                 var indices = tensor(batch.Select(i => (long)i).ToArray()).to(device);
 
                 optimizer.ZeroGrad();
@@ -77,7 +80,7 @@ public static class Trainer
                 var loss = method.TrainingStep(input);
                 loss.Total.backward();
                 optimizer.Step(schedule.At(step));
-                method.AfterOptimizerStep(input);
+                method.AfterOptimizerStep(input, loss);
                 sums.Add(loss, step);
                 step++;
                 progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,

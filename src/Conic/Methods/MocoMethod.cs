@@ -1,0 +1,91 @@
+using Conic.Losses;
+using Conic.Models;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Conic.Methods;
+
+/// <summary>
+/// MoCo (He et al. 2019) and MoCo v2 (Chen et al. 2020): a query encoder trained with InfoNCE against keys from a
+/// momentum encoder and a queue of past keys. v1 ends in a linear layer (T = 0.07), v2 in an MLP (T = 0.2).
+/// The loss is symmetrised (each view is once the query), as in solo-learn's MoCo v2+. On one device, shuffling BN
+/// becomes shuffled groups: queries normalise within fixed groups, keys within groups of a shuffled batch.
+/// </summary>
+public sealed class MocoMethod : SslMethod
+{
+    readonly ResNet backbone;
+    readonly Module<Tensor, Tensor> head;
+    readonly MomentumEncoder keyEncoder;
+    readonly Tensor queue;
+    readonly Tensor queuePointer;
+    readonly MocoOptions _options;
+    readonly double _temperature;
+
+    public MocoMethod(ResNet backbone, int instanceCount, MocoOptions options, bool version2) : base(version2 ? "mocov2" : "mocov1")
+    {
+        _options = options;
+        _temperature = options.Temperature ?? (version2 ? 0.2 : 0.07);
+        this.backbone = backbone;
+        head = Head(backbone.FeatureDim, options.EmbeddingDim, version2);
+        keyEncoder = new MomentumEncoder((backbone, new ResNet(backbone.Options)), (head, Head(backbone.FeatureDim, options.EmbeddingDim, version2)));
+        int queueSize = Math.Max(1, Math.Min(options.QueueSize, instanceCount / 2));
+        queue = F.normalize(randn(queueSize, options.EmbeddingDim), dim: 1);
+        queuePointer = zeros(1, dtype: ScalarType.Int64);
+        RegisterComponents();
+    }
+
+    static Module<Tensor, Tensor> Head(int features, int embedding, bool mlp) =>
+        mlp ? new ProjectionHead(features, 4 * features, embedding) : Linear(features, embedding);
+
+    public override ResNet Backbone => backbone;
+
+    public override MethodLoss TrainingStep(TrainingBatch batch)
+    {
+        int groups = _options.ShuffleGroups;
+        Tensor Query(Tensor view) => InGroups(v => head.call(backbone.call(v)), view, groups, order: null);
+        Tensor Key(Tensor view) => InGroups(keyEncoder.call, view, groups, randperm(view.shape[0], generator: batch.Random).to(view.device));
+
+        var query1 = Query(batch.Views[0]);
+        var query2 = Query(batch.Views[1]);
+        var key1 = Key(batch.Views[0]);
+        var key2 = Key(batch.Views[1]);
+        var negatives = queue.clone();
+        var loss = ContrastiveLosses.InfoNce(query1, key2, negatives, _temperature)
+            .add(ContrastiveLosses.InfoNce(query2, key1, negatives, _temperature)).div_(2);
+        return new MethodLoss(loss, new[] { new LossTerm("infonce", loss) }, F.normalize(cat(new[] { key1, key2 }, 0), dim: 1));
+    }
+
+    /// <summary>Moves the key encoder towards the query encoder and enqueues this step's keys (oldest out).</summary>
+    public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss)
+    {
+        keyEncoder.Update(_options.EncoderMomentum, backbone, head);
+        Enqueue(loss.Memorised!);
+    }
+
+    internal void Enqueue(Tensor keys)
+    {
+        using var noGrad = no_grad();
+        long size = queue.shape[0], start = queuePointer.item<long>();
+        var positions = arange(start, start + keys.shape[0], device: queue.device).remainder_(size);
+        var kept = keys.shape[0] > size ? keys[^(int)size..] : keys;
+        queue.index_copy_(0, positions[^(int)kept.shape[0]..], kept);
+        queuePointer.fill_((start + keys.shape[0]) % size);
+    }
+
+    internal Tensor Queue => queue;
+
+    /// <summary>
+    /// Runs <paramref name="network"/> on groups of the batch so that each group has its own BatchNorm statistics;
+    /// with an <paramref name="order"/>, on the batch permuted by it (then restored).
+    /// </summary>
+    static Tensor InGroups(Func<Tensor, Tensor> network, Tensor batch, int groups, Tensor? order)
+    {
+        long size = batch.shape[0];
+        int count = (int)Math.Max(1, Math.Min(groups, size / 2));
+        var input = order is null ? batch : batch[order];
+        var outputs = input.chunk(count, 0).Select(network).ToArray();
+        var output = cat(outputs, 0);
+        return order is null ? output : output[argsort(order)];
+    }
+}

@@ -1,0 +1,116 @@
+using Conic.Losses;
+using Conic.Methods;
+using Conic.Models;
+using Conic.Training;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+public class BaselineTests
+{
+    [Fact]
+    public void InfoNceMatchesHandComputedValue()
+    {
+        // Logits (q·k+, q·n) / T = (1, 0): log(1 + e^-1) = 0.3132617.
+        var loss = ContrastiveLosses.InfoNce(tensor(new float[] { 2, 0 }, 1, 2), tensor(new float[] { 1, 0 }, 1, 2),
+                                             tensor(new float[] { 0, 3 }, 1, 2), temperature: 1.0);
+        Assert.Equal(0.3132617, loss.item<float>(), 5);
+    }
+
+    [Fact]
+    public void NtXentMatchesHandComputedValue()
+    {
+        // Two images, identical views (1,0) and (0,1): each view sees its positive at 1 and two others at 0 (itself
+        // excluded): -1 + log(e + 2) = 0.5514447.
+        var views = tensor(new float[] { 1, 0, 0, 1 }, 2, 2);
+        Assert.Equal(0.5514447, ContrastiveLosses.NtXent(views, views.clone(), temperature: 1.0).item<float>(), 5);
+    }
+
+    [Fact]
+    public void NormalizedMseIsTwoMinusTwoCosine()
+    {
+        var predictions = tensor(new float[] { 1, 0, 1, 1 }, 2, 2);
+        var targets = tensor(new float[] { 0, 1, 2, 2 }, 2, 2);
+        Assert.Equal(1.0, ContrastiveLosses.NormalizedMse(predictions, targets).item<float>(), 5); // (2 + 0) / 2
+    }
+
+    [Fact]
+    public void SwappedPredictionIsCrossEntropyOfCodesAndScores()
+    {
+        var loss = ContrastiveLosses.SwappedPrediction(tensor(new float[] { 1, 0 }, 1, 2), tensor(new float[] { 0, 0 }, 1, 2), 1.0);
+        Assert.Equal(Math.Log(2), loss.item<float>(), 5);
+    }
+
+    [Fact]
+    public void SinkhornCodesSumToOnePerSampleAndShareThePrototypesEqually()
+    {
+        manual_seed(0);
+        var scores = randn(6, 3);
+        var codes = ContrastiveLosses.SinkhornKnopp(scores, epsilon: 0.5, iterations: 3);
+        Assert.True(allclose(codes.sum(1), ones(6), atol: 1e-5));
+        var converged = ContrastiveLosses.SinkhornKnopp(scores, epsilon: 0.5, iterations: 100);
+        Assert.True(allclose(converged.sum(dim: 0), tensor(new float[] { 2, 2, 2 }), atol: 1e-3)); // B / K = 6 / 3
+        Assert.True((codes >= 0).all().item<bool>());
+    }
+
+    [Fact]
+    public void MemoryBankMovesHalfwayTowardsTheMeanFeatureAndStaysNormalised()
+    {
+        using var method = new InstDiscMethod(new ResNet(new BackboneOptions { Width = 4 }), 5, new InstDiscOptions { EmbeddingDim = 2 });
+        method.Memory.copy_(tensor(new float[] { 1, 0, 1, 0, 1, 0, 1, 0, 1, 0 }, 5, 2));
+        var indices = tensor(new long[] { 3 });
+        // Views of image 3: (0,1) and (0,1); 0.5·(1,0) + 0.5·(0,1) normalised = (0.7071, 0.7071).
+        var memorised = tensor(new float[] { 0, 1, 0, 1 }, 2, 2);
+        var batch = new TrainingBatch(Array.Empty<Tensor>(), indices, 0, new Generator(0));
+        method.AfterOptimizerStep(batch, new MethodLoss(zeros(1), [], memorised));
+        Assert.True(allclose(method.Memory[3], tensor(new float[] { 0.70710678f, 0.70710678f }), atol: 1e-6));
+        Assert.True(allclose(method.Memory[2], tensor(new float[] { 1, 0 })));
+    }
+
+    [Fact]
+    public void QueueReplacesItsOldestKeysAndWrapsAround()
+    {
+        using var method = new MocoMethod(new ResNet(new BackboneOptions { Width = 4 }), 8, new MocoOptions { EmbeddingDim = 1 }, version2: true);
+        method.Enqueue(tensor(new float[] { 1, 2, 3 }, 3, 1));
+        method.Enqueue(tensor(new float[] { 4, 5, 6 }, 3, 1));
+        // Slots 0..3 received 1,2,3 then 4 (slot 3), 5 (slot 0), 6 (slot 1).
+        Assert.Equal(new float[] { 5, 6, 3, 4 }, method.Queue.flatten().data<float>().ToArray());
+    }
+
+    // MoCo's loss rises on a fixed batch: its queue starts as random vectors and fills with real, similar keys.
+    [Theory]
+    [InlineData("conic", true)]
+    [InlineData("instdisc", true)]
+    [InlineData("mocov1", false)]
+    [InlineData("mocov2", false)]
+    [InlineData("simclr", true)]
+    [InlineData("byol", true)]
+    [InlineData("swav", true)]
+    public void EveryMethodTrainsATinyBatch(string name, bool lossMustFall)
+    {
+        manual_seed(1);
+        var options = new PretrainOptions { Method = name, Epochs = 2, Backbone = new BackboneOptions { Width = 4 } };
+        using var method = MethodRegistry.Create(name, new ResNet(options.Backbone), 16, options);
+        var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
+        var views = new[] { randn(8, 1, 12, 12), randn(8, 1, 12, 12), randn(8, 1, 6, 6) };
+        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(8, dtype: ScalarType.Int64), 0.75, new Generator(0));
+        var stateBefore = method.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var losses = new List<double>();
+        for (int step = 0; step < 8; step++)
+        {
+            optimizer.ZeroGrad();
+            var loss = method.TrainingStep(batch);
+            loss.Total.backward();
+            optimizer.Step(0.05);
+            method.AfterOptimizerStep(batch, loss);
+            losses.Add(loss.Total.item<float>());
+        }
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        if (lossMustFall) Assert.True(losses[^1] < losses[0], $"{name}: loss went from {losses[0]} to {losses[^1]}");
+        // Every parameter and buffer that should move did (momentum copies, banks and queues included).
+        // (Integer buffers are counters: BatchNorm's batch count, the queue pointer, which may wrap back to 0.)
+        var frozen = method.state_dict().Where(kv => kv.Value.dtype != ScalarType.Int64 && kv.Value.eq(stateBefore[kv.Key]).all().item<bool>())
+                           .Select(kv => kv.Key).ToList();
+        Assert.Empty(frozen);
+    }
+}
