@@ -5,6 +5,7 @@ var commands = new Dictionary<string, Func<string[], int>>
 {
     ["pretrain"] = PretrainCommand.Run,
     ["eval"] = EvalCommand.Run,
+    ["compare"] = CompareCommand.Run,
 };
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -17,6 +18,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
         commands:
           pretrain   pretrain an encoder on unlabelled images, then evaluate it (kNN, linear probe)
           eval       evaluate a run's encoder: weighted kNN and a linear probe on frozen features
+          compare    pretrain several methods under one budget and seed, evaluate each, write one table
 
         'conic <command> --help' lists every option with its default.
         """);
@@ -25,7 +27,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 
 if (!commands.TryGetValue(args[0], out var command))
 {
-    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval; see conic --help)");
+    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare; see conic --help)");
     return 2;
 }
 

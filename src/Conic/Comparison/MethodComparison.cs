@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Conic.Augmentation;
+using Conic.Data;
+using Conic.Evaluation;
+using Conic.Methods;
+using Conic.Runtime;
+using Conic.Training;
+
+namespace Conic.Comparison;
+
+/// <summary>
+/// One row of a comparison: a method, optionally with its own batch size and augmentation preset. Written
+/// <c>NAME[@BATCH][+PRESET]</c>, e.g. <c>simclr@32</c> or <c>mocov2+infomin</c>.
+/// </summary>
+public sealed record ComparisonEntry(string Method, int? BatchSize, string? AugmentationPreset)
+{
+    public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "");
+
+    public static ComparisonEntry Parse(string text)
+    {
+        string rest = text.Trim();
+        string? preset = null;
+        int? batch = null;
+        int plus = rest.IndexOf('+');
+        if (plus >= 0)
+        {
+            preset = rest[(plus + 1)..];
+            AugmentationPresets.Named(preset);
+            rest = rest[..plus];
+        }
+        int at = rest.IndexOf('@');
+        if (at >= 0)
+        {
+            batch = int.TryParse(rest[(at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) && b >= 2
+                ? b
+                : throw new ConicException($"--methods: '{text}': the batch size after @ must be an integer >= 2");
+            rest = rest[..at];
+        }
+        if (!MethodRegistry.Names.Contains(rest, StringComparer.OrdinalIgnoreCase))
+            throw new ConicException($"--methods: unknown method '{rest}' (known: {string.Join(", ", MethodRegistry.Names)})");
+        return new ComparisonEntry(rest.ToLowerInvariant(), batch, preset);
+    }
+
+    /// <summary>The shared options with this entry's method, batch size and preset applied.</summary>
+    public PretrainOptions Apply(PretrainOptions shared, string rootDirectory) => shared with
+    {
+        Method = Method,
+        BatchSize = BatchSize ?? shared.BatchSize,
+        Augmentation = AugmentationPreset is string p ? AugmentationPresets.Named(p) : shared.Augmentation,
+        RunDirectory = Path.Combine(rootDirectory, Label.Replace('@', '-').Replace('+', '-')),
+    };
+}
+
+/// <summary>What one method reached under the shared budget.</summary>
+public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, double LinearTop1, double TrainSeconds,
+                                   double ImagesPerSecond, double? PeakMemoryMiB, double RawPixelKnnTop1);
+
+/// <summary>
+/// Trains every entry with the same data, epochs, instances and seed, one after another in this process, evaluates
+/// each and writes compare.md and compare.csv. Entries already finished (eval.json present) are read back, and a
+/// killed entry resumes from its checkpoint, so a long comparison can be stopped and restarted.
+/// </summary>
+public static class MethodComparison
+{
+    public static IReadOnlyList<ComparisonRow> Run(PretrainOptions shared, IReadOnlyList<ComparisonEntry> entries, DatasetSplits data,
+                                                  string rootDirectory, TextWriter log)
+    {
+        Directory.CreateDirectory(rootDirectory);
+        var rows = new List<ComparisonRow>();
+        foreach (var entry in entries)
+        {
+            var options = entry.Apply(shared, rootDirectory);
+            log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {options.Instances} instances, batch {options.BatchSize}");
+            rows.Add(RunOne(entry, options, data, log));
+            Write(rootDirectory, shared, rows);
+        }
+        return rows;
+    }
+
+    static ComparisonRow RunOne(ComparisonEntry entry, PretrainOptions options, DatasetSplits data, TextWriter log)
+    {
+        string evalPath = Path.Combine(options.RunDirectory, Evaluator.ResultFile);
+        string rowPath = Path.Combine(options.RunDirectory, "comparison-row.json");
+        if (File.Exists(evalPath) && File.Exists(rowPath))
+        {
+            log.WriteLine($"   already done: {rowPath}");
+            return System.Text.Json.JsonSerializer.Deserialize<ComparisonRow>(File.ReadAllText(rowPath), RunJson.Options)!;
+        }
+        ProcessMemory.ResetPeak();
+        var clock = Stopwatch.StartNew();
+        using var model = Trainer.Pretrain(options, data.Train, log, resume: true);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        long? peak = ProcessMemory.PeakResidentBytes();
+        var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
+        var metrics = File.ReadAllLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).Skip(1)
+                          .Select(l => l.Split(',')).ToList();
+        int speedColumn = File.ReadLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).First().Split(',').ToList().IndexOf("images_per_second");
+        double imagesPerSecond = metrics.Average(m => double.Parse(m[speedColumn], CultureInfo.InvariantCulture));
+        var row = new ComparisonRow(entry.Label, options.BatchSize, result.KnnTop1, result.LinearTop1, trainSeconds, imagesPerSecond,
+                                    peak / (1024.0 * 1024.0), result.RawPixelKnnTop1);
+        RunJson.WriteAtomically(rowPath, row);
+        return row;
+    }
+
+    static void Write(string root, PretrainOptions shared, IReadOnlyList<ComparisonRow> rows)
+    {
+        var csv = new StringBuilder("method,batch_size,knn_top1,linear_top1,train_seconds,images_per_second,peak_memory_mib\n");
+        foreach (var r in rows)
+            csv.AppendLine(string.Join(",", r.Label, r.BatchSize.ToString(CultureInfo.InvariantCulture), F(r.KnnTop1, "F4"), F(r.LinearTop1, "F4"),
+                                       F(r.TrainSeconds, "F0"), F(r.ImagesPerSecond, "F0"), r.PeakMemoryMiB is double m ? F(m, "F0") : ""));
+        File.WriteAllText(Path.Combine(root, "compare.csv"), csv.ToString());
+
+        var md = new StringBuilder();
+        md.AppendLine($"Budget: {shared.Epochs} epochs over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
+                      $"{shared.Backbone.Depth} width {shared.Backbone.Width}, seed {shared.Seed}; kNN k=200 on frozen backbone features.\n");
+        md.AppendLine("| method | batch | kNN top-1 | linear top-1 | train time | images/s | peak memory |");
+        md.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine($"| {r.Label} | {r.BatchSize} | {r.KnnTop1:P1} | {r.LinearTop1:P1} | {TimeSpan.FromSeconds(r.TrainSeconds):h\\:mm\\:ss} | " +
+                          $"{r.ImagesPerSecond:F0} | {(r.PeakMemoryMiB is double m ? $"{m:F0} MiB" : "n/a")} |");
+        md.AppendLine($"| raw pixels (floor) | | {rows[0].RawPixelKnnTop1:P1} | | | | |");
+        File.WriteAllText(Path.Combine(root, "compare.md"), md.ToString());
+    }
+
+    static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+}

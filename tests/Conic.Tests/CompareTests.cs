@@ -1,0 +1,40 @@
+using Conic.Comparison;
+
+namespace Conic.Tests;
+
+public class CompareTests
+{
+    [Fact]
+    public void EntriesParseMethodBatchAndPreset()
+    {
+        Assert.Equal(new ComparisonEntry("simclr", 32, null), ComparisonEntry.Parse("simclr@32"));
+        Assert.Equal(new ComparisonEntry("mocov2", null, "infomin"), ComparisonEntry.Parse("mocov2+infomin"));
+        Assert.Equal("conic@32+infomin", ComparisonEntry.Parse("CONIC@32+infomin").Label);
+        Assert.Equal("--methods: unknown method 'vicreg' (known: conic, instdisc, mocov1, mocov2, simclr, byol, swav)",
+                     Assert.Throws<ConicException>(() => ComparisonEntry.Parse("vicreg")).Message);
+        Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic@x"));
+        Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic+nope"));
+    }
+
+    [Fact]
+    public void CompareWritesOneTableWithEveryEntry()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 96, testCount: 32);
+        string root = Path.Combine(data, "compare");
+        var (exitCode, stdout, stderr) = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic,byol@16",
+                                                       "--instances", "64", "--batch-size", "32", "--epochs", "1", "--width", "4");
+        Assert.True(exitCode == 0, stderr);
+        var csv = File.ReadAllLines(Path.Combine(root, "compare.csv"));
+        Assert.Equal("method,batch_size,knn_top1,linear_top1,train_seconds,images_per_second,peak_memory_mib", csv[0]);
+        Assert.StartsWith("conic,32,", csv[1]);
+        Assert.StartsWith("byol@16,16,", csv[2]);
+        Assert.Contains("| byol@16 | 16 |", stdout);
+        Assert.Contains("raw pixels (floor)", stdout);
+
+        // A rerun reads finished entries back instead of training them again.
+        var rerun = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic,byol@16",
+                                  "--instances", "64", "--batch-size", "32", "--epochs", "1", "--width", "4");
+        Assert.Equal(0, rerun.ExitCode);
+        Assert.Contains("already done", rerun.StdErr);
+    }
+}
