@@ -94,10 +94,9 @@ public static class MethodComparison
         double trainSeconds = clock.Elapsed.TotalSeconds;
         long? peak = ProcessMemory.PeakResidentBytes();
         var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
-        var metrics = File.ReadAllLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).Skip(1)
-                          .Select(l => l.Split(',')).ToList();
-        int speedColumn = File.ReadLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).First().Split(',').ToList().IndexOf("images_per_second");
-        double imagesPerSecond = metrics.Average(m => double.Parse(m[speedColumn], CultureInfo.InvariantCulture));
+        var metrics = File.ReadAllLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).Select(l => l.Split(',')).ToList();
+        int speedColumn = Array.IndexOf(metrics[0], "images_per_second");
+        double imagesPerSecond = metrics.Skip(1).Average(m => double.Parse(m[speedColumn], CultureInfo.InvariantCulture));
         var row = new ComparisonRow(entry.Label, options.BatchSize, result.KnnTop1, result.LinearTop1, trainSeconds, imagesPerSecond,
                                     peak / (1024.0 * 1024.0), result.RawPixelKnnTop1);
         RunJson.WriteAtomically(rowPath, row);

@@ -33,7 +33,7 @@ public sealed class ByolMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
-        var views = cat(new[] { batch.Views[0], batch.Views[1] }, 0);
+        var views = BothViews(batch);
         var predictions = predictor.call(projector.call(backbone.call(views)));
         var targets = target.call(views);
         var loss = ContrastiveLosses.NormalizedMse(predictions[..size], targets[size..])

@@ -63,10 +63,9 @@ public sealed class ConicMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
-        // One forward over both views: BatchNorm sees 2B samples, and the backbone runs once.
-        var embeddings = projector.call(backbone.call(cat(new[] { batch.Views[0], batch.Views[1] }, 0)));
+        var embeddings = projector.call(backbone.call(BothViews(batch)));
         var classification = ConicLosses.InstanceClassification(
-            embeddings, classifier, cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0), _options.Temperature);
+            embeddings, classifier, BothViewTargets(batch), _options.Temperature);
         var consistency = ConicLosses.Consistency(embeddings[..size], embeddings[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeight));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });

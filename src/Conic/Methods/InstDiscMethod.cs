@@ -36,8 +36,8 @@ public sealed class InstDiscMethod : SslMethod
 
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
-        var features = F.normalize(head.call(backbone.call(cat(new[] { batch.Views[0], batch.Views[1] }, 0))), dim: 1);
-        var targets = cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0);
+        var features = F.normalize(head.call(backbone.call(BothViews(batch))), dim: 1);
+        var targets = BothViewTargets(batch);
         long instances = memory.shape[0];
         Tensor loss;
         if (instances <= _options.Negatives)

@@ -24,7 +24,7 @@ public sealed class SimclrMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
-        var z = projector.call(backbone.call(cat(new[] { batch.Views[0], batch.Views[1] }, 0)));
+        var z = projector.call(backbone.call(BothViews(batch)));
         var loss = ContrastiveLosses.NtXent(z[..size], z[size..], _options.Temperature);
         return new MethodLoss(loss, new[] { new LossTerm("nt_xent", loss) });
     }

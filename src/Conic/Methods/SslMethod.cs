@@ -61,6 +61,15 @@ public abstract class SslMethod : nn.Module
     public virtual IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) =>
         new[] { new ParameterGroup("all", TrainableParameters().ToArray(), 1.0, weightDecay) };
 
+    /// <summary>
+    /// The two main views stacked into one batch [2B, C, H, W]: one forward pass serves both, and BatchNorm sees 2B
+    /// samples. Rows 0..B-1 are the first view.
+    /// </summary>
+    protected static Tensor BothViews(TrainingBatch batch) => cat(new[] { batch.Views[0], batch.Views[1] }, 0);
+
+    /// <summary>Each image's instance index twice, matching <see cref="BothViews"/>.</summary>
+    protected static Tensor BothViewTargets(TrainingBatch batch) => cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0);
+
     protected IEnumerable<(string Name, Parameter Parameter)> NamedTrainableParameters() =>
         named_parameters().Where(p => p.parameter.requires_grad);
 
