@@ -19,11 +19,11 @@ public sealed record PretrainOptions
     public string RunDirectory { get; init; } = "runs/conic";
     public string Method { get; init; } = "conic";
     /// <summary>How many training images are instances (classes); 0 means all. They are a seeded random subset.</summary>
-    public int Instances { get; init; } = 2000;
-    public int Epochs { get; init; } = 100;
+    public int Instances { get; init; } = 2048;
+    public int Epochs { get; init; } = 150;
     public int BatchSize { get; init; } = 256;
     /// <summary>Learning rate for a batch of 256; scaled linearly with the batch size.</summary>
-    public double LearningRate { get; init; } = 0.06;
+    public double LearningRate { get; init; } = 0.12;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
     public double WarmupEpochs { get; init; } = 5;
