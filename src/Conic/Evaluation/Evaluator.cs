@@ -44,8 +44,12 @@ public static class Evaluator
 
         double knn = KnnClassifier.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes, k, temperature);
         log.WriteLine($"kNN (k={k}, T={temperature}) top-1: {knn:P2}");
-        double Pixels(bool standardize) => KnnClassifier.Accuracy(PixelFeatures(model, data.Train, standardize), trainLabels,
-                                                                   PixelFeatures(model, test, standardize), testLabels, classes, k, temperature);
+        double Pixels(bool standardize)
+        {
+            using var pixelScope = NewDisposeScope();
+            return KnnClassifier.Accuracy(PixelFeatures(model, data.Train, standardize), trainLabels,
+                                          PixelFeatures(model, test, standardize), testLabels, classes, k, temperature);
+        }
         double rawPixels = Pixels(standardize: false), standardizedPixels = Pixels(standardize: true);
         log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}");
         double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,

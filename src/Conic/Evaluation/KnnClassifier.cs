@@ -22,11 +22,13 @@ public static class KnnClassifier
         var predictions = new List<Tensor>();
         for (long start = 0; start < queryFeatures.shape[0]; start += chunkSize)
         {
+            // One scope per chunk: the [chunk, N] similarity matrix is freed before the next is made.
+            using var chunkScope = NewDisposeScope();
             var query = F.normalize(queryFeatures.slice(0, start, Math.Min(start + chunkSize, queryFeatures.shape[0]), 1), dim: 1);
             var (similarity, index) = query.matmul(train.t()).topk(neighbours, dim: 1);
             var votes = zeros(query.shape[0], classCount, device: query.device)
                 .scatter_add_(1, trainLabels[index], similarity.div(temperature).exp_());
-            predictions.Add(votes.argmax(1));
+            predictions.Add(votes.argmax(1).MoveToOuterDisposeScope());
         }
         return cat(predictions, 0).MoveToOuterDisposeScope();
     }
