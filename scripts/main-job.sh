@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: pretrain ConIC on Fashion-MNIST with the default settings, evaluate it (kNN, linear probe,
 # raw-pixel floor) and write runs/conic/report.md. Extra arguments go to `conic pretrain` (see --help).
+# Rerunning it continues a stopped run (--resume), or only re-evaluates a finished one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,4 @@ if [[ " $* " != *" --data "* && ! -d "$data" ]]; then
   fi
 fi
 
-exec ./conic pretrain "$@"
+exec ./conic pretrain --resume "$@"

@@ -46,7 +46,7 @@ public class EndToEndTests
     }
 
     [Fact]
-    public void ResumeWithOtherOptionsIsRefused()
+    public void ExistingRunIsNeitherOverwrittenNorResumedWithOtherOptions()
     {
         string data = SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
         string run = Path.Combine(data, "run");
@@ -54,6 +54,11 @@ public class EndToEndTests
         var (exitCode, _, stderr) = CliRunner.Run(TinyRun(data, run, 1).Concat(new[] { "--resume", "--lambda", "0" }).ToArray());
         Assert.Equal(2, exitCode);
         Assert.Contains("was made with different options", stderr);
+
+        // Without --resume an existing run is never overwritten.
+        var again = CliRunner.Run(TinyRun(data, run, 1));
+        Assert.Equal(2, again.ExitCode);
+        Assert.EndsWith($"error: {run}: holds a run already (checkpoint after epoch 1); pass --resume to continue it or choose another --run", again.StdErr.Trim());
     }
 
     [Fact]

@@ -12,9 +12,15 @@ public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, dou
 /// </summary>
 public sealed class MetricsCsv(string path)
 {
-    public void TruncateAfter(int epoch)
+    /// <summary>Keeps the rows of the first <paramref name="epoch"/> epochs (those the checkpoint holds); 0 starts a new file.</summary>
+    public void StartAfter(int epoch)
     {
         if (!File.Exists(path)) return;
+        if (epoch == 0)
+        {
+            File.Delete(path);
+            return;
+        }
         var lines = File.ReadAllLines(path);
         var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
             int.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int e) && e <= epoch));

@@ -50,13 +50,18 @@ public static class Trainer
         {
             log.WriteLine($"no checkpoint in {options.RunDirectory}; starting from scratch");
         }
+        else if (File.Exists(checkpointPath))
+        {
+            int done = Checkpoint.ReadHeader(checkpointPath).CompletedEpochs;
+            throw new ConicException($"{options.RunDirectory}: holds a run already (checkpoint after epoch {done}); pass --resume to continue it or choose another --run");
+        }
         RunJson.WriteAtomically(Path.Combine(options.RunDirectory, ConfigFile), options);
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         long totalSteps = (long)options.Epochs * stepsPerEpoch;
         var schedule = new LearningRateSchedule(options.ScaledLearningRate, (long)(options.WarmupEpochs * stepsPerEpoch), totalSteps);
         var csv = new MetricsCsv(Path.Combine(options.RunDirectory, MetricsFile));
-        csv.TruncateAfter(startEpoch);
+        csv.StartAfter(startEpoch);
         using var tensorBoard = new TensorBoardWriter(Path.Combine(options.RunDirectory, "tensorboard"));
         var progress = new ProgressBar(log, options.Epochs, stepsPerEpoch);
         var totalClock = Stopwatch.StartNew();
