@@ -39,18 +39,14 @@ public sealed record AugmentationOptions
     /// <summary>Throws a <see cref="ConicException"/> naming the option when a value is out of range.</summary>
     public void Validate()
     {
-        static void Probability(string name, double value)
-        {
-            if (value is < 0 or > 1) throw new ConicException($"{name}: {value} is not a probability in [0, 1]");
-        }
         if (CropAreaMin <= 0 || CropAreaMin > CropAreaMax || CropAreaMax > 1)
             throw new ConicException($"--crop-area-min: need 0 < min ({CropAreaMin}) <= max ({CropAreaMax}) <= 1");
         if (CropRatioMin <= 0 || CropRatioMin > CropRatioMax)
             throw new ConicException($"--crop-ratio: need 0 < min ({CropRatioMin}) <= max ({CropRatioMax})");
-        Probability("--flip-p", FlipProbability);
-        Probability("--jitter-p", JitterProbability);
-        Probability("--grayscale-p", GrayscaleProbability);
-        Probability("--blur-p", BlurProbability);
+        Check.Probability("--flip-p", FlipProbability);
+        Check.Probability("--jitter-p", JitterProbability);
+        Check.Probability("--grayscale-p", GrayscaleProbability);
+        Check.Probability("--blur-p", BlurProbability);
         if (Brightness < 0 || Contrast < 0 || Saturation < 0) throw new ConicException("--brightness/--contrast/--saturation: must be >= 0");
         if (Hue is < 0 or > 0.5) throw new ConicException($"--hue: {Hue} is not in [0, 0.5]");
         if (BlurSigmaMin <= 0 || BlurSigmaMin > BlurSigmaMax) throw new ConicException("--blur-sigma: need 0 < min <= max");

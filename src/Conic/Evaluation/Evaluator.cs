@@ -44,11 +44,13 @@ public static class Evaluator
 
         double knn = KnnClassifier.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes, k, temperature);
         log.WriteLine($"kNN (k={k}, T={temperature}) top-1: {knn:P2}");
+        var trainImages = AllImages(data.Train);
+        var testImages = AllImages(test);
         double Pixels(bool standardize)
         {
             using var pixelScope = NewDisposeScope();
-            return KnnClassifier.Accuracy(PixelFeatures(model, data.Train, standardize), trainLabels,
-                                          PixelFeatures(model, test, standardize), testLabels, classes, k, temperature);
+            return KnnClassifier.Accuracy(PixelFeatures(model, trainImages, standardize), trainLabels,
+                                          PixelFeatures(model, testImages, standardize), testLabels, classes, k, temperature);
         }
         double rawPixels = Pixels(standardize: false), standardizedPixels = Pixels(standardize: true);
         log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}");
@@ -58,9 +60,9 @@ public static class Evaluator
         return new EvaluationResult(knn, linear, rawPixels, standardizedPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
     }
 
-    static Tensor PixelFeatures(PretrainedModel model, ImageDataset dataset, bool standardize)
-    {
-        var images = BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray());
-        return (standardize ? model.Augmenter.Normalize(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
-    }
+    static Tensor AllImages(ImageDataset dataset) => BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray());
+
+    /// <summary>Pixels as features: scaled to [0, 1], or standardised as the encoder's input is.</summary>
+    static Tensor PixelFeatures(PretrainedModel model, Tensor images, bool standardize) =>
+        (standardize ? model.Augmenter.Normalize(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
 }

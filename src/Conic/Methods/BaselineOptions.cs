@@ -1,18 +1,5 @@
 namespace Conic.Methods;
 
-static class Check
-{
-    public static void Positive(string option, double value)
-    {
-        if (!(value > 0)) throw new ConicException($"{option}: {value} must be > 0");
-    }
-
-    public static void Momentum(string option, double value)
-    {
-        if (value is < 0 or > 1) throw new ConicException($"{option}: {value} must be in [0, 1]");
-    }
-}
-
 // Settings of the methods ConIC is compared with. Defaults follow the authors' code (../notes/method.md in the
 // steering repo), scaled for 28-32 px images and a CPU budget; every change from the paper is said where it is made.
 

@@ -27,12 +27,12 @@ public sealed record ConicOptions
 
     public void Validate()
     {
-        if (Temperature <= 0) throw new ConicException($"--temperature: {Temperature} must be > 0");
-        if (ConsistencyWeight < 0) throw new ConicException($"--lambda: {ConsistencyWeight} must be >= 0");
-        if (EmbeddingDim < 1) throw new ConicException($"--embedding-dim: {EmbeddingDim} must be >= 1");
-        if (ProjectionHidden < 0) throw new ConicException($"--projection-hidden: {ProjectionHidden} must be >= 0");
-        if (ClassifierLearningRateScale < 0) throw new ConicException($"--classifier-lr-scale: {ClassifierLearningRateScale} must be >= 0");
-        if (ClassifierWeightDecay < 0) throw new ConicException($"--classifier-wd: {ClassifierWeightDecay} must be >= 0");
+        Check.Positive("--temperature", Temperature);
+        Check.NonNegative("--lambda", ConsistencyWeight);
+        Check.Positive("--embedding-dim", EmbeddingDim);
+        Check.NonNegative("--projection-hidden", ProjectionHidden);
+        Check.NonNegative("--classifier-lr-scale", ClassifierLearningRateScale);
+        Check.NonNegative("--classifier-wd", ClassifierWeightDecay);
     }
 }
 
