@@ -92,20 +92,27 @@ public class EndToEndTests
     }
 
     [Fact]
-    public void SameSeedGivesTheSameWeights()
+    public void SameSeedGivesTheSameWeightsWithOrWithoutTheKnnMonitor()
     {
-        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 24, classes: 4);
         var splits = DatasetLoader.Load(data);
-        Tensor Train(string name)
+        Tensor Train(string name, KnnMonitor? monitor)
         {
             var options = new PretrainOptions
             {
                 DataPath = data, RunDirectory = Path.Combine(data, name), Instances = 64, BatchSize = 16, Epochs = 2, WarmupEpochs = 1,
-                Threads = 1, Backbone = new Models.BackboneOptions { Width = 4 },
+                Threads = 1, MonitorEvery = 1, Backbone = new Models.BackboneOptions { Width = 4 },
             };
-            using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null);
+            using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null, monitor: monitor);
             return model.Backbone.state_dict()["layer4.1.conv2.weight"].clone();
         }
-        Assert.True(Train("a").eq(Train("b")).all().item<bool>());
+        var monitor = KnnMonitor.Create(splits, seed: 0, bankSize: 40, querySize: 16)!;
+        Assert.Equal((40, 16), (monitor.BankSize, monitor.QuerySize));
+        Assert.True(Train("a", null).eq(Train("b", monitor)).all().item<bool>());
+
+        var rows = File.ReadAllLines(Path.Combine(data, "b", Trainer.MetricsFile)).Select(l => l.Split(',')).ToArray();
+        int column = Array.IndexOf(rows[0], "monitor_knn_top1");
+        Assert.All(rows.Skip(1), row => Assert.InRange(double.Parse(row[column], System.Globalization.CultureInfo.InvariantCulture), 0, 1));
+        Assert.Null(KnnMonitor.Create(splits with { Test = null }, seed: 0));
     }
 }

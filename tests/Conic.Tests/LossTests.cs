@@ -50,6 +50,45 @@ public class LossTests
         Assert.True(allclose(weights.grad!, w2.grad!, rtol: 1e-5, atol: 1e-6));
     }
 
+    [Theory]
+    [InlineData(0.07, 1L, ScalarType.Float64)]
+    [InlineData(0.1, 7L, ScalarType.Float64)]
+    [InlineData(0.5, 64L, ScalarType.Float32)]
+    [InlineData(1.0, 1000L, ScalarType.Float32)]
+    [InlineData(0.2, 0L, ScalarType.Float32)]
+    public void ChunkedInstanceClassificationEqualsTheMaterializedLogits(double temperature, long chunkSize, ScalarType dtype)
+    {
+        manual_seed(11);
+        const int images = 24, classes = 203, dim = 16;
+        var embeddings = randn(2 * images, dim, dtype: dtype).requires_grad_();
+        var weights = randn(classes, dim, dtype: dtype).mul(0.05).requires_grad_();
+        // Both views of an image share its class, as in a ConIC batch.
+        var imageClasses = randperm(classes)[..images];
+        var targets = cat(new[] { imageClasses, imageClasses });
+
+        var chunked = ConicLosses.InstanceClassification(embeddings, weights, targets, temperature, chunkSize);
+        chunked.backward();
+        var embeddingGrad = embeddings.grad!.clone();
+        var weightGrad = weights.grad!.clone();
+        embeddings.grad!.zero_();
+        weights.grad!.zero_();
+        var materialized = ConicLosses.InstanceClassificationMaterialized(embeddings, weights, targets, temperature);
+        materialized.backward();
+
+        double expected = materialized.to(ScalarType.Float64).item<double>();
+        Assert.Equal(expected, chunked.to(ScalarType.Float64).item<double>(), 1e-5 * expected);
+        AssertRelativelyClose(embeddings.grad!, embeddingGrad);
+        AssertRelativelyClose(weights.grad!, weightGrad);
+    }
+
+    // Relative to the gradient's largest entry: entries of a softmax gradient span many orders of magnitude.
+    static void AssertRelativelyClose(Tensor expected, Tensor actual)
+    {
+        double scale = expected.abs().max().to(ScalarType.Float64).item<double>();
+        double error = expected.sub(actual).abs().max().to(ScalarType.Float64).item<double>();
+        Assert.True(error <= 1e-5 * scale, $"max difference {error:g3} against largest entry {scale:g3}");
+    }
+
     [Fact]
     public void ConsistencyIsSquaredDistanceOfNormalisedViews()
     {

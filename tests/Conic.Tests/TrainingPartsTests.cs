@@ -57,4 +57,29 @@ public class TrainingPartsTests
         Assert.Equal(Enumerable.Range(0, 40), epoch.SelectMany(b => b).Order());
         Assert.NotEqual(epoch.SelectMany(b => b), sampler.EpochBatches(2, 8).SelectMany(b => b));
     }
+
+    [Fact]
+    public void PrefetchedBatchesAreTheInlineBatchesInOrder()
+    {
+        var data = Data.DatasetLoader.Load(SyntheticData.WriteIdx(trainCount: 48, testCount: 4)).Train;
+        var (mean, std) = data.ChannelStatistics();
+        var augmenter = new Augmentation.BatchAugmenter(new Augmentation.AugmentationOptions(), mean, std);
+        var batches = new Data.InstanceSampler(data.Count, 48, seed: 1).EpochBatches(1, 16).ToList();
+        List<Tensor> Views(bool prefetch)
+        {
+            using var generator = new Generator(7);
+            Func<int[], PreparedBatch> prepare = b => PreparedBatch.Make(augmenter, data, b, b, CPU, generator);
+            var views = new List<Tensor>();
+            foreach (var prepared in prefetch ? PreparedBatch.Prefetch(batches, prepare) : batches.Select(prepare))
+            {
+                using (prepared) views.Add(cat(prepared.Views, 0).clone());
+                Thread.Sleep(5); // the consumer lags, so the producer runs ahead
+            }
+            return views;
+        }
+        var inline = Views(prefetch: false);
+        var prefetched = Views(prefetch: true);
+        Assert.Equal(3, prefetched.Count);
+        for (int i = 0; i < inline.Count; i++) Assert.True(inline[i].eq(prefetched[i]).all().item<bool>(), $"batch {i} differs");
+    }
 }

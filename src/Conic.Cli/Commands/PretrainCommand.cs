@@ -26,7 +26,7 @@ static class PretrainCommand
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
-        using var model = Trainer.Pretrain(options, data.Train, Console.Error, resume);
+        using var model = Trainer.Pretrain(options, data.Train, Console.Error, resume, KnnMonitor.Create(data, options.Seed));
 
         EvaluationResult? result = null;
         if (evaluate && data.Test?.Labels != null && data.Train.Labels != null)
@@ -70,6 +70,10 @@ static class PretrainCommand
                 v => Update(o => o with { Device = v }));
         t.Value("--threads", "N", "CPU threads for libtorch; 0 = one per core", () => get().Threads,
                 v => Update(o => o with { Threads = OptionTable.Int("--threads", v, 0) }));
+        t.Value("--prefetch", "on|off", "prepare the next batch's views on a worker thread while the current step computes", () => get().Prefetch ? "on" : "off",
+                v => Update(o => o with { Prefetch = OptionTable.Choice("--prefetch", v, ("on", true), ("off", false)) }));
+        t.Value("--monitor-every", "K", "online kNN on labelled train/test subsets every K epochs (0 = off)", () => get().MonitorEvery,
+                v => Update(o => o with { MonitorEvery = OptionTable.Int("--monitor-every", v, 0) }));
 
         t.Value("--arch", "NAME", "backbone: resnet18 or resnet50", () => get().Backbone.Depth == ResNetDepth.ResNet50 ? "resnet50" : "resnet18",
                 v => Backbone(b => b with { Depth = OptionTable.Choice("--arch", v, ("resnet18", ResNetDepth.ResNet18), ("resnet50", ResNetDepth.ResNet50)) }));
@@ -91,9 +95,16 @@ static class PretrainCommand
                 v => Conic(c => c with { ClassifierLearningRateScale = OptionTable.Double("--classifier-lr-scale", v) }));
         t.Value("--classifier-wd", "DECAY", "ConIC: weight decay of the classifier", () => get().Conic.ClassifierWeightDecay,
                 v => Conic(c => c with { ClassifierWeightDecay = OptionTable.Double("--classifier-wd", v) }));
+        t.Value("--classifier-head", "KIND", "ConIC: chunked (exact, memory O(batch x chunk)) or materialized (full logits matrix; reference)",
+                () => get().Conic.MaterializeLogits ? "materialized" : "chunked",
+                v => Conic(c => c with { MaterializeLogits = OptionTable.Choice("--classifier-head", v, ("chunked", false), ("materialized", true)) }));
+        t.Value("--classifier-chunk", "N", "ConIC: classes per chunk of the chunked head; 0 = automatic", () => get().Conic.ClassifierChunk,
+                v => Conic(c => c with { ClassifierChunk = OptionTable.Int("--classifier-chunk", v, 0) }));
 
         t.Value("--instdisc-negatives", "K", "InstDisc: memory-bank negatives per step (exact softmax when the bank is smaller)", () => get().InstDisc.Negatives,
                 v => Update(o => o with { InstDisc = o.InstDisc with { Negatives = OptionTable.Int("--instdisc-negatives", v, 1) } }));
+        t.Value("--instdisc-bank-momentum", "M", "InstDisc: memory-bank momentum (0 = replace entries with the newest features)", () => get().InstDisc.BankMomentum,
+                v => Update(o => o with { InstDisc = o.InstDisc with { BankMomentum = OptionTable.Double("--instdisc-bank-momentum", v) } }));
         t.Value("--instdisc-temperature", "T", "InstDisc: temperature", () => get().InstDisc.Temperature,
                 v => Update(o => o with { InstDisc = o.InstDisc with { Temperature = OptionTable.Double("--instdisc-temperature", v) } }));
         t.Value("--moco-queue", "K", "MoCo: queue length (capped at half the instance count)", () => get().Moco.QueueSize,

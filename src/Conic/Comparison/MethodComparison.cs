@@ -90,7 +90,7 @@ public static class MethodComparison
         }
         ProcessMemory.ResetPeak();
         var clock = Stopwatch.StartNew();
-        using var model = Trainer.Pretrain(options, data.Train, log, resume: true);
+        using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));
         double trainSeconds = clock.Elapsed.TotalSeconds;
         long? peak = ProcessMemory.PeakResidentBytes();
         var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);

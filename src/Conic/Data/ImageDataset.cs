@@ -47,6 +47,16 @@ public sealed class ImageDataset
                                 Source, ItemNames?.Take(count).ToArray(), ClassNames);
     }
 
+    /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
+    public ImageDataset Subset(IReadOnlyList<int> indices)
+    {
+        var pixels = new byte[indices.Count * ImageBytes];
+        for (int i = 0; i < indices.Count; i++)
+            Pixels.AsSpan(indices[i] * ImageBytes, ImageBytes).CopyTo(pixels.AsSpan(i * ImageBytes));
+        return new ImageDataset(pixels, indices.Count, Channels, Height, Width, Labels == null ? null : indices.Select(i => Labels[i]).ToArray(),
+                                Source, ItemNames == null ? null : indices.Select(i => ItemNames[i]).ToArray(), ClassNames);
+    }
+
     /// <summary>Per-channel mean and standard deviation of the pixels scaled to [0, 1].</summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {

@@ -12,13 +12,35 @@ public static class ConicLosses
 {
     /// <summary>
     /// Instance classification: softmax cross-entropy of cos(z, w_i) / temperature over all N classes, where class i
-    /// is training image i. Both the embeddings and the classifier rows are L2-normalised here.
+    /// is training image i. Both the embeddings and the classifier rows are L2-normalised here. Computed over chunks
+    /// of classes (<see cref="ChunkedInstanceClassification"/>), so memory grows with the chunk, not with N.
     /// </summary>
     /// <param name="embeddings">[V, D], any norm (V = views in the batch).</param>
     /// <param name="classWeights">[N, D], the learned classifier, one row per training image.</param>
     /// <param name="targets">[V] int64, the image index of each view.</param>
+    /// <param name="chunkSize">Classes per chunk; 0 chooses <see cref="AutomaticChunkSize"/>.</param>
     /// <returns>Scalar: mean over the V views.</returns>
-    public static Tensor InstanceClassification(Tensor embeddings, Tensor classWeights, Tensor targets, double temperature)
+    public static Tensor InstanceClassification(Tensor embeddings, Tensor classWeights, Tensor targets, double temperature, long chunkSize = 0)
+    {
+        using var scope = NewDisposeScope();
+        long chunk = chunkSize > 0 ? chunkSize : AutomaticChunkSize(embeddings.shape[0]);
+        return ChunkedInstanceClassification.apply(F.normalize(embeddings, dim: 1), classWeights, targets, temperature, chunk)
+            .MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Classes per chunk for V views: a [V, chunk] block of about <see cref="ChunkLogits"/> floats, which stays in the
+    /// CPU's cache between the matrix product that makes it and the softmax that reads it (bench/, README).
+    /// </summary>
+    public static long AutomaticChunkSize(long views) => Math.Max(64, ChunkLogits / Math.Max(1, views));
+
+    public const long ChunkLogits = 1L << 20;
+
+    /// <summary>
+    /// The same loss computed the straightforward way, through the full [V, N] logits matrix: the reference the
+    /// chunked computation is tested and benchmarked against.
+    /// </summary>
+    public static Tensor InstanceClassificationMaterialized(Tensor embeddings, Tensor classWeights, Tensor targets, double temperature)
     {
         using var scope = NewDisposeScope();
         var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(classWeights, dim: 1).t()).div_(temperature);

@@ -17,7 +17,7 @@ public sealed record InstDiscOptions
     {
         Check.Positive("--instdisc-temperature", Temperature);
         Check.Positive("--instdisc-negatives", Negatives);
-        Check.Momentum("InstDisc bank momentum", BankMomentum);
+        Check.Momentum("--instdisc-bank-momentum", BankMomentum);
     }
 }
 

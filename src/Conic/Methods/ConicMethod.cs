@@ -22,6 +22,10 @@ public sealed record ConicOptions
     /// shrinks them between visits (and with momentum moves rows that are not in the batch).
     /// </summary>
     public double ClassifierWeightDecay { get; init; }
+    /// <summary>Classes per chunk of the classifier's softmax; 0 sizes chunks from the batch (ConicLosses.AutomaticChunkSize).</summary>
+    public int ClassifierChunk { get; init; }
+    /// <summary>Compute the classifier through the full [views, N] logits matrix: the reference, for checks and benchmarks.</summary>
+    public bool MaterializeLogits { get; init; }
     /// <summary>Standard deviation of the classifier's initial weights.</summary>
     public double ClassifierInitStd { get; init; } = 0.01;
 
@@ -33,6 +37,7 @@ public sealed record ConicOptions
         Check.NonNegative("--projection-hidden", ProjectionHidden);
         Check.NonNegative("--classifier-lr-scale", ClassifierLearningRateScale);
         Check.NonNegative("--classifier-wd", ClassifierWeightDecay);
+        Check.NonNegative("--classifier-chunk", ClassifierChunk);
     }
 }
 
@@ -64,8 +69,10 @@ public sealed class ConicMethod : SslMethod
     {
         int size = (int)batch.InstanceIndices.shape[0];
         var embeddings = projector.call(backbone.call(BothViews(batch)));
-        var classification = ConicLosses.InstanceClassification(
-            embeddings, classifier, BothViewTargets(batch), _options.Temperature);
+        var targets = BothViewTargets(batch);
+        var classification = _options.MaterializeLogits
+            ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
+            : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
         var consistency = ConicLosses.Consistency(embeddings[..size], embeddings[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeight));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });

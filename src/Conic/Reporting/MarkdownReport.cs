@@ -42,7 +42,8 @@ public static class MarkdownReport
             for (int i = 1; i < lines.Length; i++)
                 if ((i - 1) % every == 0 || i == lines.Length - 1)
                     text.AppendLine("| " + string.Join(" | ", lines[i].Split(',')) + " |");
-            double seconds = lines.Skip(1).Sum(l => double.Parse(l.Split(',')[^1], CultureInfo.InvariantCulture));
+            int secondsColumn = Array.IndexOf(lines[0].Split(','), "seconds");
+            double seconds = lines.Skip(1).Sum(l => double.Parse(l.Split(',')[secondsColumn], CultureInfo.InvariantCulture));
             text.AppendLine($"\nTraining time: {TimeSpan.FromSeconds(seconds):hh\\:mm\\:ss}.\n");
         }
         text.AppendLine("## Configuration\n");

@@ -4,13 +4,18 @@ namespace Conic.Runtime;
 public static class ProcessMemory
 {
     /// <summary>Peak resident set size in bytes since start or the last <see cref="ResetPeak"/>; null where /proc is absent.</summary>
-    public static long? PeakResidentBytes()
+    public static long? PeakResidentBytes() => StatusBytes("VmHWM:");
+
+    /// <summary>Current resident set size in bytes; null where /proc is absent.</summary>
+    public static long? ResidentBytes() => StatusBytes("VmRSS:");
+
+    static long? StatusBytes(string field)
     {
         const string status = "/proc/self/status";
         if (!File.Exists(status)) return null;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
         if (line == null) return null;
-        var kilobytes = long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        var kilobytes = long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
         return kilobytes * 1024;
     }
 

@@ -4,7 +4,8 @@ namespace Conic.Training;
 
 /// <summary>What one epoch of pretraining measured.</summary>
 public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, double Loss,
-                                  IReadOnlyList<(string Name, double Value)> Terms, double ImagesPerSecond, double Seconds);
+                                  IReadOnlyList<(string Name, double Value)> Terms, double ImagesPerSecond, double Seconds,
+                                  double? MonitorKnnTop1 = null);
 
 /// <summary>
 /// metrics.csv in the run folder: one row per epoch. On resume the rows after the checkpoint's epoch are dropped,
@@ -33,10 +34,11 @@ public sealed class MetricsCsv(string path)
         using var writer = new StreamWriter(path, append: true);
         if (writeHeader)
             writer.WriteLine(string.Join(",", new[] { "epoch", "step", "lr", "loss" }.Concat(metrics.Terms.Select(t => t.Name))
-                                                   .Concat(new[] { "images_per_second", "seconds" })));
+                                                   .Concat(new[] { "images_per_second", "seconds", "monitor_knn_top1" })));
         var values = new[] { metrics.LearningRate, metrics.Loss }.Concat(metrics.Terms.Select(t => t.Value))
                                                                   .Concat(new[] { metrics.ImagesPerSecond, metrics.Seconds });
         writer.WriteLine(string.Join(",", new[] { metrics.Epoch.ToString(CultureInfo.InvariantCulture), metrics.Step.ToString(CultureInfo.InvariantCulture) }
-            .Concat(values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))));
+            .Concat(values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))
+            .Append(metrics.MonitorKnnTop1?.ToString("G6", CultureInfo.InvariantCulture) ?? "")));
     }
 }

@@ -31,6 +31,10 @@ public sealed record PretrainOptions
     public string Device { get; init; } = "cpu";
     /// <summary>CPU threads for libtorch; 0 means one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>Prepare the next batch's views on a worker thread while the current step computes (same views either way).</summary>
+    public bool Prefetch { get; init; } = true;
+    /// <summary>Online kNN monitor every this many epochs (and after the last); 0 = off. Reads the model only.</summary>
+    public int MonitorEvery { get; init; } = 10;
     public BackboneOptions Backbone { get; init; } = new();
     public AugmentationOptions Augmentation { get; init; } = new();
     public ConicOptions Conic { get; init; } = new();
@@ -56,6 +60,7 @@ public sealed record PretrainOptions
         if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");
         if (WarmupEpochs < 0) throw new ConicException($"--warmup-epochs: {WarmupEpochs} must be >= 0");
         if (Threads < 0) throw new ConicException($"--threads: {Threads} must be >= 0");
+        Check.NonNegative("--monitor-every", MonitorEvery);
         if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
             throw new ConicException($"--device: '{Device}' is not cpu, cuda or cuda:N");
         if (LarsEta <= 0) throw new ConicException($"--lars-eta: {LarsEta} must be > 0");

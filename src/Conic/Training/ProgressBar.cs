@@ -26,6 +26,7 @@ public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPer
         string terms = string.Join(" ", metrics.Terms.Select(t => $"{t.Name} {t.Value:F4}"));
         if (_interactive) output.Write('\r');
         output.WriteLine($"epoch {metrics.Epoch}/{totalEpochs} loss {metrics.Loss:F4} ({terms}) lr {metrics.LearningRate:G3} " +
-                         $"{metrics.ImagesPerSecond:F0} img/s {metrics.Seconds:F1}s eta {remaining:hh\\:mm\\:ss}");
+                         $"{metrics.ImagesPerSecond:F0} img/s {metrics.Seconds:F1}s eta {remaining:hh\\:mm\\:ss}" +
+                         (metrics.MonitorKnnTop1 is double knn ? $" monitor kNN {knn:P1}" : ""));
     }
 }

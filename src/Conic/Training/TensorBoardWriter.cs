@@ -43,6 +43,7 @@ public sealed class TensorBoardWriter : IDisposable
         foreach (var (name, value) in metrics.Terms) AddScalar($"train/{name}", value, metrics.Step);
         AddScalar("train/lr", metrics.LearningRate, metrics.Step);
         AddScalar("train/images_per_second", metrics.ImagesPerSecond, metrics.Step);
+        if (metrics.MonitorKnnTop1 is double knn) AddScalar("monitor/knn_top1", knn, metrics.Step);
         _stream.Flush();
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Conic.Augmentation;
 using Conic.Data;
+using Conic.Evaluation;
 using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
@@ -18,9 +19,11 @@ public static class Trainer
 
     /// <summary>
     /// Pretrains in <see cref="PretrainOptions.RunDirectory"/>. With <paramref name="resume"/>, continues from that
-    /// folder's checkpoint (same options required) and ends with the weights an uninterrupted run would have.
+    /// folder's checkpoint (same options required) and ends with the weights an uninterrupted run would have. The
+    /// <paramref name="monitor"/>, when given, measures kNN accuracy every <see cref="PretrainOptions.MonitorEvery"/> epochs.
     /// </summary>
-    public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false)
+    public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
+                                           KnnMonitor? monitor = null)
     {
         options = options with { Backbone = options.Backbone with { InputChannels = train.Channels } };
         options.Validate();
@@ -72,28 +75,27 @@ public static class Trainer
             long remainingSteps = (long)(options.Epochs - epoch + 1) * stepsPerEpoch;
             var sums = new LossSums();
             method.train();
+            // Two generators: the input pipeline may run on another thread while the method draws its own numbers.
             using var generator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 2));
-            foreach (var batch in sampler.EpochBatches(epoch, options.BatchSize))
+            using var augmentationGenerator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 3));
+            PreparedBatch Prepare(int[] batch) => PreparedBatch.Make(
+                model.Augmenter, train, batch.Select(i => sampler.DatasetIndices[i]).ToArray(), batch, device, augmentationGenerator);
+            var batches = sampler.EpochBatches(epoch, options.BatchSize);
+            foreach (var prepared in options.Prefetch ? PreparedBatch.Prefetch(batches, Prepare) : batches.Select(Prepare))
             {
                 using var scope = NewDisposeScope();
-                var images = BatchGather.Images(train, batch.Select(i => sampler.DatasetIndices[i]).ToArray()).to(device);
-                var views = model.Augmenter.Views(images, generator);
-                var indices = tensor(batch.Select(i => (long)i).ToArray()).to(device);
-
-                optimizer.ZeroGrad();
-                var input = new TrainingBatch(views, indices, (double)step / totalSteps, generator);
-                var loss = method.TrainingStep(input);
-                loss.Total.backward();
-                optimizer.Step(schedule.At(step));
-                method.AfterOptimizerStep(input, loss);
+                using var input = prepared;
+                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, (double)step / totalSteps, generator), schedule.At(step));
                 sums.Add(loss, step);
                 step++;
                 progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,
                                 clock.Elapsed / sums.Steps * (remainingSteps - sums.Steps));
             }
 
+            double seconds = clock.Elapsed.TotalSeconds;
+            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || epoch == options.Epochs);
             var metrics = new EpochMetrics(epoch, step, schedule.At(step - 1), sums.MeanLoss, sums.MeanTerms(),
-                                           sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
+                                           sums.Steps * options.BatchSize / seconds, seconds, monitorNow ? monitor!.Measure(model) : null);
             csv.Append(metrics);
             tensorBoard.Add(metrics);
             Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
@@ -101,6 +103,17 @@ public static class Trainer
         }
         optimizer.Dispose();
         return model;
+    }
+
+    /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
+    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate)
+    {
+        optimizer.ZeroGrad();
+        var loss = method.TrainingStep(batch);
+        loss.Total.backward();
+        optimizer.Step(learningRate);
+        method.AfterOptimizerStep(batch, loss);
+        return loss;
     }
 
     /// <summary>Running sums of the loss and its terms over an epoch; stops the run when the loss is not finite.</summary>
@@ -141,10 +154,10 @@ public static class Trainer
         return state;
     }
 
-    /// <summary>Where the run happens (folder, device, threads) may change on resume; what it computes may not.</summary>
+    /// <summary>Where and how the run happens (folder, device, threads, prefetching, monitoring) may change on resume; what it computes may not.</summary>
     static void EnsureSameOptions(string checkpointPath, PretrainOptions saved, PretrainOptions requested)
     {
-        var placeless = requested with { RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads };
+        var placeless = requested with { RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery, Prefetch = saved.Prefetch };
         if (placeless != saved)
             throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
     }

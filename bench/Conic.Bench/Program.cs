@@ -1,0 +1,30 @@
+using System.Globalization;
+using Conic.Bench;
+
+// Benchmarks (not tests): timings of this machine, printed as Markdown tables for the README.
+//   head   [--sizes 10000,60000,250000,1000000] [--chunks 256,...,16384] [--views 512] [--dim 128] [--repeats 3] [--materialized-limit-gib 12]
+//   step   [--data PATH] [--instances 2048] [--batch 256] [--steps 10] [--epochs 3] [--python PATH]
+//   memory [--data PATH] [--steps 2000] [--batch 32]
+var arguments = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0], pair => pair[1]);
+string Text(string name, string fallback) => arguments.TryGetValue(name, out var value) ? value : fallback;
+int Int(string name, int fallback) => int.Parse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+switch (args.FirstOrDefault())
+{
+    case "head":
+        HeadBenchmark.Run(Text("--sizes", "10000,60000,250000,1000000").Split(',').Select(long.Parse).ToArray(),
+                          Text("--chunks", "256,512,1024,2048,4096,8192,16384").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToArray(),
+                          Int("--views", 512), Int("--dim", 128), Int("--repeats", 3),
+                          double.Parse(Text("--materialized-limit-gib", "12"), CultureInfo.InvariantCulture), Console.Out);
+        return 0;
+    case "step":
+        StepBenchmark.Run(arguments.GetValueOrDefault("--data"), Int("--instances", 2048), Int("--batch", 256), Int("--steps", 10),
+                          Int("--epochs", 3), arguments.GetValueOrDefault("--python"), Console.Out);
+        return 0;
+    case "memory":
+        MemoryBenchmark.Run(arguments.GetValueOrDefault("--data"), Int("--steps", 2000), Int("--batch", 32), Console.Out);
+        return 0;
+    default:
+        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory [options] (see Program.cs)");
+        return 2;
+}

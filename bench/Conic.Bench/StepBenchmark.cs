@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Globalization;
+using Conic.Data;
+using Conic.Methods;
+using Conic.Runtime;
+using Conic.Training;
+using static TorchSharp.torch;
+
+namespace Conic.Bench;
+
+/// <summary>
+/// One ConIC training step in Conic and in PyTorch (bench/reference_step.py, same network, loss and optimiser), the
+/// input pipeline alone, and end-to-end pretraining with its peak memory, side by side from one run.
+/// </summary>
+static class StepBenchmark
+{
+    public static void Run(string? dataPath, int instances, int batch, int steps, int epochs, string? python, TextWriter output)
+    {
+        TorchRuntime.Initialize("cpu", 0);
+        var train = LoadOrSynthesize(dataPath, instances, output);
+        var options = new PretrainOptions
+        {
+            Instances = instances, BatchSize = batch,
+            Backbone = new Models.BackboneOptions { InputChannels = train.Channels },
+        };
+        output.WriteLine($"step: ResNet-18 width {options.Backbone.Width}, small stem, {train.Channels}x{train.Height}x{train.Width}, batch {batch} (two views), N = {instances}, {get_num_threads()} threads; median of {steps} steps");
+
+        double chunked = StepSeconds(options, train, steps);
+        double materialized = StepSeconds(options with { Conic = options.Conic with { MaterializeLogits = true } }, train, steps);
+        var reference = PythonReference(python, train, instances, batch, steps, output);
+        double pipeline = PipelineSeconds(options, train, steps);
+        var (endToEnd, peakMiB) = EndToEnd(options with { Epochs = epochs }, train);
+
+        output.WriteLine();
+        output.WriteLine("| measurement | images/s | ratio |");
+        output.WriteLine("|---|---|---|");
+        output.WriteLine($"| Conic ConIC step (chunked head, the default) | {batch / chunked:F0} | {Ratio(reference, batch / chunked)} |");
+        output.WriteLine($"| Conic ConIC step (materialized head, identical to the PyTorch code) | {batch / materialized:F0} | {Ratio(reference, batch / materialized)} |");
+        output.WriteLine($"| PyTorch {reference.Version} step (bench/reference_step.py) | {(reference.ImagesPerSecond is double r ? r.ToString("F0", CultureInfo.InvariantCulture) : reference.Version)} | 1.00 |");
+        output.WriteLine($"| input pipeline alone (gather + two augmented views) | {batch / pipeline:F0} | {pipeline / chunked * 100:F1} % of a step's time |");
+        output.WriteLine($"| end-to-end pretraining ({epochs} epochs, median epoch) | {endToEnd:F0} | {endToEnd / (batch / chunked):F2} of the step alone; peak RSS {peakMiB:F0} MiB |");
+    }
+
+    static string Ratio((string Version, double? ImagesPerSecond) reference, double imagesPerSecond) =>
+        reference.ImagesPerSecond is double r ? $"{imagesPerSecond / r:F2} of PyTorch" : "";
+
+    static ImageDataset LoadOrSynthesize(string? dataPath, int instances, TextWriter output)
+    {
+        if (dataPath != null || Directory.Exists(DatasetLoader.DefaultFashionMnist))
+            return DatasetLoader.Load(dataPath).Train;
+        output.WriteLine($"{DatasetLoader.DefaultFashionMnist} is absent: random 1x28x28 images stand in (speed does not depend on content)");
+        var pixels = new byte[instances * 28 * 28];
+        new Random(0).NextBytes(pixels);
+        return new ImageDataset(pixels, instances, 1, 28, 28, null, "synthetic");
+    }
+
+    static double StepSeconds(PretrainOptions options, ImageDataset train, int steps)
+    {
+        using var model = PretrainedModel.Build(options, train, options.Instances, CPU);
+        var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecay), options.Momentum);
+        using var generator = new Generator(0);
+        var indices = arange(options.BatchSize, dtype: ScalarType.Int64);
+        var views = model.Augmenter.Views(BatchGather.Images(train, Enumerable.Range(0, options.BatchSize).ToArray()), generator);
+        model.Method.train();
+        double seconds = Measure.MedianSeconds(
+            () => Trainer.Step(model.Method, optimizer, new TrainingBatch(views, indices, 0.5, generator), options.ScaledLearningRate),
+            steps, warmup: 3);
+        optimizer.Dispose();
+        return seconds;
+    }
+
+    static double PipelineSeconds(PretrainOptions options, ImageDataset train, int steps)
+    {
+        using var model = PretrainedModel.Build(options, train, options.Instances, CPU);
+        using var generator = new Generator(0);
+        var random = new Random(0);
+        return Measure.MedianSeconds(() =>
+        {
+            var batch = Enumerable.Range(0, options.BatchSize).Select(_ => random.Next(train.Count)).ToArray();
+            model.Augmenter.Views(BatchGather.Images(train, batch), generator);
+        }, steps, warmup: 2);
+    }
+
+    static (double ImagesPerSecond, double PeakMiB) EndToEnd(PretrainOptions options, ImageDataset train)
+    {
+        string run = Path.Combine(Path.GetTempPath(), $"conic-bench-{Environment.ProcessId}");
+        try
+        {
+            GC.Collect();
+            ProcessMemory.ResetPeak();
+            using (Trainer.Pretrain(options with { RunDirectory = run }, train, TextWriter.Null)) { }
+            double peak = (ProcessMemory.PeakResidentBytes() ?? 0) / 1048576.0;
+            var lines = File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile));
+            int column = Array.IndexOf(lines[0].Split(','), "images_per_second");
+            // The first epoch pays for warm-up (allocator, first-touch); the median of the others is the steady speed.
+            var speeds = lines.Skip(2).Select(l => double.Parse(l.Split(',')[column], CultureInfo.InvariantCulture)).Order().ToArray();
+            return (speeds.Length > 0 ? speeds[speeds.Length / 2] : double.NaN, peak);
+        }
+        finally
+        {
+            if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
+        }
+    }
+
+    /// <summary>Runs bench/reference_step.py with Debian's python3-torch when it imports; otherwise says why not.</summary>
+    static (string Version, double? ImagesPerSecond) PythonReference(string? python, ImageDataset train, int instances, int batch, int steps, TextWriter output)
+    {
+        string? script = FindUpwards(Path.Combine("bench", "reference_step.py"));
+        string interpreter = python ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+        if (script == null) return ("(reference_step.py not found)", null);
+        var start = new ProcessStartInfo(interpreter)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            ArgumentList = { script, "--batch", $"{batch}", "--instances", $"{instances}", "--channels", $"{train.Channels}",
+                             "--size", $"{train.Height}", "--steps", $"{steps}", "--threads", $"{get_num_threads()}" },
+        };
+        try
+        {
+            using var process = Process.Start(start)!;
+            string stdout = process.StandardOutput.ReadToEnd();
+            string stderr = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                string reason = stderr.Contains("No module named 'torch'", StringComparison.Ordinal)
+                    ? $"not installed ({interpreter} cannot import torch; apt-get install python3-torch libopenblas0-pthread)"
+                    : $"failed: {stderr.Trim().Split('\n').Last()}";
+                return ($"PyTorch {reason}", null);
+            }
+            var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            output.WriteLine($"reference: {lines[0]}");
+            double rate = double.Parse(lines.Single(l => l.StartsWith("images/s:", StringComparison.Ordinal))["images/s:".Length..], CultureInfo.InvariantCulture);
+            return (lines[0].Split(',')[0].Replace("torch ", ""), rate);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return ($"PyTorch not installed ({interpreter} not found)", null);
+        }
+    }
+
+    static string? FindUpwards(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,87 @@
+using static TorchSharp.torch;
+using static TorchSharp.torch.autograd;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Conic.Losses;
+
+/// <summary>
+/// The instance-classification cross-entropy over N classes computed chunk by chunk, forward and backward, so the
+/// [V, N] logits matrix never exists: the forward keeps a running log-sum-exp per view, the backward recomputes each
+/// chunk's logits from the saved log-sum-exp and turns them straight into that chunk's gradients. Memory beyond W
+/// and its gradient is O(V × chunk). The result equals <see cref="ConicLosses.InstanceClassificationMaterialized"/>
+/// up to float rounding, gradients included (tests).
+/// </summary>
+/// <remarks>
+/// Inputs: unit-norm embeddings [V, D] (normalised by the caller, so autograd handles that part), raw class weights
+/// W [N, D] (normalised here, per chunk, and differentiated through the normalisation by hand), int64 targets [V],
+/// the temperature and the chunk size.
+/// </remarks>
+sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanceClassification>
+{
+    // F.normalize's default: rows shorter than this are divided by it instead of their norm.
+    const double NormFloor = 1e-12;
+
+    public override string Name => nameof(ChunkedInstanceClassification);
+
+    public override Tensor forward(AutogradContext ctx, params object[] vars)
+    {
+        var (unitEmbeddings, classWeights, targets, temperature, chunkSize) = Unpack(vars);
+        long classes = classWeights.shape[0];
+        // 1/τ folded into the small [V, D] side once, so no pass over [V, chunk] pays for it.
+        var scaledEmbeddings = unitEmbeddings.div(temperature);
+        var logSumExp = full(unitEmbeddings.shape[0], double.NegativeInfinity, dtype: unitEmbeddings.dtype, device: unitEmbeddings.device);
+        for (long start = 0; start < classes; start += chunkSize)
+        {
+            using var scope = NewDisposeScope();
+            var unitWeights = F.normalize(classWeights.slice(0, start, Math.Min(start + chunkSize, classes), 1), dim: 1);
+            logSumExp.copy_(logaddexp(logSumExp, scaledEmbeddings.matmul(unitWeights.t()).logsumexp(1)));
+        }
+        var targetLogits = scaledEmbeddings.mul(F.normalize(classWeights.index_select(0, targets), dim: 1)).sum(1);
+        ctx.save_for_backward(new List<Tensor> { unitEmbeddings, classWeights, targets, logSumExp });
+        ctx.save_data("temperature", temperature);
+        ctx.save_data("chunk", chunkSize);
+        return logSumExp.sub(targetLogits).mean();
+    }
+
+    public override List<Tensor> backward(AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var (unitEmbeddings, classWeights, targets, logSumExp) = (saved[0], saved[1], saved[2], saved[3]);
+        double temperature = (double)ctx.get_data("temperature");
+        long chunkSize = (long)ctx.get_data("chunk");
+        long classes = classWeights.shape[0];
+        var scaledEmbeddings = unitEmbeddings.div(temperature);
+        var negativeLogSumExp = logSumExp.neg().unsqueeze(1);
+        // d loss / d logit(v, j) = (softmax(v, j) − [j = target(v)]) / V, and d logit / d(ŵ or ẑ) carries 1/τ: the
+        // scale goes on the small [V, D] factors, so each [V, chunk] block costs one fused product and one exp.
+        var scale = gradOutput.div(unitEmbeddings.shape[0] * temperature);
+        var scaledForWeights = unitEmbeddings.mul(scale);
+        var probabilityWeightSum = zeros_like(unitEmbeddings);
+        var weightGrad = empty_like(classWeights);
+        for (long start = 0; start < classes; start += chunkSize)
+        {
+            using var scope = NewDisposeScope();
+            long end = Math.Min(start + chunkSize, classes);
+            var weights = classWeights.slice(0, start, end, 1);
+            var norms = weights.norm(1, keepdim: true).clamp_min_(NormFloor);
+            var unitWeights = weights.div(norms);
+            var probabilities = negativeLogSumExp.addmm(scaledEmbeddings, unitWeights.t()).exp_();
+            probabilityWeightSum.add_(probabilities.matmul(unitWeights));
+            weightGrad.slice(0, start, end, 1).copy_(ThroughNormalize(probabilities.t().matmul(scaledForWeights), unitWeights, norms));
+        }
+        // The −1 of each view's own class.
+        var targetWeights = classWeights.index_select(0, targets);
+        var targetNorms = targetWeights.norm(1, keepdim: true).clamp_min_(NormFloor);
+        var targetUnitWeights = targetWeights.div(targetNorms);
+        var embeddingGrad = probabilityWeightSum.sub_(targetUnitWeights).mul_(scale);
+        weightGrad.index_add_(0, targets, ThroughNormalize(scaledForWeights, targetUnitWeights, targetNorms), alpha: -1);
+        return new List<Tensor> { embeddingGrad, weightGrad, null!, null!, null! };
+    }
+
+    /// <summary>Gradient w.r.t. w of ŵ = w / ‖w‖ given the gradient w.r.t. ŵ: (g − ŵ (ŵ·g)) / ‖w‖.</summary>
+    static Tensor ThroughNormalize(Tensor unitGrad, Tensor unitWeights, Tensor norms) =>
+        unitGrad.sub(unitWeights.mul(unitWeights.mul(unitGrad).sum(1, keepdim: true))).div_(norms);
+
+    static (Tensor UnitEmbeddings, Tensor ClassWeights, Tensor Targets, double Temperature, long ChunkSize) Unpack(object[] vars) =>
+        ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (long)vars[4]);
+}
