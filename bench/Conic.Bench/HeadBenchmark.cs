@@ -39,7 +39,7 @@ static class HeadBenchmark
                 weights.grad!.zero_();
                 embeddings.grad!.zero_();
             };
-            double chunked = Measure.MedianSeconds(Head(false), repeats);
+            double chunked = Measure.MedianSeconds(Head(false), repeats, warmup: 3);
             double? chunkedMemory = Measure.PeakExtraMiB(Head(false));
 
             // The materialised head keeps about four [views, N] float matrices alive at its peak.
@@ -65,7 +65,36 @@ static class HeadBenchmark
             weights.Dispose();
             embeddings.Dispose();
         }
+        FullSteps(sizes.Where(n => n >= 60_000).ToArray(), views, materializedLimitGiB, output);
         if (chunkSweep.Count > 0) SweepChunks(sizes.Contains(60_000) ? 60_000 : sizes[0], chunkSweep, views, dim, repeats, output);
+    }
+
+    /// <summary>A whole ConIC training step (backbone, projection, head, consistency, SGD) with N classifier rows.</summary>
+    static void FullSteps(IReadOnlyList<long> sizes, int views, double materializedLimitGiB, TextWriter output)
+    {
+        var train = StepBenchmark.LoadOrSynthesize(null, views / 2, output);
+        var options = new PretrainOptions
+        {
+            Instances = views / 2, BatchSize = views / 2, Backbone = new Models.BackboneOptions { InputChannels = train.Channels },
+        };
+        output.WriteLine();
+        output.WriteLine($"full ConIC step, ResNet-18 width 16, batch {views / 2} ({views} views), {train.Channels}x{train.Height}x{train.Width}; median of 5:");
+        output.WriteLine();
+        output.WriteLine("| N | chunked head | materialized head | speed-up |");
+        output.WriteLine("|---|---|---|---|");
+        foreach (long classes in sizes)
+        {
+            double chunked = StepBenchmark.StepSeconds(options, train, 5, (int)classes);
+            string materialized = "skipped (memory)", speedUp = "";
+            if (4.0 * views * classes * 4 / (1L << 30) <= materializedLimitGiB)
+            {
+                double seconds = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { MaterializeLogits = true } }, train, 5, (int)classes);
+                materialized = Seconds(seconds);
+                speedUp = $"{seconds / chunked:F2}x";
+            }
+            output.WriteLine($"| {classes:N0} | {Seconds(chunked)} | {materialized} | {speedUp} |");
+            output.Flush();
+        }
     }
 
     /// <summary>The chunk size against speed at one N: where the automatic choice comes from.</summary>

@@ -44,7 +44,7 @@ static class StepBenchmark
     static string Ratio((string Version, double? ImagesPerSecond) reference, double imagesPerSecond) =>
         reference.ImagesPerSecond is double r ? $"{imagesPerSecond / r:F2} of PyTorch" : "";
 
-    static ImageDataset LoadOrSynthesize(string? dataPath, int instances, TextWriter output)
+    public static ImageDataset LoadOrSynthesize(string? dataPath, int instances, TextWriter output)
     {
         if (dataPath != null || Directory.Exists(DatasetLoader.DefaultFashionMnist))
             return DatasetLoader.Load(dataPath).Train;
@@ -54,9 +54,10 @@ static class StepBenchmark
         return new ImageDataset(pixels, instances, 1, 28, 28, null, "synthetic");
     }
 
-    static double StepSeconds(PretrainOptions options, ImageDataset train, int steps)
+    /// <summary>Median seconds of one full training step (views made once) with <paramref name="instanceCount"/> classifier rows (default: the instances).</summary>
+    public static double StepSeconds(PretrainOptions options, ImageDataset train, int steps, int? instanceCount = null)
     {
-        using var model = PretrainedModel.Build(options, train, options.Instances, CPU);
+        using var model = PretrainedModel.Build(options, train, instanceCount ?? options.Instances, CPU);
         var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecay), options.Momentum);
         using var generator = new Generator(0);
         var indices = arange(options.BatchSize, dtype: ScalarType.Int64);

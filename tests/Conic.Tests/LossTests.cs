@@ -52,6 +52,7 @@ public class LossTests
 
     [Theory]
     [InlineData(0.07, 1L, ScalarType.Float64)]
+    [InlineData(0.01, 50L, ScalarType.Float32)]
     [InlineData(0.1, 7L, ScalarType.Float64)]
     [InlineData(0.5, 64L, ScalarType.Float32)]
     [InlineData(1.0, 1000L, ScalarType.Float32)]

@@ -34,7 +34,7 @@ public static class ConicLosses
     /// </summary>
     public static long AutomaticChunkSize(long views) => Math.Max(64, ChunkLogits / Math.Max(1, views));
 
-    public const long ChunkLogits = 1L << 20;
+    public const long ChunkLogits = 1L << 19;
 
     /// <summary>
     /// The same loss computed the straightforward way, through the full [V, N] logits matrix: the reference the
