@@ -84,11 +84,11 @@ static class HeadBenchmark
         output.WriteLine("|---|---|---|---|");
         foreach (long classes in sizes)
         {
-            double chunked = StepBenchmark.StepSeconds(options, train, 5, (int)classes);
+            double chunked = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Chunked } }, train, 5, (int)classes);
             string materialized = "skipped (memory)", speedUp = "";
             if (4.0 * views * classes * 4 / (1L << 30) <= materializedLimitGiB)
             {
-                double seconds = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { MaterializeLogits = true } }, train, 5, (int)classes);
+                double seconds = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Materialized } }, train, 5, (int)classes);
                 materialized = Seconds(seconds);
                 speedUp = $"{seconds / chunked:F2}x";
             }

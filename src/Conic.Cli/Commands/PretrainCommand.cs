@@ -95,9 +95,9 @@ static class PretrainCommand
                 v => Conic(c => c with { ClassifierLearningRateScale = OptionTable.Double("--classifier-lr-scale", v) }));
         t.Value("--classifier-wd", "DECAY", "ConIC: weight decay of the classifier", () => get().Conic.ClassifierWeightDecay,
                 v => Conic(c => c with { ClassifierWeightDecay = OptionTable.Double("--classifier-wd", v) }));
-        t.Value("--classifier-head", "KIND", "ConIC: chunked (exact, memory O(batch x chunk)) or materialized (full logits matrix; reference)",
-                () => get().Conic.MaterializeLogits ? "materialized" : "chunked",
-                v => Conic(c => c with { MaterializeLogits = OptionTable.Choice("--classifier-head", v, ("chunked", false), ("materialized", true)) }));
+        t.Value("--classifier-head", "KIND", "ConIC: auto (materialized while the logits are under 32 MB, else chunked), chunked (memory O(batch x chunk)) or materialized (full logits matrix); all exact",
+                () => get().Conic.ClassifierHead.ToString().ToLowerInvariant(),
+                v => Conic(c => c with { ClassifierHead = OptionTable.Choice("--classifier-head", v, ("auto", ClassifierHead.Auto), ("chunked", ClassifierHead.Chunked), ("materialized", ClassifierHead.Materialized)) }));
         t.Value("--classifier-chunk", "N", "ConIC: classes per chunk of the chunked head; 0 = automatic", () => get().Conic.ClassifierChunk,
                 v => Conic(c => c with { ClassifierChunk = OptionTable.Int("--classifier-chunk", v, 0) }));
 
@@ -127,6 +127,9 @@ static class PretrainCommand
                 v => Update(o => o with { Swav = o.Swav with { Epsilon = OptionTable.Double("--swav-epsilon", v) } }));
         t.Value("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios, SimCLR)", () => get().Optimizer,
                 v => Update(o => o with { Optimizer = OptionTable.Choice("--optimizer", v, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars)) }));
+        t.Value("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions), fp32 or bf16; weights, gradients and evaluation stay fp32",
+                () => get().Precision switch { Precision.Float32 => "fp32", Precision.BFloat16 => "bf16", _ => "auto" },
+                v => Update(o => o with { Precision = OptionTable.Choice("--precision", v, ("auto", Precision.Auto), ("fp32", Precision.Float32), ("bf16", Precision.BFloat16)) }));
         t.Value("--lars-eta", "ETA", "LARS trust coefficient", () => get().LarsEta, v => Update(o => o with { LarsEta = OptionTable.Double("--lars-eta", v) }));
 
         t.Value("--augmentation", "PRESET", $"augmentation preset ({string.Join(", ", AugmentationPresets.All.Keys)}); the options below refine it",

@@ -5,6 +5,9 @@ using static TorchSharp.torch;
 
 namespace Conic.Methods;
 
+/// <summary>The instance classifier's softmax: chunked over classes (memory O(views × chunk)) or through the full logits matrix.</summary>
+public enum ClassifierHead { Auto, Chunked, Materialized }
+
 /// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (README).</summary>
 public sealed record ConicOptions
 {
@@ -24,8 +27,8 @@ public sealed record ConicOptions
     public double ClassifierWeightDecay { get; init; }
     /// <summary>Classes per chunk of the classifier's softmax; 0 sizes chunks from the batch (ConicLosses.AutomaticChunkSize).</summary>
     public int ClassifierChunk { get; init; }
-    /// <summary>Compute the classifier through the full [views, N] logits matrix: the reference, for checks and benchmarks.</summary>
-    public bool MaterializeLogits { get; init; }
+    /// <summary>How the classifier's softmax is computed; every choice gives the same loss and gradients.</summary>
+    public ClassifierHead ClassifierHead { get; init; } = ClassifierHead.Auto;
     /// <summary>Standard deviation of the classifier's initial weights.</summary>
     public double ClassifierInitStd { get; init; } = 0.01;
 
@@ -70,13 +73,27 @@ public sealed class ConicMethod : SslMethod
         int size = (int)batch.InstanceIndices.shape[0];
         var embeddings = projector.call(backbone.call(BothViews(batch)));
         var targets = BothViewTargets(batch);
-        var classification = _options.MaterializeLogits
+        var classification = Materialize(targets.shape[0])
             ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
         var consistency = ConicLosses.Consistency(embeddings[..size], embeddings[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeight));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
+
+    /// <summary>
+    /// Auto materialises the logits while they are small (up to <see cref="MaterializedLogitsLimit"/> floats, 32 MB):
+    /// there one big product beats the chunked head's extra pass; beyond it the chunked head wins and its memory
+    /// stays flat (bench/, README).
+    /// </summary>
+    bool Materialize(long views) => _options.ClassifierHead switch
+    {
+        ClassifierHead.Materialized => true,
+        ClassifierHead.Chunked => false,
+        _ => views * classifier.shape[0] <= MaterializedLogitsLimit,
+    };
+
+    public const long MaterializedLogitsLimit = 1L << 23;
 
     public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) => new[]
     {

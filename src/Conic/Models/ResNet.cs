@@ -70,16 +70,23 @@ public sealed class ResNet : Module<Tensor, Tensor>
         InitializeWeights();
     }
 
+    /// <summary>
+    /// Run the convolutions in bfloat16 (weights cast on the fly, gradients and BatchNorm statistics stay float32):
+    /// mixed precision for training on CPUs with bfloat16 arithmetic. Features come out as float32 either way.
+    /// </summary>
+    public bool BFloat16Compute { get; set; }
+
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
 
     /// <summary>The last stage's feature map [B, FeatureDim, h, w] (for activation maps).</summary>
     public Tensor forward_features(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = functional.relu(bn1.call(conv1.call(input)));
+        if (BFloat16Compute) input = input.to(ScalarType.BFloat16);
+        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
         if (_maxPool) x = functional.max_pool2d(x, 3, 2, 1);
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
-        return x.MoveToOuterDisposeScope();
+        return x.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     void InitializeWeights()
@@ -120,9 +127,9 @@ sealed class BasicBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = functional.relu(bn1.call(conv1.call(input)));
-        x = bn2.call(conv2.call(x));
-        var identity = downsample == null ? input : downsample.call(input);
+        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
+        x = bn2.call(MixedPrecision.Conv(conv2, x));
+        var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
         return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
     }
 }
@@ -150,10 +157,25 @@ sealed class Bottleneck : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = functional.relu(bn1.call(conv1.call(input)));
-        x = functional.relu(bn2.call(conv2.call(x)));
-        x = bn3.call(conv3.call(x));
-        var identity = downsample == null ? input : downsample.call(input);
+        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
+        x = functional.relu(bn2.call(MixedPrecision.Conv(conv2, x)));
+        x = bn3.call(MixedPrecision.Conv(conv3, x));
+        var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
         return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Convolutions that follow their input's precision: a bfloat16 input gets the float32 weights cast to bfloat16.</summary>
+static class MixedPrecision
+{
+    public static Tensor Conv(Conv2d conv, Tensor input) => input.dtype == ScalarType.BFloat16
+        ? functional.conv2d(input, conv.weight!.to(ScalarType.BFloat16), null, conv.stride, conv.padding, conv.dilation, conv.groups)
+        : conv.call(input);
+
+    /// <summary>The 1×1 convolution and BatchNorm of a residual shortcut.</summary>
+    public static Tensor Downsample(Sequential downsample, Tensor input)
+    {
+        var modules = downsample.children().ToArray();
+        return ((BatchNorm2d)modules[1]).call(Conv((Conv2d)modules[0], input));
     }
 }

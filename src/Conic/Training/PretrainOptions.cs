@@ -6,6 +6,9 @@ namespace Conic.Training;
 
 public enum OptimizerKind { Sgd, Lars }
 
+/// <summary>Arithmetic of the backbone's convolutions in training; Auto is bfloat16 on CPUs with bfloat16 instructions.</summary>
+public enum Precision { Auto, Float32, BFloat16 }
+
 /// <summary>
 /// Everything a pretraining run depends on; the one place for defaults. Saved as config.json in the run folder and
 /// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run.
@@ -47,6 +50,8 @@ public sealed record PretrainOptions
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     /// <summary>LARS trust coefficient η: a layer's rate is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖).</summary>
     public double LarsEta { get; init; } = 0.02;
+    /// <summary>Training precision of the backbone's convolutions (weights, gradients, optimiser and BatchNorm stay float32).</summary>
+    public Precision Precision { get; init; } = Precision.Auto;
 
     public double ScaledLearningRate => LearningRate * BatchSize / 256.0;
 

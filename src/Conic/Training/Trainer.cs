@@ -34,6 +34,10 @@ public static class Trainer
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
+        bool bfloat16 = options.Precision == Precision.BFloat16 ||
+                        (options.Precision == Precision.Auto && device.type == TorchSharp.DeviceType.CPU && TorchRuntime.CpuHasBFloat16());
+        SetBFloat16Compute(method, bfloat16);
+        log.WriteLine($"precision: backbone convolutions in {(bfloat16 ? "bfloat16 (weights, gradients, BatchNorm in float32)" : "float32")}");
         var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecay), options.Momentum,
                                         options.Optimizer == OptimizerKind.Lars ? options.LarsEta : null);
         if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
@@ -102,7 +106,15 @@ public static class Trainer
             progress.EndEpoch(metrics, totalClock.Elapsed / (epoch - startEpoch) * (options.Epochs - epoch));
         }
         optimizer.Dispose();
+        // Evaluation and export see the float32 network.
+        SetBFloat16Compute(method, false);
         return model;
+    }
+
+    static void SetBFloat16Compute(SslMethod method, bool on)
+    {
+        foreach (var module in method.modules())
+            if (module is ResNet resnet) resnet.BFloat16Compute = on;
     }
 
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
