@@ -58,7 +58,7 @@ static class PretrainCommand
         t.Value("--epochs", "N", "passes over the instances", () => get().Epochs, v => Update(o => o with { Epochs = OptionTable.Int("--epochs", v, 1) }));
         t.Value("--batch-size", "N", "images per step (two views each)", () => get().BatchSize,
                 v => Update(o => o with { BatchSize = OptionTable.Int("--batch-size", v, 2) }));
-        t.Value("--lr", "RATE", "SGD learning rate for batch 256 (scaled linearly with the batch size)", () => get().LearningRate,
+        t.Value("--lr", "RATE", "SGD learning rate for batch 256 (scaled linearly with the batch size); default per method: 0.12, swav 0.5", () => get().BaseLearningRate,
                 v => Update(o => o with { LearningRate = OptionTable.Double("--lr", v) }));
         t.Value("--momentum", "M", "SGD momentum", () => get().Momentum, v => Update(o => o with { Momentum = OptionTable.Double("--momentum", v) }));
         t.Value("--wd", "DECAY", "weight decay of the network", () => get().WeightDecay, v => Update(o => o with { WeightDecay = OptionTable.Double("--wd", v) }));

@@ -6,7 +6,11 @@ namespace Conic.Methods;
 /// <summary>InstDisc (Wu et al. 2018): non-parametric softmax over a memory bank of instance features.</summary>
 public sealed record InstDiscOptions
 {
-    public double Temperature { get; init; } = 0.07;
+    /// <summary>
+    /// 0.2 (paper: 0.07): with a few thousand instances the softmax over the whole bank at 0.07 learned far slower
+    /// (30 epochs, 2,048 instances: kNN 63.5 % at 0.07, 74.5 % at 0.2).
+    /// </summary>
+    public double Temperature { get; init; } = 0.2;
     /// <summary>Negatives drawn from the bank per step; when the bank is no larger, the exact softmax over it is used.</summary>
     public int Negatives { get; init; } = 4096;
     /// <summary>Bank update v ← m·v + (1 − m)·f, then renormalised (0.5 in lemniscate).</summary>

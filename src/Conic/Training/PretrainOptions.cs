@@ -25,8 +25,8 @@ public sealed record PretrainOptions
     public int Instances { get; init; } = 2048;
     public int Epochs { get; init; } = 150;
     public int BatchSize { get; init; } = 256;
-    /// <summary>Learning rate for a batch of 256; scaled linearly with the batch size.</summary>
-    public double LearningRate { get; init; } = 0.12;
+    /// <summary>Learning rate for a batch of 256, scaled linearly with the batch size; null: the method's default.</summary>
+    public double? LearningRate { get; init; }
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
     public double WarmupEpochs { get; init; } = 5;
@@ -53,14 +53,16 @@ public sealed record PretrainOptions
     /// <summary>Training precision of the backbone's convolutions (weights, gradients, optimiser and BatchNorm stay float32).</summary>
     public Precision Precision { get; init; } = Precision.Auto;
 
-    public double ScaledLearningRate => LearningRate * BatchSize / 256.0;
+    public double BaseLearningRate => LearningRate ?? MethodRegistry.DefaultLearningRate(Method);
+
+    public double ScaledLearningRate => BaseLearningRate * BatchSize / 256.0;
 
     public void Validate()
     {
         if (Epochs < 1) throw new ConicException($"--epochs: {Epochs} must be at least 1");
         if (BatchSize < 2) throw new ConicException($"--batch-size: {BatchSize} must be at least 2");
         if (Instances < 0) throw new ConicException($"--instances: {Instances} must be >= 0 (0 = all)");
-        if (LearningRate <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
+        if (LearningRate is <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
         if (Momentum is < 0 or >= 1) throw new ConicException($"--momentum: {Momentum} must be in [0, 1)");
         if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");
         if (WarmupEpochs < 0) throw new ConicException($"--warmup-epochs: {WarmupEpochs} must be >= 0");

@@ -169,8 +169,12 @@ public static class Trainer
     /// <summary>Where and how the run happens (folder, device, threads, prefetching, monitoring) may change on resume; what it computes may not.</summary>
     static void EnsureSameOptions(string checkpointPath, PretrainOptions saved, PretrainOptions requested)
     {
-        var placeless = requested with { RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery, Prefetch = saved.Prefetch };
-        if (placeless != saved)
+        var placeless = requested with
+        {
+            RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
+            Prefetch = saved.Prefetch, LearningRate = requested.BaseLearningRate,
+        };
+        if (placeless != saved with { LearningRate = saved.BaseLearningRate })
             throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
     }
 }
