@@ -14,6 +14,25 @@ public class CompareTests
                      Assert.Throws<ConicException>(() => ComparisonEntry.Parse("vicreg")).Message);
         Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic@x"));
         Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic+nope"));
+        Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic:lambda"));
+    }
+
+    [Fact]
+    public void EntriesCarryTheirOwnPretrainingOptions()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 96, testCount: 32);
+        string root = Path.Combine(data, "compare");
+        var (exitCode, stdout, stderr) = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic:lambda=0:seed=1",
+                                                       "--instances", "64", "--batch-size", "32", "--epochs", "1", "--width", "4");
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains("| conic:lambda=0:seed=1 | 32 |", stdout);
+        var config = File.ReadAllText(Path.Combine(root, "conic-lambda0-seed1", "config.json"));
+        Assert.Contains("\"consistency_weight\": 0", config);
+        Assert.Contains("\"seed\": 1", config);
+
+        var unknown = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic:nosuch=1", "--epochs", "1");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("--nosuch=1: unknown option", unknown.StdErr);
     }
 
     [Fact]

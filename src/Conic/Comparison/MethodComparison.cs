@@ -11,16 +11,30 @@ using Conic.Training;
 namespace Conic.Comparison;
 
 /// <summary>
-/// One row of a comparison: a method, optionally with its own batch size and augmentation preset. Written
-/// <c>NAME[@BATCH][+PRESET]</c>, e.g. <c>simclr@32</c> or <c>mocov2+infomin</c>.
+/// One row of a comparison: a method, optionally with its own batch size, augmentation preset and pretraining
+/// options. Written <c>NAME[@BATCH][+PRESET][:OPTION=VALUE]...</c>, e.g. <c>simclr@32</c>, <c>mocov2+infomin</c> or
+/// <c>conic:lambda=0:seed=1</c> (options by their <c>conic pretrain</c> names without the dashes).
 /// </summary>
-public sealed record ComparisonEntry(string Method, int? BatchSize, string? AugmentationPreset)
+public sealed record ComparisonEntry(string Method, int? BatchSize, string? AugmentationPreset, string? Options = null)
 {
-    public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "");
+    public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "") +
+                           (Options is string o ? $":{o}" : "");
+
+    /// <summary>The entry's options as command-line arguments (<c>--lambda=0</c>).</summary>
+    public IReadOnlyList<string> OptionArguments => Options?.Split(':').Select(o => "--" + o).ToArray() ?? [];
 
     public static ComparisonEntry Parse(string text)
     {
         string rest = text.Trim();
+        string? options = null;
+        int colon = rest.IndexOf(':');
+        if (colon >= 0)
+        {
+            options = rest[(colon + 1)..];
+            if (options.Split(':').Any(o => o.IndexOf('=') < 1))
+                throw new ConicException($"--methods: '{text}': options after ':' are OPTION=VALUE, e.g. conic:lambda=0:seed=1");
+            rest = rest[..colon];
+        }
         string? preset = null;
         int? batch = null;
         int plus = rest.IndexOf('+');
@@ -40,17 +54,26 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
         }
         if (!MethodRegistry.Names.Contains(rest, StringComparer.OrdinalIgnoreCase))
             throw new ConicException($"--methods: unknown method '{rest}' (known: {string.Join(", ", MethodRegistry.Names)})");
-        return new ComparisonEntry(rest.ToLowerInvariant(), batch, preset);
+        return new ComparisonEntry(rest.ToLowerInvariant(), batch, preset, options);
     }
 
-    /// <summary>The shared options with this entry's method, batch size and preset applied.</summary>
-    public PretrainOptions Apply(PretrainOptions shared, string rootDirectory) => shared with
+    /// <summary>
+    /// The shared options with this entry's method, batch size, preset and options applied; <paramref name="applyOptions"/>
+    /// applies command-line arguments to options (the CLI's parser, so entries and commands share one set of names).
+    /// </summary>
+    public PretrainOptions Apply(PretrainOptions shared, string rootDirectory, Func<PretrainOptions, IReadOnlyList<string>, PretrainOptions>? applyOptions = null)
     {
-        Method = Method,
-        BatchSize = BatchSize ?? shared.BatchSize,
-        Augmentation = AugmentationPreset is string p ? AugmentationPresets.Named(p) : shared.Augmentation,
-        RunDirectory = Path.Combine(rootDirectory, Label.Replace('@', '-').Replace('+', '-')),
-    };
+        var options = shared with
+        {
+            Method = Method,
+            BatchSize = BatchSize ?? shared.BatchSize,
+            Augmentation = AugmentationPreset is string p ? AugmentationPresets.Named(p) : shared.Augmentation,
+        };
+        if (Options != null)
+            options = (applyOptions ?? throw new ConicException($"--methods: '{Label}': options in entries need an option parser"))(options, OptionArguments);
+        string folder = Label.Replace('@', '-').Replace('+', '-').Replace(':', '-').Replace("=", "");
+        return options with { RunDirectory = Path.Combine(rootDirectory, folder) };
+    }
 }
 
 /// <summary>What one method reached under the shared budget.</summary>
@@ -65,13 +88,14 @@ public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, 
 public static class MethodComparison
 {
     public static IReadOnlyList<ComparisonRow> Run(PretrainOptions shared, IReadOnlyList<ComparisonEntry> entries, DatasetSplits data,
-                                                  string rootDirectory, TextWriter log)
+                                                  string rootDirectory, TextWriter log,
+                                                  Func<PretrainOptions, IReadOnlyList<string>, PretrainOptions>? applyOptions = null)
     {
         Directory.CreateDirectory(rootDirectory);
         var rows = new List<ComparisonRow>();
         foreach (var entry in entries)
         {
-            var options = entry.Apply(shared, rootDirectory);
+            var options = entry.Apply(shared, rootDirectory, applyOptions);
             log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {options.Instances} instances, batch {options.BatchSize}");
             rows.Add(RunOne(entry, options, data, log));
             Write(rootDirectory, shared, rows);
