@@ -18,9 +18,10 @@ static class StepBenchmark
     {
         TorchRuntime.Initialize("cpu", 0);
         var train = LoadOrSynthesize(dataPath, instances, output);
+        // Float32 throughout: the same arithmetic as the PyTorch reference (bfloat16 is measured by `head` and in the README).
         var options = new PretrainOptions
         {
-            Instances = instances, BatchSize = batch,
+            Instances = instances, BatchSize = batch, Precision = Precision.Float32,
             Backbone = new Models.BackboneOptions { InputChannels = train.Channels },
         };
         output.WriteLine($"step: ResNet-18 width {options.Backbone.Width}, small stem, {train.Channels}x{train.Height}x{train.Width}, batch {batch} (two views), N = {instances}, {get_num_threads()} threads; median of {steps} steps");
@@ -72,6 +73,7 @@ static class StepBenchmark
     public static double StepSeconds(PretrainOptions options, ImageDataset train, int steps, int? instanceCount = null)
     {
         using var model = PretrainedModel.Build(options, train, instanceCount ?? options.Instances, CPU);
+        Trainer.SetBFloat16Compute(model.Method, Trainer.UsesBFloat16(options, CPU));
         var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecay), options.Momentum);
         using var generator = new Generator(0);
         var indices = arange(options.BatchSize, dtype: ScalarType.Int64);

@@ -6,6 +6,7 @@ var commands = new Dictionary<string, Func<string[], int>>
     ["pretrain"] = PretrainCommand.Run,
     ["eval"] = EvalCommand.Run,
     ["compare"] = CompareCommand.Run,
+    ["report"] = ReportCommand.Run,
 };
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -19,6 +20,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
           pretrain   pretrain an encoder on unlabelled images, then evaluate it (kNN, linear probe)
           eval       evaluate a run's encoder: weighted kNN and a linear probe on frozen features
           compare    pretrain several methods under one budget and seed, evaluate each, write one table
+          report     write a run's HTML report: curves, activation maps, nearest neighbours, evaluation, configuration
 
         'conic <command> --help' lists every option with its default.
         """);
@@ -27,7 +29,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 
 if (!commands.TryGetValue(args[0], out var command))
 {
-    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare; see conic --help)");
+    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report; see conic --help)");
     return 2;
 }
 

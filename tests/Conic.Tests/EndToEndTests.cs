@@ -92,6 +92,37 @@ public class EndToEndTests
     }
 
     [Fact]
+    public void PretrainWritesASelfContainedHtmlReportAndReportComparesTwoRuns()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 96, testCount: 24, classes: 4);
+        string run = Path.Combine(data, "run"), ablation = Path.Combine(data, "ablation");
+        string[] Pretrain(string folder, string lambda) => new[]
+        {
+            "pretrain", "--data", data, "--run", folder, "--instances", "64", "--batch-size", "32", "--epochs", "2",
+            "--width", "4", "--threads", "1", "--warmup-epochs", "1", "--monitor-every", "1", "--lambda", lambda,
+        };
+        var trained = CliRunner.Run(Pretrain(run, "1"));
+        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        Assert.Contains("report.html", trained.StdErr);
+        Assert.Equal(0, CliRunner.Run(Pretrain(ablation, "0")).ExitCode);
+
+        var (exitCode, _, stderr) = CliRunner.Run("report", "--run", run, "--compare", ablation);
+        Assert.True(exitCode == 0, stderr);
+        string html = File.ReadAllText(Path.Combine(run, "report.html"));
+        var images = System.Text.RegularExpressions.Regex.Matches(html, "src=\"data:image/png;base64,([^\"]+)\"");
+        // Loss, learning rate, speed, monitor, activation maps, retrieval.
+        Assert.Equal(6, images.Count);
+        foreach (System.Text.RegularExpressions.Match image in images)
+        {
+            var png = Convert.FromBase64String(image.Groups[1].Value);
+            Assert.True(png.Length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G', "an embedded figure is not a PNG");
+        }
+        Assert.Contains("(λ = 0)", html);
+        Assert.Contains("linear probe", html);
+        Assert.DoesNotContain("http", html);
+    }
+
+    [Fact]
     public void SameSeedGivesTheSameWeightsWithOrWithoutTheKnnMonitor()
     {
         string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 24, classes: 4);

@@ -34,6 +34,7 @@ static class PretrainCommand
         else if (evaluate)
             Console.Error.WriteLine("no labelled test split: skipping evaluation");
         Console.Error.WriteLine($"report: {MarkdownReport.Write(options.RunDirectory, model.Options, result)}");
+        Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data)}");
         return 0;
     }
 

@@ -34,8 +34,7 @@ public static class Trainer
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
-        bool bfloat16 = options.Precision == Precision.BFloat16 ||
-                        (options.Precision == Precision.Auto && device.type == TorchSharp.DeviceType.CPU && TorchRuntime.CpuHasBFloat16());
+        bool bfloat16 = UsesBFloat16(options, device);
         SetBFloat16Compute(method, bfloat16);
         log.WriteLine($"precision: backbone convolutions in {(bfloat16 ? "bfloat16 (weights, gradients, BatchNorm in float32)" : "float32")}");
         var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecay), options.Momentum,
@@ -111,7 +110,13 @@ public static class Trainer
         return model;
     }
 
-    static void SetBFloat16Compute(SslMethod method, bool on)
+    /// <summary>Whether training runs the backbone's convolutions in bfloat16 (<see cref="Precision.Auto"/>: on CPUs with bfloat16 instructions).</summary>
+    public static bool UsesBFloat16(PretrainOptions options, Device device) =>
+        options.Precision == Precision.BFloat16 ||
+        (options.Precision == Precision.Auto && device.type == TorchSharp.DeviceType.CPU && TorchRuntime.CpuHasBFloat16());
+
+    /// <summary>Switches every backbone of the method (momentum copies included) between bfloat16 and float32 convolutions.</summary>
+    public static void SetBFloat16Compute(SslMethod method, bool on)
     {
         foreach (var module in method.modules())
             if (module is ResNet resnet) resnet.BFloat16Compute = on;
