@@ -110,8 +110,8 @@ public class EndToEndTests
         Assert.True(exitCode == 0, stderr);
         string html = File.ReadAllText(Path.Combine(run, "report.html"));
         var images = System.Text.RegularExpressions.Regex.Matches(html, "src=\"data:image/png;base64,([^\"]+)\"");
-        // Loss, learning rate, speed, monitor, activation maps, retrieval.
-        Assert.Equal(6, images.Count);
+        // Loss, learning rate, speed, monitor, activation maps, t-SNE, retrieval.
+        Assert.Equal(7, images.Count);
         foreach (System.Text.RegularExpressions.Match image in images)
         {
             var png = Convert.FromBase64String(image.Groups[1].Value);

@@ -21,6 +21,22 @@ static class Figures
         return plot.GetImageBytes(640, 360, ScottPlot.ImageFormat.Png);
     }
 
+    /// <summary>Points in the plane, one colour per group, with a legend.</summary>
+    public static byte[] Scatter(string title, IReadOnlyList<(string Name, double[] X, double[] Y)> groups)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var (name, x, y) in groups)
+        {
+            var points = plot.Add.ScatterPoints(x, y);
+            points.LegendText = name;
+            points.MarkerSize = 4;
+        }
+        plot.Title(title);
+        plot.HideAxesAndGrid();
+        if (groups.Count > 1) plot.ShowLegend(ScottPlot.Edge.Right);
+        return plot.GetImageBytes(760, 560, ScottPlot.ImageFormat.Png);
+    }
+
     /// <summary>A cell: a picture and the caption under it.</summary>
     public sealed record Cell(SKBitmap Picture, string Caption);
 

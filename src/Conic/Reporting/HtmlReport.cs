@@ -17,7 +17,7 @@ namespace Conic.Reporting;
 public static class HtmlReport
 {
     public const string FileName = "report.html";
-    const int MapImages = 12, Queries = 6, Neighbours = 8, RetrievalBank = 10_000;
+    const int MapImages = 12, Queries = 6, Neighbours = 8, RetrievalBank = 10_000, EmbeddedPoints = 1_500;
 
     /// <param name="compare">A second run whose activation maps are shown under this run's (e.g. the λ = 0 ablation).</param>
     public static string Write(string runDirectory, PretrainedModel model, DatasetSplits data, PretrainedModel? compare = null, string? compareName = null)
@@ -36,6 +36,7 @@ public static class HtmlReport
         Curves(html, runDirectory);
         var images = data.Test ?? data.Train;
         Maps(html, model, images, compare, compareName);
+        Embedding(html, model, images);
         Retrieval(html, model, data.Train, images, ReferenceEquals(images, data.Train));
         html.AppendLine("<h2>Configuration</h2>");
         html.AppendLine($"<pre>{Encode(JsonSerializer.Serialize(options, RunJson.Options))}</pre>");
@@ -102,6 +103,26 @@ public static class HtmlReport
         html.AppendLine("<p>Norm over channels of the backbone's last feature map, upsampled to the image and scaled to [0, 1] per image " +
                         $"(bright = strong response). Rows: {Encode(string.Join("; ", rows.Select(r => r.Item1)))}.</p>");
         Figure(html, Figures.Grid(rows), "activation maps");
+    }
+
+    static void Embedding(StringBuilder html, PretrainedModel model, ImageDataset images)
+    {
+        using var scope = NewDisposeScope();
+        var chosen = Enumerable.Range(0, images.Count).OrderBy(i => new Random(i * 104729 + 3).Next()).Take(EmbeddedPoints).Order().ToArray();
+        var subset = images.Subset(chosen);
+        var features = TorchSharp.torch.nn.functional.normalize(FeatureExtractor.Extract(model, subset), dim: 1);
+        var plane = Tsne.Embed(features, model.Options.Seed);
+        var x = plane[.., 0].data<float>().Select(v => (double)v).ToArray();
+        var y = plane[.., 1].data<float>().Select(v => (double)v).ToArray();
+        var groups = Enumerable.Range(0, subset.Count)
+            .GroupBy(i => subset.Labels == null ? "images" : Label(subset, i))
+            .OrderBy(g => subset.Labels == null ? 0 : subset.Labels[g.First()])
+            .Select(g => (g.Key, g.Select(i => x[i]).ToArray(), g.Select(i => y[i]).ToArray()))
+            .ToArray();
+        html.AppendLine("<h2>Test features in two dimensions</h2>");
+        html.AppendLine($"<p>t-SNE (perplexity 30) of the normalised backbone features of {subset.Count:N0} images" +
+                        (subset.Labels == null ? "." : ", coloured by label (labels are not used to compute it).") + "</p>");
+        Figure(html, Figures.Scatter("t-SNE of backbone features", groups), "t-SNE embedding");
     }
 
     static string MethodDetail(PretrainOptions options) =>
