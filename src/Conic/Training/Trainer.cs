@@ -174,10 +174,18 @@ public static class Trainer
     /// <summary>Where and how the run happens (folder, device, threads, prefetching, monitoring) may change on resume; what it computes may not.</summary>
     static void EnsureSameOptions(string checkpointPath, PretrainOptions saved, PretrainOptions requested)
     {
+        // Settings of the methods this run does not train cannot matter (and their defaults may have changed since).
+        bool Uses(string method) => requested.Method.Equals(method, StringComparison.OrdinalIgnoreCase);
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
             Prefetch = saved.Prefetch, LearningRate = requested.BaseLearningRate,
+            Conic = Uses("conic") ? requested.Conic : saved.Conic,
+            InstDisc = Uses("instdisc") ? requested.InstDisc : saved.InstDisc,
+            Moco = Uses("mocov1") || Uses("mocov2") ? requested.Moco : saved.Moco,
+            Simclr = Uses("simclr") ? requested.Simclr : saved.Simclr,
+            Byol = Uses("byol") ? requested.Byol : saved.Byol,
+            Swav = Uses("swav") ? requested.Swav : saved.Swav,
         };
         if (placeless != saved with { LearningRate = saved.BaseLearningRate })
             throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
