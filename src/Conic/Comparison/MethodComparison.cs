@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Conic.Augmentation;
@@ -113,14 +112,14 @@ public static class MethodComparison
             return System.Text.Json.JsonSerializer.Deserialize<ComparisonRow>(File.ReadAllText(rowPath), RunJson.Options)!;
         }
         ProcessMemory.ResetPeak();
-        var clock = Stopwatch.StartNew();
         using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));
-        double trainSeconds = clock.Elapsed.TotalSeconds;
         long? peak = ProcessMemory.PeakResidentBytes();
         var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
         var metrics = File.ReadAllLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).Select(l => l.Split(',')).ToList();
-        int speedColumn = Array.IndexOf(metrics[0], "images_per_second");
+        int speedColumn = Array.IndexOf(metrics[0], "images_per_second"), secondsColumn = Array.IndexOf(metrics[0], "seconds");
         double imagesPerSecond = metrics.Skip(1).Average(m => double.Parse(m[speedColumn], CultureInfo.InvariantCulture));
+        // From the per-epoch times, so that a resumed entry still reports its whole training.
+        double trainSeconds = metrics.Skip(1).Sum(m => double.Parse(m[secondsColumn], CultureInfo.InvariantCulture));
         var row = new ComparisonRow(entry.Label, options.BatchSize, result.KnnTop1, result.LinearTop1, trainSeconds, imagesPerSecond,
                                     peak / (1024.0 * 1024.0), result.RawPixelKnnTop1);
         RunJson.WriteAtomically(rowPath, row);
