@@ -7,6 +7,7 @@ var commands = new Dictionary<string, Func<string[], int>>
     ["eval"] = EvalCommand.Run,
     ["compare"] = CompareCommand.Run,
     ["report"] = ReportCommand.Run,
+    ["embed"] = EmbedCommand.Run,
 };
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -21,6 +22,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
           eval       evaluate a run's encoder: weighted kNN and a linear probe on frozen features
           compare    pretrain several methods under one budget and seed, evaluate each, write one table
           report     write a run's HTML report: curves, activation maps, nearest neighbours, evaluation, configuration
+          embed      embeddings of every image of a folder or dataset, as CSV and .npy
 
         'conic <command> --help' lists every option with its default.
         """);
@@ -29,7 +31,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 
 if (!commands.TryGetValue(args[0], out var command))
 {
-    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report; see conic --help)");
+    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report, embed; see conic --help)");
     return 2;
 }
 

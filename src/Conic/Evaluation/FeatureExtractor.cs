@@ -7,8 +7,9 @@ namespace Conic.Evaluation;
 /// <summary>Frozen backbone features of every image (no augmentation, eval-mode BatchNorm, no gradients).</summary>
 public static class FeatureExtractor
 {
+    /// <param name="progress">Called after each batch with the number of images done.</param>
     /// <returns>float32 [dataset.Count, FeatureDim] on the CPU.</returns>
-    public static Tensor Extract(PretrainedModel model, ImageDataset dataset, int batchSize = 512)
+    public static Tensor Extract(PretrainedModel model, ImageDataset dataset, int batchSize = 512, Action<int>? progress = null)
     {
         model.Method.eval();
         using var noGrad = no_grad();
@@ -19,6 +20,7 @@ public static class FeatureExtractor
             var indices = Enumerable.Range(start, Math.Min(batchSize, dataset.Count - start)).ToArray();
             var images = BatchGather.Images(dataset, indices).to(model.Device);
             chunks.Add(model.Backbone.call(model.Augmenter.Normalize(images)).cpu().MoveToOuterDisposeScope());
+            progress?.Invoke(start + indices.Length);
         }
         var features = cat(chunks, 0);
         foreach (var chunk in chunks) chunk.Dispose();
