@@ -8,6 +8,7 @@ var commands = new Dictionary<string, Func<string[], int>>
     ["compare"] = CompareCommand.Run,
     ["report"] = ReportCommand.Run,
     ["embed"] = EmbedCommand.Run,
+    ["export"] = ExportCommand.Run,
 };
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -23,6 +24,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
           compare    pretrain several methods under one budget and seed, evaluate each, write one table
           report     write a run's HTML report: curves, activation maps, nearest neighbours, evaluation, configuration
           embed      embeddings of every image of a folder or dataset, as CSV and .npy
+          export     the trained backbone as safetensors with torchvision parameter names
 
         'conic <command> --help' lists every option with its default.
         """);
@@ -31,7 +33,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 
 if (!commands.TryGetValue(args[0], out var command))
 {
-    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report, embed; see conic --help)");
+    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report, embed, export; see conic --help)");
     return 2;
 }
 

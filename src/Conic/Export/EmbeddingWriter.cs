@@ -29,11 +29,13 @@ public static class EmbeddingWriter
         File.Move(temporary, path, overwrite: true);
     }
 
-    /// <summary>NumPy format 1.0: magic, a little-endian float32 header dict padded to 64 bytes, then the row-major data.</summary>
-    public static void WriteNpy(string path, Tensor embeddings)
+    /// <summary>NumPy format 1.0 of a float32 tensor of any shape: magic, a header dict padded to 64 bytes, then the row-major data.</summary>
+    public static void WriteNpy(string path, Tensor tensor)
     {
-        var (rows, columns, values) = Flatten(embeddings);
-        string dictionary = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}";
+        var cpu = tensor.to_type(ScalarType.Float32).cpu().contiguous();
+        var values = cpu.data<float>().ToArray();
+        string shape = cpu.dim() == 1 ? $"({cpu.shape[0]},)" : $"({string.Join(", ", cpu.shape)})";
+        string dictionary = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}";
         int unpadded = 10 + dictionary.Length + 1;
         string header = dictionary + new string(' ', (64 - unpadded % 64) % 64) + "\n";
         string temporary = path + ".tmp";

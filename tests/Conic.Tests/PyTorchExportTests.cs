@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using Conic.Data;
+using Conic.Evaluation;
+using Conic.Export;
+using Conic.Training;
+
+namespace Conic.Tests;
+
+/// <summary>A fact that needs Debian's python3-torch and python3-torchvision; skipped, with the reason shown, where they are absent.</summary>
+public sealed class PyTorchFactAttribute : FactAttribute
+{
+    public const string Python = "/usr/bin/python3";
+
+    public PyTorchFactAttribute()
+    {
+        if (!File.Exists(Python)) Skip = $"{Python} is absent";
+        else if (Run(Python, "-c", "import torch, torchvision").ExitCode != 0) Skip = "python3 cannot import torch and torchvision (apt-get install python3-torchvision)";
+    }
+
+    public static (int ExitCode, string Output) Run(string program, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+}
+
+public class PyTorchExportTests
+{
+    [PyTorchFact]
+    public void TorchvisionResNetLoadsTheSafetensorsExportStrictlyAndGivesTheSameFeatures()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 8);
+        string run = Path.Combine(data, "run");
+        // torchvision's ResNet-18 has the full width.
+        var trained = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "32", "--batch-size", "16", "--epochs", "1",
+                                    "--width", "64", "--threads", "2", "--no-eval", "--monitor-every", "0");
+        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        var (exitCode, _, stderr) = CliRunner.Run("export", "--run", run, "--format", "safetensors");
+        Assert.True(exitCode == 0, stderr);
+
+        using var model = PretrainedModel.Load(run);
+        var test = DatasetLoader.Load(data).Test!;
+        using var inputs = model.Augmenter.Normalize(BatchGather.Images(test, Enumerable.Range(0, test.Count).ToArray()));
+        using var features = FeatureExtractor.Extract(model, test);
+        EmbeddingWriter.WriteNpy(Path.Combine(run, "inputs.npy"), inputs);
+        EmbeddingWriter.WriteNpy(Path.Combine(run, "features.npy"), features);
+
+        string script = Path.Combine(AppContext.BaseDirectory, "python", "torchvision_loads.py");
+        var (pythonExit, output) = PyTorchFactAttribute.Run(PyTorchFactAttribute.Python, script, Path.Combine(run, "encoder.safetensors"),
+                                                             Path.Combine(run, "inputs.npy"), Path.Combine(run, "features.npy"));
+        Assert.True(pythonExit == 0, output);
+        double difference = double.Parse(output.Trim().Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(difference <= 1e-4, output);
+    }
+}
