@@ -32,7 +32,7 @@ public sealed class PyTorchFactAttribute : FactAttribute
 public class PyTorchExportTests
 {
     [PyTorchFact]
-    public void TorchvisionResNetLoadsTheSafetensorsExportStrictlyAndGivesTheSameFeatures()
+    public void TorchvisionResNetLoadsBothExportsStrictlyAndGivesTheSameFeatures()
     {
         string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 8);
         string run = Path.Combine(data, "run");
@@ -42,6 +42,8 @@ public class PyTorchExportTests
         Assert.True(trained.ExitCode == 0, trained.StdErr);
         var (exitCode, _, stderr) = CliRunner.Run("export", "--run", run, "--format", "safetensors");
         Assert.True(exitCode == 0, stderr);
+        var pytorch = CliRunner.Run("export", "--run", run, "--format", "pytorch");
+        Assert.True(pytorch.ExitCode == 0, pytorch.StdErr);
 
         using var model = PretrainedModel.Load(run);
         var test = DatasetLoader.Load(data).Test!;
@@ -51,10 +53,14 @@ public class PyTorchExportTests
         EmbeddingWriter.WriteNpy(Path.Combine(run, "features.npy"), features);
 
         string script = Path.Combine(AppContext.BaseDirectory, "python", "torchvision_loads.py");
-        var (pythonExit, output) = PyTorchFactAttribute.Run(PyTorchFactAttribute.Python, script, Path.Combine(run, "encoder.safetensors"),
-                                                             Path.Combine(run, "inputs.npy"), Path.Combine(run, "features.npy"));
-        Assert.True(pythonExit == 0, output);
-        double difference = double.Parse(output.Trim().Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.True(difference <= 1e-4, output);
+        foreach (var state in new[] { Array.Empty<string>(), new[] { Path.Combine(run, "encoder.pt") } })
+        {
+            var arguments = new[] { script, Path.Combine(run, "encoder.safetensors") }.Concat(state)
+                .Concat(new[] { Path.Combine(run, "inputs.npy"), Path.Combine(run, "features.npy") }).ToArray();
+            var (pythonExit, output) = PyTorchFactAttribute.Run(PyTorchFactAttribute.Python, arguments);
+            Assert.True(pythonExit == 0, output);
+            double difference = double.Parse(output.Trim().Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(difference <= 1e-4, output);
+        }
     }
 }

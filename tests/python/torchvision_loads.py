@@ -1,7 +1,8 @@
 """Loads a Conic safetensors export into torchvision's ResNet (small stem: 3x3 conv1, no max-pool; fc = Identity)
 with strict=True and prints the largest difference between its features and Conic's on the same inputs.
 
-usage: torchvision_loads.py ENCODER.safetensors INPUTS.npy CONIC_FEATURES.npy
+usage: torchvision_loads.py ENCODER.safetensors [ENCODER.pt] INPUTS.npy CONIC_FEATURES.npy
+(the .safetensors file's metadata gives the architecture; a .pt state_dict, when given, is loaded instead)
 """
 import json
 import struct
@@ -30,8 +31,10 @@ def read_safetensors(path):
 
 def main():
     state, metadata = read_safetensors(sys.argv[1])
-    inputs = torch.from_numpy(np.load(sys.argv[2]))
-    expected = np.load(sys.argv[3])
+    if sys.argv[2].endswith(".pt"):
+        state = torch.load(sys.argv[2])
+    inputs = torch.from_numpy(np.load(sys.argv[-2]))
+    expected = np.load(sys.argv[-1])
     arch = getattr(torchvision.models, metadata["arch"])
     model = arch(weights=None)
     channels = int(metadata["input_channels"])

@@ -11,17 +11,20 @@ static class ExportCommand
     {
         string run = new PretrainOptions().RunDirectory;
         string? output = null;
+        bool pytorch = false;
         var table = new OptionTable("export",
             "Writes the trained backbone with torchvision's ResNet parameter names (conv1, bn1, layer1.0.conv1, ...;\n" +
-            "no fc) as safetensors. torchvision's resnet18/50 load it with strict=True once conv1/maxpool match the\n" +
-            "run's stem and fc is nn.Identity(); the channel mean and std of the inputs are in the file's metadata.");
+            "no fc) as safetensors or as a PyTorch state_dict (torch.load). torchvision's resnet18/50 (width 64) load it\n" +
+            "with strict=True once conv1/maxpool match the run's stem and fc is nn.Identity(); inputs are normalised\n" +
+            "with the channel mean and std printed here (and stored in the safetensors metadata).");
         table.Value("--run", "DIR", "run folder with checkpoint.bin", () => run, v => run = v);
-        table.Value("--format", "NAME", "safetensors", () => "safetensors", v => OptionTable.Choice("--format", v, ("safetensors", 0)));
-        table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors", v => output = v);
+        table.Value("--format", "NAME", "safetensors or pytorch", () => "safetensors",
+                    v => pytorch = OptionTable.Choice("--format", v, ("safetensors", false), ("pytorch", true)));
+        table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors or RUN/encoder.pt", v => output = v);
         if (!table.Parse(args)) return 0;
 
         using var model = PretrainedModel.Load(run);
-        string path = output ?? Path.Combine(run, "encoder.safetensors");
+        string path = output ?? Path.Combine(run, pytorch ? "encoder.pt" : "encoder.safetensors");
         var options = model.Backbone.Options;
         var metadata = new Dictionary<string, string>
         {
@@ -34,8 +37,10 @@ static class ExportCommand
             ["channel_std"] = string.Join(",", model.ChannelStd.Select(s => s.ToString("R", CultureInfo.InvariantCulture))),
             ["method"] = model.Options.Method,
         };
-        SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
-        Console.Error.WriteLine($"exported: {path}");
+        if (pytorch) TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Backbone.state_dict());
+        else SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
+        Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; " +
+                                $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]})");
         return 0;
     }
 }
