@@ -107,10 +107,8 @@ static class StepBenchmark
             ProcessMemory.ResetPeak();
             using (Trainer.Pretrain(options with { RunDirectory = run }, train, TextWriter.Null)) { }
             double peak = (ProcessMemory.PeakResidentBytes() ?? 0) / 1048576.0;
-            var lines = File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile));
-            int column = Array.IndexOf(lines[0].Split(','), "images_per_second");
             // The first epoch pays for warm-up (allocator, first-touch); the median of the others is the steady speed.
-            var speeds = lines.Skip(2).Select(l => double.Parse(l.Split(',')[column], CultureInfo.InvariantCulture)).Order().ToArray();
+            var speeds = new MetricsCsv(Path.Combine(run, Trainer.MetricsFile)).Column("images_per_second").Skip(1).Select(e => e.Value).Order().ToArray();
             return (speeds.Length > 0 ? speeds[speeds.Length / 2] : double.NaN, peak);
         }
         finally

@@ -14,18 +14,22 @@ public sealed class PyTorchFactAttribute : FactAttribute
     public PyTorchFactAttribute()
     {
         if (!File.Exists(Python)) Skip = $"{Python} is absent";
-        else if (Run(Python, "-c", "import torch, torchvision").ExitCode != 0) Skip = "python3 cannot import torch and torchvision (apt-get install python3-torchvision)";
+        else if (ExternalProgram.Run(Python, "-c", "import torch, torchvision").ExitCode != 0) Skip = "python3 cannot import torch and torchvision (apt-get install python3-torchvision)";
     }
+}
 
-    public static (int ExitCode, string Output) Run(string program, params string[] arguments)
+/// <summary>Runs a program other than conic (python3, chromium) and collects its output.</summary>
+static class ExternalProgram
+{
+    public static (int ExitCode, string StdOut, string StdErr) Run(string program, params string[] arguments)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout + stderr.Result);
+        Assert.True(process.WaitForExit(120_000), $"{program} did not finish in two minutes");
+        return (process.ExitCode, stdout, stderr.Result);
     }
 }
 
@@ -57,8 +61,8 @@ public class PyTorchExportTests
         {
             var arguments = new[] { script, Path.Combine(run, "encoder.safetensors") }.Concat(state)
                 .Concat(new[] { Path.Combine(run, "inputs.npy"), Path.Combine(run, "features.npy") }).ToArray();
-            var (pythonExit, output) = PyTorchFactAttribute.Run(PyTorchFactAttribute.Python, arguments);
-            Assert.True(pythonExit == 0, output);
+            var (pythonExit, output, errors) = ExternalProgram.Run(PyTorchFactAttribute.Python, arguments);
+            Assert.True(pythonExit == 0, errors);
             double difference = double.Parse(output.Trim().Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
             Assert.True(difference <= 1e-4, output);
         }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Conic.Tests;
 
 /// <summary>A fact that needs Debian's chromium; skipped, with the reason shown, where it is absent.</summary>
@@ -49,14 +47,9 @@ public class ReportInBrowserTests
 
     static string RunChromium(params string[] arguments)
     {
-        var start = new ProcessStartInfo(ChromiumFactAttribute.Chromium) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run" }.Concat(arguments))
-            start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "chromium did not finish in two minutes");
-        Assert.True(process.ExitCode == 0, stderr.Result);
+        var (exitCode, stdout, stderr) = ExternalProgram.Run(ChromiumFactAttribute.Chromium,
+            new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run" }.Concat(arguments).ToArray());
+        Assert.True(exitCode == 0, stderr);
         return stdout;
     }
 }

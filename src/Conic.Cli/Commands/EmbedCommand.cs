@@ -25,9 +25,8 @@ static class EmbedCommand
         table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
         if (!table.Parse(args)) return 0;
 
-        var header = Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile));
-        using var model = PretrainedModel.Load(run, device ?? header.Options.Device, header.Options.Threads);
-        var splits = DatasetLoader.Load(data ?? header.Options.DataPath, header.Options.ImageSize);
+        using var model = RunFolder.LoadModel(run, device);
+        var splits = RunFolder.LoadData(model, data);
         var images = test ? splits.Test ?? throw new ConicException($"{splits.Train.Source}: has no test split (--split test)") : splits.Train;
         if (images.Channels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{images.Source}: images have {images.Channels} channels, the encoder takes {model.Backbone.Options.InputChannels}");

@@ -20,9 +20,8 @@ static class EvalCommand
         table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
         if (!table.Parse(args)) return 0;
 
-        var header = Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile));
-        using var model = PretrainedModel.Load(run, device ?? header.Options.Device, header.Options.Threads);
-        var splits = DatasetLoader.Load(data ?? header.Options.DataPath, header.Options.ImageSize);
+        using var model = RunFolder.LoadModel(run, device);
+        var splits = RunFolder.LoadData(model, data);
         var result = Evaluator.EvaluateRun(model, run, splits, Console.Error);
         Console.Error.WriteLine($"report: {MarkdownReport.Write(run, model.Options, result)}");
         return 0;

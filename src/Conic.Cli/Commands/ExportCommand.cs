@@ -23,7 +23,7 @@ static class ExportCommand
         table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors or RUN/encoder.pt", v => output = v);
         if (!table.Parse(args)) return 0;
 
-        using var model = PretrainedModel.Load(run);
+        using var model = RunFolder.LoadModel(run, "cpu");
         string path = output ?? Path.Combine(run, pytorch ? "encoder.pt" : "encoder.safetensors");
         var options = model.Backbone.Options;
         var metadata = new Dictionary<string, string>

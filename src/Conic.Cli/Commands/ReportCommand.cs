@@ -20,12 +20,11 @@ static class ReportCommand
         table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
         if (!table.Parse(args)) return 0;
 
-        var header = Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile));
-        using var model = PretrainedModel.Load(run, device ?? header.Options.Device, header.Options.Threads);
-        using var second = compare == null ? null : PretrainedModel.Load(compare, device ?? header.Options.Device, header.Options.Threads);
+        using var model = RunFolder.LoadModel(run, device);
+        using var second = compare == null ? null : RunFolder.LoadModel(compare, device ?? model.Options.Device);
         if (second != null && second.Backbone.Options.InputChannels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{compare}: its encoder takes {second.Backbone.Options.InputChannels} channels, {run}'s takes {model.Backbone.Options.InputChannels}");
-        var splits = DatasetLoader.Load(data ?? header.Options.DataPath, header.Options.ImageSize);
+        var splits = RunFolder.LoadData(model, data);
         Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits, second, compare)}");
         return 0;
     }

@@ -115,11 +115,10 @@ public static class MethodComparison
         using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));
         long? peak = ProcessMemory.PeakResidentBytes();
         var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
-        var metrics = File.ReadAllLines(Path.Combine(options.RunDirectory, Trainer.MetricsFile)).Select(l => l.Split(',')).ToList();
-        int speedColumn = Array.IndexOf(metrics[0], "images_per_second"), secondsColumn = Array.IndexOf(metrics[0], "seconds");
-        double imagesPerSecond = metrics.Skip(1).Average(m => double.Parse(m[speedColumn], CultureInfo.InvariantCulture));
+        var metrics = new MetricsCsv(Path.Combine(options.RunDirectory, Trainer.MetricsFile));
+        double imagesPerSecond = metrics.Column("images_per_second").Average(e => e.Value);
         // From the per-epoch times, so that a resumed entry still reports its whole training.
-        double trainSeconds = metrics.Skip(1).Sum(m => double.Parse(m[secondsColumn], CultureInfo.InvariantCulture));
+        double trainSeconds = metrics.Column("seconds").Sum(e => e.Value);
         var row = new ComparisonRow(entry.Label, options.BatchSize, result.KnnTop1, result.LinearTop1, trainSeconds, imagesPerSecond,
                                     peak / (1024.0 * 1024.0), result.RawPixelKnnTop1);
         RunJson.WriteAtomically(rowPath, row);

@@ -57,6 +57,13 @@ public sealed class ImageDataset
                                 Source, ItemNames == null ? null : indices.Select(i => ItemNames[i]).ToArray(), ClassNames);
     }
 
+    /// <summary>The indices of up to <paramref name="count"/> images drawn without replacement, the same for the same seed, in dataset order.</summary>
+    public int[] SampleIndices(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, Count).OrderBy(_ => random.Next()).Take(count).Order().ToArray();
+    }
+
     /// <summary>Per-channel mean and standard deviation of the pixels scaled to [0, 1].</summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {

@@ -29,10 +29,7 @@ public sealed class KnnMonitor
     public static KnnMonitor? Create(DatasetSplits data, int seed, int bankSize = 10_000, int querySize = 2_000)
     {
         if (data.Test?.Labels == null || data.Train.Labels == null) return null;
-        var random = new Random(seed);
-        ImageDataset Sample(ImageDataset dataset, int size) =>
-            dataset.Subset(Enumerable.Range(0, dataset.Count).OrderBy(_ => random.Next()).Take(size).ToArray());
-        return new KnnMonitor(Sample(data.Train, bankSize), Sample(data.Test, querySize));
+        return new KnnMonitor(data.Train.Subset(data.Train.SampleIndices(bankSize, seed)), data.Test.Subset(data.Test.SampleIndices(querySize, seed)));
     }
 
     /// <summary>Top-1 accuracy (a fraction); leaves the model in training mode.</summary>

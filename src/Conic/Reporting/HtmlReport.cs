@@ -66,18 +66,13 @@ public static class HtmlReport
 
     static void Curves(StringBuilder html, string runDirectory)
     {
-        string path = Path.Combine(runDirectory, Trainer.MetricsFile);
-        if (!File.Exists(path)) return;
-        var lines = File.ReadAllLines(path);
-        var header = lines[0].Split(',');
-        var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+        var metrics = new MetricsCsv(Path.Combine(runDirectory, Trainer.MetricsFile));
+        var header = metrics.Columns();
+        if (header.Length == 0) return;
         (string, double[], double[]) Series(string column)
         {
-            int index = Array.IndexOf(header, column);
-            var points = rows.Where(r => index >= 0 && index < r.Length && r[index].Length > 0)
-                             .Select(r => (X: double.Parse(r[0], CultureInfo.InvariantCulture), Y: double.Parse(r[index], CultureInfo.InvariantCulture)))
-                             .ToArray();
-            return (column, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
+            var points = metrics.Column(column);
+            return (column, points.Select(p => (double)p.Epoch).ToArray(), points.Select(p => p.Value).ToArray());
         }
         int firstTerm = Array.IndexOf(header, "loss"), lastTerm = Array.IndexOf(header, "images_per_second");
         var losses = header[firstTerm..lastTerm].Select(Series).ToArray();
@@ -108,8 +103,7 @@ public static class HtmlReport
     static void Embedding(StringBuilder html, PretrainedModel model, ImageDataset images)
     {
         using var scope = NewDisposeScope();
-        var chosen = Enumerable.Range(0, images.Count).OrderBy(i => new Random(i * 104729 + 3).Next()).Take(EmbeddedPoints).Order().ToArray();
-        var subset = images.Subset(chosen);
+        var subset = images.Subset(images.SampleIndices(EmbeddedPoints, model.Options.Seed));
         var features = TorchSharp.torch.nn.functional.normalize(FeatureExtractor.Extract(model, subset), dim: 1);
         var plane = Tsne.Embed(features, model.Options.Seed);
         var x = plane[.., 0].data<float>().Select(v => (double)v).ToArray();
@@ -131,7 +125,7 @@ public static class HtmlReport
     static void Retrieval(StringBuilder html, PretrainedModel model, ImageDataset bank, ImageDataset queries, bool queriesFromBank)
     {
         using var scope = NewDisposeScope();
-        var bankIndices = Enumerable.Range(0, bank.Count).OrderBy(i => new Random(i * 7919 + 1).Next()).Take(RetrievalBank).ToArray();
+        var bankIndices = bank.SampleIndices(RetrievalBank, model.Options.Seed);
         var bankSubset = bank.Subset(bankIndices);
         var queryIndices = ChooseImages(queries, Queries);
         var bankFeatures = TorchSharp.torch.nn.functional.normalize(FeatureExtractor.Extract(model, bankSubset), dim: 1);

@@ -42,8 +42,7 @@ public static class MarkdownReport
             for (int i = 1; i < lines.Length; i++)
                 if ((i - 1) % every == 0 || i == lines.Length - 1)
                     text.AppendLine("| " + string.Join(" | ", lines[i].Split(',')) + " |");
-            int secondsColumn = Array.IndexOf(lines[0].Split(','), "seconds");
-            double seconds = lines.Skip(1).Sum(l => double.Parse(l.Split(',')[secondsColumn], CultureInfo.InvariantCulture));
+            double seconds = new MetricsCsv(metricsPath).Column("seconds").Sum(e => e.Value);
             text.AppendLine($"\nTraining time: {TimeSpan.FromSeconds(seconds):hh\\:mm\\:ss}.\n");
         }
         text.AppendLine("## Configuration\n");

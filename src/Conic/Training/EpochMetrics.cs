@@ -28,6 +28,22 @@ public sealed class MetricsCsv(string path)
         File.WriteAllLines(path, kept);
     }
 
+    /// <summary>The column names, in file order (empty when the file does not exist).</summary>
+    public string[] Columns() => File.Exists(path) ? File.ReadLines(path).First().Split(',') : [];
+
+    /// <summary>One column's values by epoch, skipping epochs where it is empty (the monitor runs every few epochs).</summary>
+    public IReadOnlyList<(int Epoch, double Value)> Column(string column)
+    {
+        if (!File.Exists(path)) return [];
+        var lines = File.ReadAllLines(path);
+        int index = Array.IndexOf(lines[0].Split(','), column);
+        if (index < 0) return [];
+        return lines.Skip(1).Select(l => l.Split(','))
+                    .Where(cells => index < cells.Length && cells[index].Length > 0)
+                    .Select(cells => (int.Parse(cells[0], CultureInfo.InvariantCulture), double.Parse(cells[index], CultureInfo.InvariantCulture)))
+                    .ToArray();
+    }
+
     public void Append(EpochMetrics metrics)
     {
         bool writeHeader = !File.Exists(path);
