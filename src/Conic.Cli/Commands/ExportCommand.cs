@@ -7,24 +7,28 @@ namespace Conic.Cli.Commands;
 /// <summary><c>conic export</c>: the trained backbone in a format other frameworks load.</summary>
 static class ExportCommand
 {
+    enum Format { Safetensors, PyTorch, Onnx }
+
     public static int Run(string[] args)
     {
         string run = new PretrainOptions().RunDirectory;
         string? output = null;
-        bool pytorch = false;
+        var format = Format.Safetensors;
         var table = new OptionTable("export",
             "Writes the trained backbone with torchvision's ResNet parameter names (conv1, bn1, layer1.0.conv1, ...;\n" +
             "no fc) as safetensors or as a PyTorch state_dict (torch.load). torchvision's resnet18/50 (width 64) load it\n" +
             "with strict=True once conv1/maxpool match the run's stem and fc is nn.Identity(); inputs are normalised\n" +
-            "with the channel mean and std printed here (and stored in the safetensors metadata).");
+            "with the channel mean and std printed here (and stored in the safetensors metadata). Or as an ONNX model\n" +
+            "(ONNX Runtime, ML.NET): input 'image', pixels in [0, 1] as [batch, C, height, width] float32, normalisation\n" +
+            "included; output 'features' [batch, D]; batch and size dynamic, training image size in the metadata.");
         table.Value("--run", "DIR", "run folder with checkpoint.bin", () => run, v => run = v);
-        table.Value("--format", "NAME", "safetensors or pytorch", () => "safetensors",
-                    v => pytorch = OptionTable.Choice("--format", v, ("safetensors", false), ("pytorch", true)));
-        table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors or RUN/encoder.pt", v => output = v);
+        table.Value("--format", "NAME", "safetensors, pytorch or onnx", () => "safetensors",
+                    v => format = OptionTable.Choice("--format", v, ("safetensors", Format.Safetensors), ("pytorch", Format.PyTorch), ("onnx", Format.Onnx)));
+        table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors, .pt or .onnx", v => output = v);
         if (!table.Parse(args)) return 0;
 
         using var model = RunFolder.LoadModel(run, "cpu");
-        string path = output ?? Path.Combine(run, pytorch ? "encoder.pt" : "encoder.safetensors");
+        string path = output ?? Path.Combine(run, format switch { Format.PyTorch => "encoder.pt", Format.Onnx => "encoder.onnx", _ => "encoder.safetensors" });
         var options = model.Backbone.Options;
         var metadata = new Dictionary<string, string>
         {
@@ -37,8 +41,22 @@ static class ExportCommand
             ["channel_std"] = string.Join(",", model.ChannelStd.Select(s => s.ToString("R", CultureInfo.InvariantCulture))),
             ["method"] = model.Options.Method,
         };
-        if (pytorch) TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Backbone.state_dict());
-        else SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
+        var (height, width) = RunFolder.ImageSize(model);
+        metadata["image_height"] = height.ToString(CultureInfo.InvariantCulture);
+        metadata["image_width"] = width.ToString(CultureInfo.InvariantCulture);
+        switch (format)
+        {
+            case Format.PyTorch:
+                TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Backbone.state_dict());
+                break;
+            case Format.Onnx:
+                metadata.Remove("format");
+                OnnxWriter.Write(path, model.Backbone, model.ChannelMean, model.ChannelStd, metadata);
+                break;
+            default:
+                SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
+                break;
+        }
         Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; " +
                                 $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]})");
         return 0;

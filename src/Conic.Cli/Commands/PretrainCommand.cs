@@ -88,6 +88,9 @@ static class PretrainCommand
                 v => Conic(c => c with { Temperature = OptionTable.Double("--temperature", v) }));
         t.Value("--lambda", "W", "ConIC: weight of the consistency loss (0 = classification only)", () => get().Conic.ConsistencyWeight,
                 v => Conic(c => c with { ConsistencyWeight = OptionTable.Double("--lambda", v) }));
+        t.Value("--consistency-on", "WHAT", "ConIC: what the consistency loss pulls together: embedding (projection output) or features (backbone output)",
+                () => get().Conic.ConsistencyOn,
+                v => Conic(c => c with { ConsistencyOn = OptionTable.Choice("--consistency-on", v, ("embedding", ConsistencyTarget.Embedding), ("features", ConsistencyTarget.Features)) }));
         t.Value("--embedding-dim", "D", "ConIC: embedding size (classifier rows)", () => get().Conic.EmbeddingDim,
                 v => Conic(c => c with { EmbeddingDim = OptionTable.Int("--embedding-dim", v, 1) }));
         t.Value("--projection-hidden", "H", "ConIC: hidden width of the projection MLP; 0 = 4 x feature width", () => get().Conic.ProjectionHidden,

@@ -12,7 +12,17 @@ static class RunFolder
         return PretrainedModel.Load(run, device ?? trained.Device, trained.Threads);
     }
 
-    /// <summary>The dataset at <paramref name="data"/>, or the one the model was trained on.</summary>
+    /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
     public static DatasetSplits LoadData(PretrainedModel model, string? data) =>
-        DatasetLoader.Load(data ?? model.Options.DataPath, model.Options.ImageSize);
+        data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height);
+
+    /// <summary>The training images' size; runs from before it was recorded read it from their training data.</summary>
+    public static (int Height, int Width) ImageSize(PretrainedModel model)
+    {
+        if (model.ImageSize.Height > 0) return model.ImageSize;
+        var train = TrainingData(model).Train;
+        return (train.Height, train.Width);
+    }
+
+    static DatasetSplits TrainingData(PretrainedModel model) => DatasetLoader.Load(model.Options.DataPath, model.Options.ImageSize);
 }

@@ -8,6 +8,15 @@ namespace Conic.Methods;
 /// <summary>The instance classifier's softmax: chunked over classes (memory O(views × chunk)) or through the full logits matrix.</summary>
 public enum ClassifierHead { Auto, Chunked, Materialized }
 
+/// <summary>Which representation of the two views the consistency loss pulls together.</summary>
+public enum ConsistencyTarget
+{
+    /// <summary>The projected embeddings the classifier sees.</summary>
+    Embedding,
+    /// <summary>The backbone's features, the representation that is evaluated and exported.</summary>
+    Features,
+}
+
 /// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (README).</summary>
 public sealed record ConicOptions
 {
@@ -15,6 +24,7 @@ public sealed record ConicOptions
     public double Temperature { get; init; } = 0.1;
     /// <summary>λ, the weight of the consistency loss; 0 is the classification-only ablation.</summary>
     public double ConsistencyWeight { get; init; } = 1.0;
+    public ConsistencyTarget ConsistencyOn { get; init; } = ConsistencyTarget.Embedding;
     public int EmbeddingDim { get; init; } = 128;
     /// <summary>Hidden width of the projection MLP; 0 means four times the backbone's feature width.</summary>
     public int ProjectionHidden { get; init; }
@@ -71,12 +81,14 @@ public sealed class ConicMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
-        var embeddings = projector.call(backbone.call(BothViews(batch)));
+        var features = backbone.call(BothViews(batch));
+        var embeddings = projector.call(features);
         var targets = BothViewTargets(batch);
         var classification = Materialize(targets.shape[0])
             ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
-        var consistency = ConicLosses.Consistency(embeddings[..size], embeddings[size..]);
+        var pulled = _options.ConsistencyOn == ConsistencyTarget.Features ? features : embeddings;
+        var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeight));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }

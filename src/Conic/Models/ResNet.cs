@@ -78,6 +78,13 @@ public sealed class ResNet : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
 
+    /// <summary>The first convolution and its BatchNorm (a ReLU follows, then the max-pool if <see cref="HasMaxPool"/>).</summary>
+    internal (Conv2d Conv, BatchNorm2d Norm) Stem => (conv1, bn1);
+    internal bool HasMaxPool => _maxPool;
+    /// <summary>The residual blocks of the four stages in order (for writers of other formats, e.g. ONNX).</summary>
+    internal IEnumerable<IResidualBlock> Blocks =>
+        new[] { layer1, layer2, layer3, layer4 }.SelectMany(stage => stage.children().Cast<IResidualBlock>());
+
     /// <summary>The last stage's feature map [B, FeatureDim, h, w] (for activation maps).</summary>
     public Tensor forward_features(Tensor input)
     {
@@ -106,8 +113,18 @@ public sealed class ResNet : Module<Tensor, Tensor>
     }
 }
 
+/// <summary>
+/// A residual block as convolution + BatchNorm pairs: the branch applies its pairs with a ReLU after each but the
+/// last, adds the shortcut (the input itself, or a strided 1x1 convolution + BatchNorm), then applies a ReLU.
+/// </summary>
+interface IResidualBlock
+{
+    IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> Branch { get; }
+    (Conv2d Conv, BatchNorm2d Norm)? Shortcut { get; }
+}
+
 /// <summary>Two 3x3 convolutions with a residual connection (ResNet-18/34).</summary>
-sealed class BasicBlock : Module<Tensor, Tensor>
+sealed class BasicBlock : Module<Tensor, Tensor>, IResidualBlock
 {
     readonly Conv2d conv1, conv2;
     readonly BatchNorm2d bn1, bn2;
@@ -124,6 +141,9 @@ sealed class BasicBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> Branch => new[] { (conv1, bn1), (conv2, bn2) };
+    public (Conv2d Conv, BatchNorm2d Norm)? Shortcut => MixedPrecision.Pair(downsample);
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
@@ -135,7 +155,7 @@ sealed class BasicBlock : Module<Tensor, Tensor>
 }
 
 /// <summary>1x1 - 3x3 - 1x1 bottleneck with expansion 4 (ResNet-50), stride on the 3x3 as in torchvision.</summary>
-sealed class Bottleneck : Module<Tensor, Tensor>
+sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
 {
     readonly Conv2d conv1, conv2, conv3;
     readonly BatchNorm2d bn1, bn2, bn3;
@@ -153,6 +173,9 @@ sealed class Bottleneck : Module<Tensor, Tensor>
             downsample = Sequential(("0", Conv2d(inChannels, planes * 4, 1, stride: stride, bias: false)), ("1", BatchNorm2d(planes * 4)));
         RegisterComponents();
     }
+
+    public IReadOnlyList<(Conv2d Conv, BatchNorm2d Norm)> Branch => new[] { (conv1, bn1), (conv2, bn2), (conv3, bn3) };
+    public (Conv2d Conv, BatchNorm2d Norm)? Shortcut => MixedPrecision.Pair(downsample);
 
     public override Tensor forward(Tensor input)
     {
@@ -175,7 +198,15 @@ static class MixedPrecision
     /// <summary>The 1×1 convolution and BatchNorm of a residual shortcut.</summary>
     public static Tensor Downsample(Sequential downsample, Tensor input)
     {
+        var (conv, norm) = Pair(downsample)!.Value;
+        return norm.call(Conv(conv, input));
+    }
+
+    /// <summary>A shortcut's (convolution, BatchNorm), or null for the identity shortcut.</summary>
+    public static (Conv2d Conv, BatchNorm2d Norm)? Pair(Sequential? downsample)
+    {
+        if (downsample == null) return null;
         var modules = downsample.children().ToArray();
-        return ((BatchNorm2d)modules[1]).call(Conv((Conv2d)modules[0], input));
+        return ((Conv2d)modules[0], (BatchNorm2d)modules[1]);
     }
 }

@@ -6,10 +6,11 @@ namespace Conic.Training;
 
 /// <summary>
 /// The header of a checkpoint: where training stands, the options that built the run, and what is needed to
-/// rebuild the model without the dataset (instance count, input normalisation).
+/// rebuild the model without the dataset (instance count, input normalisation, the training images' size; 0 in
+/// checkpoints written before the size was recorded).
 /// </summary>
 public sealed record CheckpointHeader(int CompletedEpochs, long Step, int InstanceCount, float[] ChannelMean, float[] ChannelStd,
-                                      PretrainOptions Options);
+                                      PretrainOptions Options, int ImageHeight = 0, int ImageWidth = 0);
 
 /// <summary>
 /// One file holding a header and named float32/int64 tensors (model state and optimiser buffers). Written to a

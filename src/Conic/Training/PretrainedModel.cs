@@ -12,8 +12,9 @@ namespace Conic.Training;
 public sealed class PretrainedModel : IDisposable
 {
     PretrainedModel(PretrainOptions options, SslMethod method, BatchAugmenter augmenter, int instanceCount,
-                    float[] mean, float[] std, Device device)
+                    float[] mean, float[] std, (int Height, int Width) imageSize, Device device)
     {
+        ImageSize = imageSize;
         Options = options;
         Method = method;
         Augmenter = augmenter;
@@ -30,6 +31,8 @@ public sealed class PretrainedModel : IDisposable
     public int InstanceCount { get; }
     public float[] ChannelMean { get; }
     public float[] ChannelStd { get; }
+    /// <summary>Height and width of the training images; (0, 0) for runs from before it was recorded.</summary>
+    public (int Height, int Width) ImageSize { get; }
     public Device Device { get; }
 
     /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
@@ -38,7 +41,7 @@ public sealed class PretrainedModel : IDisposable
         if (options.Backbone.InputChannels != train.Channels)
             throw new ArgumentException($"{train.Source} has {train.Channels} channels, the backbone expects {options.Backbone.InputChannels}");
         var (mean, std) = train.ChannelStatistics();
-        return Create(options, instanceCount, mean, std, device);
+        return Create(options, instanceCount, mean, std, (train.Height, train.Width), device);
     }
 
     /// <summary>The model saved in a run folder's checkpoint.</summary>
@@ -47,23 +50,24 @@ public sealed class PretrainedModel : IDisposable
         string path = Path.Combine(runDirectory, Trainer.CheckpointFile);
         var header = Checkpoint.ReadHeader(path);
         var model = Create(header.Options, header.InstanceCount, header.ChannelMean, header.ChannelStd,
-                           TorchRuntime.Initialize(device, threads));
+                           (header.ImageHeight, header.ImageWidth), TorchRuntime.Initialize(device, threads));
         var targets = model.Method.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
         Checkpoint.Load(path, targets, skip: name => name.StartsWith(Trainer.OptimizerStatePrefix, StringComparison.Ordinal));
         return model;
     }
 
-    static PretrainedModel Create(PretrainOptions options, int instanceCount, float[] mean, float[] std, Device device)
+    static PretrainedModel Create(PretrainOptions options, int instanceCount, float[] mean, float[] std,
+                                  (int Height, int Width) imageSize, Device device)
     {
         manual_seed(options.Seed);
         var backbone = new ResNet(options.Backbone);
         var method = MethodRegistry.Create(options.Method, backbone, instanceCount, options);
         method.to(device);
-        return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, device);
+        return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, imageSize, device);
     }
 
     public CheckpointHeader Header(int completedEpochs, long step) =>
-        new(completedEpochs, step, InstanceCount, ChannelMean, ChannelStd, Options);
+        new(completedEpochs, step, InstanceCount, ChannelMean, ChannelStd, Options, ImageSize.Height, ImageSize.Width);
 
     public void Dispose() => Method.Dispose();
 }

@@ -1,0 +1,97 @@
+using Conic.Data;
+using Conic.Evaluation;
+using Conic.Export;
+using Conic.Models;
+using Conic.Training;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Tensor = TorchSharp.torch.Tensor;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+public class OnnxExportTests
+{
+    /// <summary>Features of <paramref name="pixels"/> ([B, C, H, W] in [0, 1]) computed by ONNX Runtime.</summary>
+    static float[] RunOnnx(string path, Tensor pixels)
+    {
+        using var session = new InferenceSession(path);
+        var input = new DenseTensor<float>(pixels.contiguous().data<float>().ToArray(), pixels.shape.Select(d => (int)d).ToArray());
+        using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(OnnxWriter.InputName, input) });
+        var output = results.Single(r => r.Name == OnnxWriter.OutputName).AsTensor<float>();
+        Assert.Equal(new[] { (int)pixels.shape[0] }, output.Dimensions[..1].ToArray());
+        return output.ToArray();
+    }
+
+    /// <summary>A backbone in inference mode whose BatchNorm statistics and affine parameters are far from their initial values, so folding is exercised.</summary>
+    static ResNet TrainedLookingBackbone(BackboneOptions options)
+    {
+        manual_seed(3);
+        var backbone = new ResNet(options);
+        using (no_grad())
+        {
+            foreach (var (_, module) in backbone.named_modules())
+            {
+                if (module is not TorchSharp.Modules.BatchNorm2d norm) continue;
+                norm.running_mean!.copy_(randn_like(norm.running_mean).mul(0.3));
+                norm.running_var!.copy_(rand_like(norm.running_var).add(0.5));
+                norm.weight!.copy_(rand_like(norm.weight).add(0.5));
+                norm.bias!.copy_(randn_like(norm.bias).mul(0.1));
+            }
+        }
+        backbone.eval();
+        return backbone;
+    }
+
+    [Theory]
+    [InlineData(ResNetDepth.ResNet18, true, 1, 28)]
+    [InlineData(ResNetDepth.ResNet50, false, 3, 48)]
+    public void OnnxRuntimeGivesTorchSharpsFeaturesForAnyBatchAndSize(ResNetDepth depth, bool smallStem, int channels, int size)
+    {
+        var backbone = TrainedLookingBackbone(new BackboneOptions { Depth = depth, Width = 8, SmallImageStem = smallStem, InputChannels = channels });
+        float[] mean = Enumerable.Range(0, channels).Select(c => 0.3f + 0.1f * c).ToArray();
+        float[] std = Enumerable.Range(0, channels).Select(c => 0.2f + 0.05f * c).ToArray();
+        string path = Path.Combine(Directory.CreateTempSubdirectory("conic-onnx").FullName, "encoder.onnx");
+        OnnxWriter.Write(path, backbone, mean, std, new Dictionary<string, string> { ["arch"] = depth.ToString() });
+
+        foreach (var (batch, side) in new[] { (3, size), (5, size + 4) })
+        {
+            using var pixels = rand(batch, channels, side, side);
+            using var normalised = pixels.sub(tensor(mean).view(1, -1, 1, 1)).div(tensor(std).view(1, -1, 1, 1));
+            using var expected = backbone.call(normalised);
+            float[] actual = RunOnnx(path, pixels);
+            Assert.Equal(expected.numel(), actual.Length);
+            using var difference = expected.flatten().sub(tensor(actual)).abs().max();
+            using var largest = expected.abs().max();
+            // Float32 rounding grows with the values; these made-up statistics blow ResNet-50's features up to ~100.
+            Assert.True(difference.item<float>() <= 1e-4f * Math.Max(1f, largest.item<float>()), $"batch {batch}, {side} px: max |ONNX - TorchSharp| = {difference.item<float>()}, largest feature {largest.item<float>()}");
+        }
+    }
+
+    [Fact]
+    public void ExportedRunLoadsInOnnxRuntimeWithItsMetadataAndGivesTheFeaturesConicExtracts()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 8);
+        string run = Path.Combine(data, "run");
+        var trained = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "32", "--batch-size", "16", "--epochs", "1",
+                                    "--width", "4", "--threads", "2", "--no-eval", "--monitor-every", "0");
+        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        var (exitCode, _, stderr) = CliRunner.Run("export", "--run", run, "--format", "onnx");
+        Assert.True(exitCode == 0, stderr);
+        string path = Path.Combine(run, "encoder.onnx");
+
+        using var model = PretrainedModel.Load(run);
+        var test = DatasetLoader.Load(data).Test!;
+        using var bytes = BatchGather.Images(test, Enumerable.Range(0, test.Count).ToArray());
+        using var pixels = bytes.to_type(ScalarType.Float32).div(255f);
+        using var features = FeatureExtractor.Extract(model, test);
+        using var difference = features.flatten().sub(tensor(RunOnnx(path, pixels))).abs().max();
+        Assert.True(difference.item<float>() <= 1e-4f, $"max |ONNX - Conic| = {difference.item<float>()}");
+
+        using var session = new InferenceSession(path);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal(test.Height.ToString(), metadata["image_height"]);
+        Assert.Equal("1", metadata["input_channels"]);
+        Assert.Equal("resnet18", metadata["arch"]);
+    }
+}
