@@ -1,3 +1,4 @@
+using Conic.Losses;
 using Conic.Methods;
 using Conic.Models;
 using static TorchSharp.torch;
@@ -84,6 +85,27 @@ public class ModelTests
         float materialized = Loss(ClassifierHead.Materialized);
         Assert.Equal(materialized, Loss(ClassifierHead.Chunked), 4);
         Assert.Equal(materialized, Loss(ClassifierHead.Auto), 4);
+    }
+
+    [Theory]
+    [InlineData(ConsistencyTarget.Embedding)]
+    [InlineData(ConsistencyTarget.Features)]
+    public void ConsistencyPullsTheChosenRepresentationOfTheTwoViews(ConsistencyTarget target)
+    {
+        manual_seed(4);
+        var backbone = new ResNet(new BackboneOptions { Width = 4 });
+        using var method = new ConicMethod(backbone, 20, new ConicOptions { ConsistencyOn = target });
+        method.eval();  // BatchNorm with running statistics: the same features whether views are stacked or not
+        var views = new[] { randn(4, 1, 16, 16), randn(4, 1, 16, 16) };
+        using var generator = new Generator(1);
+        var loss = method.TrainingStep(new TrainingBatch(views, tensor(new long[] { 0, 3, 7, 19 }), 0.5, generator));
+
+        using var features1 = backbone.call(views[0]);
+        using var features2 = backbone.call(views[1]);
+        var expected = target == ConsistencyTarget.Features
+            ? ConicLosses.Consistency(features1, features2).item<float>()
+            : ConicLosses.Consistency(method.Projector.call(features1), method.Projector.call(features2)).item<float>();
+        Assert.Equal(expected, loss.Terms.Single(t => t.Name == "consistency").Value.item<float>(), 5);
     }
 
     [Fact]

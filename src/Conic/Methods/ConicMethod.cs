@@ -77,6 +77,7 @@ public sealed class ConicMethod : SslMethod
     }
 
     public override ResNet Backbone => backbone;
+    internal ProjectionHead Projector => projector;
 
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
