@@ -59,6 +59,27 @@ public class TrainingPartsTests
     }
 
     [Fact]
+    public void InstanceWindowSlidesOverAllInstancesOnceAndKeepsEachInConsecutiveEpochs()
+    {
+        const int instances = 100, window = 16, epochs = 22;
+        var sampler = new Data.InstanceSampler(datasetCount: 100, instances, seed: 5, window, epochs);
+        var seenIn = new Dictionary<int, List<int>>();
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            var visited = sampler.EpochBatches(epoch, batchSize: 8).SelectMany(b => b).ToList();
+            Assert.Equal(window, visited.Count);
+            Assert.Equal(window, visited.Distinct().Count());
+            foreach (int instance in visited) (seenIn.TryGetValue(instance, out var list) ? list : seenIn[instance] = new()).Add(epoch);
+        }
+        Assert.Equal(instances, seenIn.Count);
+        foreach (var epochsSeen in seenIn.Values)
+            Assert.Equal(Enumerable.Range(epochsSeen[0], epochsSeen.Count), epochsSeen);
+        // The window covers a random subset of the images, not a block of the dataset's order (a class, in a sorted folder).
+        Assert.NotEqual(Enumerable.Range(0, window), sampler.EpochBatches(1, 8).SelectMany(b => b).Select(i => sampler.DatasetIndices[i]).Order());
+        Assert.Throws<ConicException>(() => new Data.InstanceSampler(100, 10, 5, window: 20, epochs));
+    }
+
+    [Fact]
     public void PrefetchedBatchesAreTheInlineBatchesInOrder()
     {
         var data = Data.DatasetLoader.Load(SyntheticData.WriteIdx(trainCount: 48, testCount: 4)).Train;

@@ -56,7 +56,9 @@ static class PretrainCommand
                 v => Update(o => o with { Method = v }));
         t.Value("--instances", "N", "training images used as instances (a seeded random subset); 0 = all", () => get().Instances,
                 v => Update(o => o with { Instances = OptionTable.Int("--instances", v, 0) }));
-        t.Value("--epochs", "N", "passes over the instances", () => get().Epochs, v => Update(o => o with { Epochs = OptionTable.Int("--epochs", v, 1) }));
+        t.Value("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run, so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
+                () => get().InstanceWindow, v => Update(o => o with { InstanceWindow = OptionTable.Int("--instance-window", v, 0) }));
+        t.Value("--epochs", "N", "passes over the instances (over the window, with --instance-window)", () => get().Epochs, v => Update(o => o with { Epochs = OptionTable.Int("--epochs", v, 1) }));
         t.Value("--batch-size", "N", "images per step (two views each)", () => get().BatchSize,
                 v => Update(o => o with { BatchSize = OptionTable.Int("--batch-size", v, 2) }));
         t.Value("--lr", "RATE", "SGD learning rate for batch 256 (scaled linearly with the batch size); default per method: 0.12, swav 0.5", () => get().BaseLearningRate,

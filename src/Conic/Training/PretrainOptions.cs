@@ -23,6 +23,8 @@ public sealed record PretrainOptions
     public string Method { get; init; } = "conic";
     /// <summary>How many training images are instances (classes); 0 means all. They are a seeded random subset.</summary>
     public int Instances { get; init; } = 2048;
+    /// <summary>Instances per epoch, a window that slides over all instances once during the run; 0 = every instance every epoch.</summary>
+    public int InstanceWindow { get; init; }
     public int Epochs { get; init; } = 150;
     public int BatchSize { get; init; } = 256;
     /// <summary>Learning rate for a batch of 256, scaled linearly with the batch size; null: the method's default.</summary>
@@ -62,6 +64,7 @@ public sealed record PretrainOptions
         if (Epochs < 1) throw new ConicException($"--epochs: {Epochs} must be at least 1");
         if (BatchSize < 2) throw new ConicException($"--batch-size: {BatchSize} must be at least 2");
         if (Instances < 0) throw new ConicException($"--instances: {Instances} must be >= 0 (0 = all)");
+        if (InstanceWindow < 0) throw new ConicException($"--instance-window: {InstanceWindow} must be >= 0 (0 = no window)");
         if (LearningRate is <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
         if (Momentum is < 0 or >= 1) throw new ConicException($"--momentum: {Momentum} must be in [0, 1)");
         if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");

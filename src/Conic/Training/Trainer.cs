@@ -31,7 +31,7 @@ public static class Trainer
         Directory.CreateDirectory(options.RunDirectory);
         string checkpointPath = Path.Combine(options.RunDirectory, CheckpointFile);
 
-        var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed);
+        var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
         bool bfloat16 = UsesBFloat16(options, device);
