@@ -20,7 +20,8 @@ foreach (var file in args)
     }
 }
 
-using var session = new InferenceSession(args[0]);
+using var session = OpenModel(args[0]);
+if (session == null) return 1;
 // Conic stores how the encoder was trained in the model's metadata.
 var metadata = session.ModelMetadata.CustomMetadataMap;
 if (!metadata.TryGetValue("input_channels", out var channelText) || !metadata.TryGetValue("image_height", out var sizeText))
@@ -65,3 +66,16 @@ float[] embedding = results.First().AsEnumerable<float>().ToArray();
 Console.WriteLine($"{Path.GetFileName(args[1])}: {embedding.Length}-d embedding");
 Console.WriteLine(string.Join(",", embedding.Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
 return 0;
+
+static InferenceSession? OpenModel(string path)
+{
+    try
+    {
+        return new InferenceSession(path);
+    }
+    catch (OnnxRuntimeException e)
+    {
+        Console.Error.WriteLine($"{path}: not a loadable ONNX model ({e.Message.Split('\n')[0]})");
+        return null;
+    }
+}
