@@ -32,7 +32,6 @@ static class ExportCommand
         var options = model.Backbone.Options;
         var metadata = new Dictionary<string, string>
         {
-            ["format"] = "pt",
             ["arch"] = options.Depth.ToString().ToLowerInvariant(),
             ["width"] = options.Width.ToString(CultureInfo.InvariantCulture),
             ["stem"] = options.SmallImageStem ? "small: conv1 3x3 stride 1 padding 1, no max-pool" : "imagenet",
@@ -50,15 +49,17 @@ static class ExportCommand
                 TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Backbone.state_dict());
                 break;
             case Format.Onnx:
-                metadata.Remove("format");
                 OnnxWriter.Write(path, model.Backbone, model.ChannelMean, model.ChannelStd, metadata);
                 break;
             default:
-                SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
+                // "format": "pt" tells safetensors' loaders the tensors are PyTorch's.
+                SafetensorsWriter.Write(path, model.Backbone.state_dict().Select(kv => (kv.Key, kv.Value)), new Dictionary<string, string>(metadata) { ["format"] = "pt" });
                 break;
         }
-        Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; " +
-                                $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]})");
+        string input = format == Format.Onnx
+            ? $"input '{OnnxWriter.InputName}': pixels in [0, 1], [batch, {options.InputChannels}, {height}, {width}], normalised inside the graph"
+            : $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]}";
+        Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; {input})");
         return 0;
     }
 }
