@@ -24,7 +24,7 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
           compare    pretrain several methods under one budget and seed, evaluate each, write one table
           report     write a run's HTML report: curves, activation maps, nearest neighbours, evaluation, configuration
           embed      embeddings of every image of a folder or dataset, as CSV and .npy
-          export     the trained backbone as safetensors with torchvision parameter names
+          export     the trained backbone for other frameworks: safetensors or PyTorch (torchvision names), or ONNX
 
         'conic <command> --help' lists every option with its default.
         """);

@@ -23,4 +23,17 @@ static class CliRunner
         process.WaitForExit();
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
+
+    /// <summary>
+    /// Pretrains a one-epoch run without evaluation in <paramref name="data"/>/run, for tests of the commands that read a
+    /// finished run (embed, export); returns the run folder.
+    /// </summary>
+    public static string PretrainOneEpoch(string data, int instances, int batchSize, int width, int threads)
+    {
+        string run = Path.Combine(data, "run");
+        var (exitCode, _, stderr) = Run("pretrain", "--data", data, "--run", run, "--instances", instances.ToString(), "--batch-size", batchSize.ToString(),
+                                        "--epochs", "1", "--width", width.ToString(), "--threads", threads.ToString(), "--no-eval", "--monitor-every", "0");
+        Assert.True(exitCode == 0, stderr);
+        return run;
+    }
 }

@@ -12,10 +12,7 @@ public class EmbedTests
     public void EmbedWritesEveryImagesFeaturesAsCsvAndNpy()
     {
         string data = SyntheticData.WriteIdx(trainCount: 80, testCount: 20);
-        string run = Path.Combine(data, "run");
-        var trained = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "64", "--batch-size", "32", "--epochs", "1",
-                                    "--width", "4", "--threads", "1", "--no-eval", "--monitor-every", "0");
-        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        string run = CliRunner.PretrainOneEpoch(data, instances: 64, batchSize: 32, width: 4, threads: 1);
 
         string prefix = Path.Combine(data, "out", "test-embeddings");
         var (exitCode, _, stderr) = CliRunner.Run("embed", "--run", run, "--split", "test", "--out", prefix);

@@ -13,9 +13,8 @@ namespace Conic.Tests;
 public class OnnxExportTests
 {
     /// <summary>Features of <paramref name="pixels"/> ([B, C, H, W] in [0, 1]) computed by ONNX Runtime.</summary>
-    static float[] RunOnnx(string path, Tensor pixels)
+    static float[] RunOnnx(InferenceSession session, Tensor pixels)
     {
-        using var session = new InferenceSession(path);
         var input = new DenseTensor<float>(pixels.contiguous().data<float>().ToArray(), pixels.shape.Select(d => (int)d).ToArray());
         using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(OnnxWriter.InputName, input) });
         var output = results.Single(r => r.Name == OnnxWriter.OutputName).AsTensor<float>();
@@ -53,13 +52,14 @@ public class OnnxExportTests
         float[] std = Enumerable.Range(0, channels).Select(c => 0.2f + 0.05f * c).ToArray();
         string path = Path.Combine(Directory.CreateTempSubdirectory("conic-onnx").FullName, "encoder.onnx");
         OnnxWriter.Write(path, backbone, mean, std, new Dictionary<string, string> { ["arch"] = depth.ToString() });
+        using var session = new InferenceSession(path);
 
         foreach (var (batch, side) in new[] { (3, size), (5, size + 4) })
         {
             using var pixels = rand(batch, channels, side, side);
             using var normalised = pixels.sub(tensor(mean).view(1, -1, 1, 1)).div(tensor(std).view(1, -1, 1, 1));
             using var expected = backbone.call(normalised);
-            float[] actual = RunOnnx(path, pixels);
+            float[] actual = RunOnnx(session, pixels);
             Assert.Equal(expected.numel(), actual.Length);
             using var difference = expected.flatten().sub(tensor(actual)).abs().max();
             using var largest = expected.abs().max();
@@ -72,23 +72,19 @@ public class OnnxExportTests
     public void ExportedRunLoadsInOnnxRuntimeWithItsMetadataAndGivesTheFeaturesConicExtracts()
     {
         string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 8);
-        string run = Path.Combine(data, "run");
-        var trained = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "32", "--batch-size", "16", "--epochs", "1",
-                                    "--width", "4", "--threads", "2", "--no-eval", "--monitor-every", "0");
-        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        string run = CliRunner.PretrainOneEpoch(data, instances: 32, batchSize: 16, width: 4, threads: 2);
         var (exitCode, _, stderr) = CliRunner.Run("export", "--run", run, "--format", "onnx");
         Assert.True(exitCode == 0, stderr);
-        string path = Path.Combine(run, "encoder.onnx");
+        using var session = new InferenceSession(Path.Combine(run, "encoder.onnx"));
 
         using var model = PretrainedModel.Load(run);
         var test = DatasetLoader.Load(data).Test!;
         using var bytes = BatchGather.Images(test, Enumerable.Range(0, test.Count).ToArray());
         using var pixels = bytes.to_type(ScalarType.Float32).div(255f);
         using var features = FeatureExtractor.Extract(model, test);
-        using var difference = features.flatten().sub(tensor(RunOnnx(path, pixels))).abs().max();
+        using var difference = features.flatten().sub(tensor(RunOnnx(session, pixels))).abs().max();
         Assert.True(difference.item<float>() <= 1e-4f, $"max |ONNX - Conic| = {difference.item<float>()}");
 
-        using var session = new InferenceSession(path);
         var metadata = session.ModelMetadata.CustomMetadataMap;
         Assert.Equal(test.Height.ToString(), metadata["image_height"]);
         Assert.Equal("1", metadata["input_channels"]);

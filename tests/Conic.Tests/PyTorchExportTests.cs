@@ -39,11 +39,8 @@ public class PyTorchExportTests
     public void TorchvisionResNetLoadsBothExportsStrictlyAndGivesTheSameFeatures()
     {
         string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 8);
-        string run = Path.Combine(data, "run");
         // torchvision's ResNet-18 has the full width.
-        var trained = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "32", "--batch-size", "16", "--epochs", "1",
-                                    "--width", "64", "--threads", "2", "--no-eval", "--monitor-every", "0");
-        Assert.True(trained.ExitCode == 0, trained.StdErr);
+        string run = CliRunner.PretrainOneEpoch(data, instances: 32, batchSize: 16, width: 64, threads: 2);
         var (exitCode, _, stderr) = CliRunner.Run("export", "--run", run, "--format", "safetensors");
         Assert.True(exitCode == 0, stderr);
         var pytorch = CliRunner.Run("export", "--run", run, "--format", "pytorch");

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Conic.Models;
+using Conic.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -55,9 +56,7 @@ public static class OnnxWriter
             .Message(8, new ProtobufWriter().String(1, "").Int(2, Opset));
         foreach (var (key, value) in metadata) model.Message(14, new ProtobufWriter().String(1, key).String(2, value));
 
-        string temporary = path + ".tmp";
-        File.WriteAllBytes(temporary, model.ToArray());
-        File.Move(temporary, path, overwrite: true);
+        AtomicFile.Write(path, stream => stream.Write(model.ToArray()));
     }
 
     /// <summary>A graph input or output: float32 tensor whose dimensions are fixed (long) or named (string, dynamic).</summary>

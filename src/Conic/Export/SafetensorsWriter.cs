@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Conic.Runtime;
 using static TorchSharp.torch;
 
 namespace Conic.Export;
@@ -35,16 +36,14 @@ public static class SafetensorsWriter
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         // Pad the header with spaces so the data starts 8-byte aligned.
         int padding = (8 - json.Length % 8) % 8;
-        string temporary = path + ".tmp";
-        using (var stream = File.Create(temporary))
-        using (var writer = new BinaryWriter(stream))
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write((ulong)(json.Length + padding));
             writer.Write(json);
             writer.Write(Enumerable.Repeat((byte)' ', padding).ToArray());
             foreach (var blob in blobs) writer.Write(blob.Bytes);
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     static byte[] Bytes<T>(T[] values) where T : unmanaged

@@ -24,20 +24,16 @@ public static class Checkpoint
 
     public static void Save(string path, CheckpointHeader header, IEnumerable<(string Name, Tensor Value)> tensors)
     {
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        Runtime.AtomicFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(FormatVersion);
             writer.Write(JsonSerializer.Serialize(header, RunJson.Options));
             var list = tensors.ToList();
             writer.Write(list.Count);
             foreach (var (name, value) in list) WriteTensor(writer, name, value);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     public static CheckpointHeader ReadHeader(string path)

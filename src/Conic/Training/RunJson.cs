@@ -14,10 +14,6 @@ public static class RunJson
     };
 
     /// <summary>Writes <paramref name="value"/> as JSON through a temporary file and a rename.</summary>
-    public static void WriteAtomically<T>(string path, T value)
-    {
-        string temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(value, Options));
-        File.Move(temporary, path, overwrite: true);
-    }
+    public static void WriteAtomically<T>(string path, T value) =>
+        Runtime.AtomicFile.Write(path, stream => JsonSerializer.Serialize(stream, value, Options));
 }

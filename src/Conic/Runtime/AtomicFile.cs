@@ -1,0 +1,19 @@
+namespace Conic.Runtime;
+
+/// <summary>
+/// Writes a file through a temporary file that is flushed to disk and then renamed over the target, so a run killed
+/// at any moment leaves either the previous file or the new one, never a torn one.
+/// </summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        string temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        {
+            write(stream);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+}
