@@ -74,7 +74,7 @@ static class StepBenchmark
     {
         using var model = PretrainedModel.Build(options, train, instanceCount ?? options.Instances, CPU);
         Trainer.SetBFloat16Compute(model.Method, Trainer.UsesBFloat16(options, CPU));
-        var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecay), options.Momentum);
+        var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum);
         using var generator = new Generator(0);
         var indices = arange(options.BatchSize, dtype: ScalarType.Int64);
         var views = model.Augmenter.Views(BatchGather.Images(train, Enumerable.Range(0, options.BatchSize).ToArray()), generator);

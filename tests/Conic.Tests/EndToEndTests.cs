@@ -62,6 +62,24 @@ public class EndToEndTests
     }
 
     [Fact]
+    public void MethodTrainingDefaultsAreRecordedAndResumeCompares()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
+        string run = Path.Combine(data, "byol");
+        string[] byol = TinyRun(data, run, 1).Concat(new[] { "--method", "byol" }).ToArray();
+        Assert.Equal(0, CliRunner.Run(byol).ExitCode);
+
+        var config = JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(Path.Combine(run, Trainer.ConfigFile)), RunJson.Options)!;
+        Assert.Equal((1.0, OptimizerKind.Lars, 1e-5), (config.LearningRate, config.Optimizer, config.WeightDecay));
+
+        // The defaults given explicitly are the same run; another optimiser is not.
+        var same = CliRunner.Run(byol.Concat(new[] { "--resume", "--optimizer", "lars", "--lr", "1", "--wd", "1e-5" }).ToArray());
+        Assert.True(same.ExitCode == 0, same.StdErr);
+        var other = CliRunner.Run(byol.Concat(new[] { "--resume", "--optimizer", "sgd" }).ToArray());
+        Assert.Contains("was made with different options", other.StdErr);
+    }
+
+    [Fact]
     public void PretrainsATinyModelAndEvaluatesIt()
     {
         string data = SyntheticData.WriteIdx(trainCount: 192, testCount: 64, size: 16, classes: 4);

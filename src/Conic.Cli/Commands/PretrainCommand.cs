@@ -61,10 +61,10 @@ static class PretrainCommand
         t.Value("--epochs", "N", "passes over the instances (over the window, with --instance-window)", () => get().Epochs, v => Update(o => o with { Epochs = OptionTable.Int("--epochs", v, 1) }));
         t.Value("--batch-size", "N", "images per step (two views each)", () => get().BatchSize,
                 v => Update(o => o with { BatchSize = OptionTable.Int("--batch-size", v, 2) }));
-        t.Value("--lr", "RATE", "SGD learning rate for batch 256 (scaled linearly with the batch size); default per method: 0.12, swav 0.5", () => get().BaseLearningRate,
+        t.Value("--lr", "RATE", "learning rate for batch 256 (scaled linearly with the batch size); default per method: 0.12, swav 0.5, byol 1.0", () => get().BaseLearningRate,
                 v => Update(o => o with { LearningRate = OptionTable.Double("--lr", v) }));
         t.Value("--momentum", "M", "SGD momentum", () => get().Momentum, v => Update(o => o with { Momentum = OptionTable.Double("--momentum", v) }));
-        t.Value("--wd", "DECAY", "weight decay of the network", () => get().WeightDecay, v => Update(o => o with { WeightDecay = OptionTable.Double("--wd", v) }));
+        t.Value("--wd", "DECAY", "weight decay of the network; default per method: 5e-4, byol 1e-5", () => get().WeightDecayOrDefault, v => Update(o => o with { WeightDecay = OptionTable.Double("--wd", v) }));
         t.Value("--warmup-epochs", "N", "linear warm-up before the cosine decay", () => get().WarmupEpochs,
                 v => Update(o => o with { WarmupEpochs = OptionTable.Double("--warmup-epochs", v) }));
         t.Value("--seed", "N", "seed for initialisation, instance choice, order and augmentation", () => get().Seed,
@@ -131,7 +131,7 @@ static class PretrainCommand
                 v => Update(o => o with { Swav = o.Swav with { Temperature = OptionTable.Double("--swav-temperature", v) } }));
         t.Value("--swav-epsilon", "E", "SwAV: Sinkhorn-Knopp regularisation", () => get().Swav.Epsilon,
                 v => Update(o => o with { Swav = o.Swav with { Epsilon = OptionTable.Double("--swav-epsilon", v) } }));
-        t.Value("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios, SimCLR)", () => get().Optimizer,
+        t.Value("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios); default per method: sgd, byol lars", () => get().OptimizerOrDefault,
                 v => Update(o => o with { Optimizer = OptionTable.Choice("--optimizer", v, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars)) }));
         t.Value("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions), fp32 or bf16; weights, gradients and evaluation stay fp32",
                 () => get().Precision switch { Precision.Float32 => "fp32", Precision.BFloat16 => "bf16", _ => "auto" },

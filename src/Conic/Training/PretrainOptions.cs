@@ -30,7 +30,8 @@ public sealed record PretrainOptions
     /// <summary>Learning rate for a batch of 256, scaled linearly with the batch size; null: the method's default.</summary>
     public double? LearningRate { get; init; }
     public double Momentum { get; init; } = 0.9;
-    public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>Weight decay of the network; null: the method's default.</summary>
+    public double? WeightDecay { get; init; }
     public double WarmupEpochs { get; init; } = 5;
     public int Seed { get; init; }
     public string Device { get; init; } = "cpu";
@@ -48,14 +49,22 @@ public sealed record PretrainOptions
     public SimclrOptions Simclr { get; init; } = new();
     public ByolOptions Byol { get; init; } = new();
     public SwavOptions Swav { get; init; } = new();
-    /// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser).</summary>
-    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    /// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser); null: the method's default.</summary>
+    public OptimizerKind? Optimizer { get; init; }
     /// <summary>LARS trust coefficient η: a layer's rate is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖).</summary>
     public double LarsEta { get; init; } = 0.02;
     /// <summary>Training precision of the backbone's convolutions (weights, gradients, optimiser and BatchNorm stay float32).</summary>
     public Precision Precision { get; init; } = Precision.Auto;
 
-    public double BaseLearningRate => LearningRate ?? MethodRegistry.DefaultLearningRate(Method);
+    public double BaseLearningRate => LearningRate ?? MethodRegistry.DefaultsFor(Method).LearningRate;
+
+    public OptimizerKind OptimizerOrDefault => Optimizer ?? MethodRegistry.DefaultsFor(Method).Optimizer;
+
+    public double WeightDecayOrDefault => WeightDecay ?? MethodRegistry.DefaultsFor(Method).WeightDecay;
+
+    /// <summary>These options with the method's defaults written in, as the trainer uses and records them.</summary>
+    public PretrainOptions WithMethodDefaults() =>
+        this with { LearningRate = BaseLearningRate, Optimizer = OptimizerOrDefault, WeightDecay = WeightDecayOrDefault };
 
     public double ScaledLearningRate => BaseLearningRate * BatchSize / 256.0;
 

@@ -25,7 +25,7 @@ public static class Trainer
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
                                            KnnMonitor? monitor = null)
     {
-        options = options with { Backbone = options.Backbone with { InputChannels = train.Channels } };
+        options = (options with { Backbone = options.Backbone with { InputChannels = train.Channels } }).WithMethodDefaults();
         options.Validate();
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
         Directory.CreateDirectory(options.RunDirectory);
@@ -37,8 +37,8 @@ public static class Trainer
         bool bfloat16 = UsesBFloat16(options, device);
         SetBFloat16Compute(method, bfloat16);
         log.WriteLine($"precision: backbone convolutions in {(bfloat16 ? "bfloat16 (weights, gradients, BatchNorm in float32)" : "float32")}");
-        var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecay), options.Momentum,
-                                        options.Optimizer == OptimizerKind.Lars ? options.LarsEta : null);
+        var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum,
+                                        options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
         if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
             throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
         int startEpoch = 0;
@@ -179,7 +179,7 @@ public static class Trainer
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
-            Prefetch = saved.Prefetch, LearningRate = requested.BaseLearningRate,
+            Prefetch = saved.Prefetch,
             Conic = Uses("conic") ? requested.Conic : saved.Conic,
             InstDisc = Uses("instdisc") ? requested.InstDisc : saved.InstDisc,
             Moco = Uses("mocov1") || Uses("mocov2") ? requested.Moco : saved.Moco,
@@ -187,7 +187,7 @@ public static class Trainer
             Byol = Uses("byol") ? requested.Byol : saved.Byol,
             Swav = Uses("swav") ? requested.Swav : saved.Swav,
         };
-        if (placeless != saved with { LearningRate = saved.BaseLearningRate })
+        if (placeless.WithMethodDefaults() != saved.WithMethodDefaults())
             throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
     }
 }
