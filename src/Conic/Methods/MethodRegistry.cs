@@ -2,13 +2,13 @@ using Conic.Models;
 
 namespace Conic.Methods;
 
+/// <summary>A method's own learning rate (for batch 256), optimiser and weight decay.</summary>
+public sealed record TrainingDefaults(double LearningRate, Training.OptimizerKind Optimizer, double WeightDecay);
+
 /// <summary>
 /// Every pretraining method by its CLI name. To add a method: one file deriving <see cref="SslMethod"/>, one line
 /// here, one test (see CONTRIBUTING in the README).
 /// </summary>
-/// <summary>A method's own learning rate (for batch 256), optimiser and weight decay.</summary>
-public sealed record TrainingDefaults(double LearningRate, Training.OptimizerKind Optimizer, double WeightDecay);
-
 public static class MethodRegistry
 {
     delegate SslMethod Factory(ResNet backbone, int instanceCount, Training.PretrainOptions options);
