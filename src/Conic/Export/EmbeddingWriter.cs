@@ -52,6 +52,8 @@ public static class EmbeddingWriter
     /// <summary>The tensor's values as float32, row-major, copied to the CPU.</summary>
     static float[] FloatValues(Tensor tensor)
     {
+        // The scope frees the converted copies, never the caller's tensor (which was made outside it).
+        using var scope = NewDisposeScope();
         return tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
     }
 

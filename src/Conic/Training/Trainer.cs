@@ -187,7 +187,8 @@ public static class Trainer
             Byol = Uses("byol") ? requested.Byol : saved.Byol,
             Swav = Uses("swav") ? requested.Swav : saved.Swav,
         };
-        if (placeless.WithMethodDefaults() != saved.WithMethodDefaults())
+        // requested has its method defaults written in already; older checkpoints may leave them to the method.
+        if (placeless != saved.WithMethodDefaults())
             throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
     }
 }
