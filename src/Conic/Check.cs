@@ -13,7 +13,7 @@ static class Check
         if (value < 0) throw new ConicException($"{option}: {value} must be >= 0");
     }
 
-    public static void Momentum(string option, double value)
+    public static void UnitInterval(string option, double value)
     {
         if (value is < 0 or > 1) throw new ConicException($"{option}: {value} must be in [0, 1]");
     }

@@ -15,6 +15,7 @@ public class CliTests
     [InlineData("--data /no/such/folder", "error: /no/such/folder: no such folder (--data)")]
     [InlineData("--arch vgg", "error: --arch: 'vgg' is not one of resnet18, resnet50")]
     [InlineData("--lr", "error: --lr: needs a value (RATE)")]
+    [InlineData("--lambda-ramp 2", "error: --lambda-ramp: 2 must be in [0, 1]")]
     public void BadInputEndsWithOneLineNamingTheProblem(string arguments, string expected)
     {
         var (exitCode, _, stderr) = CliRunner.Run(new[] { "pretrain" }.Concat(arguments.Split(' ')).ToArray());

@@ -108,6 +108,24 @@ public class ModelTests
         Assert.Equal(expected, loss.Terms.Single(t => t.Name == "consistency").Value.item<float>(), 5);
     }
 
+    [Theory]
+    [InlineData(0.0, 0.0)]
+    [InlineData(0.1, 1.0)]
+    [InlineData(0.2, 2.0)]
+    [InlineData(0.9, 4.0)]
+    public void RampedLambdaWeighsTheConsistencyByTrainingProgress(double progress, double expectedWeight)
+    {
+        var options = new ConicOptions { ConsistencyWeight = 4, ConsistencyRamp = 0.4 };
+        Assert.Equal(expectedWeight, options.ConsistencyWeightAt(progress), 9);
+
+        manual_seed(5);
+        using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), 10, options);
+        using var generator = new Generator(1);
+        var loss = method.TrainingStep(new TrainingBatch(new[] { randn(2, 1, 16, 16), randn(2, 1, 16, 16) }, tensor(new long[] { 1, 8 }), progress, generator));
+        float Term(string name) => loss.Terms.Single(t => t.Name == name).Value.item<float>();
+        Assert.Equal(Term("classification") + expectedWeight * Term("consistency"), loss.Total.item<float>(), 4);
+    }
+
     [Fact]
     public void MomentumEncoderStartsAsACopyAndFollowsTheOnlineNetwork()
     {

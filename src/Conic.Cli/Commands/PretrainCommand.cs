@@ -22,6 +22,7 @@ static class PretrainCommand
         table.Flag("--resume", "continue the run folder's last checkpoint (same options)", () => resume = true);
         table.Flag("--no-eval", "skip the evaluation after pretraining", () => evaluate = false);
         if (!table.Parse(args)) return 0;
+        options.Validate();  // before the data loads, so that a bad option fails at once
 
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
@@ -90,6 +91,8 @@ static class PretrainCommand
                 v => Conic(c => c with { Temperature = OptionTable.Double("--temperature", v) }));
         t.Value("--lambda", "W", "ConIC: weight of the consistency loss (0 = classification only)", () => get().Conic.ConsistencyWeight,
                 v => Conic(c => c with { ConsistencyWeight = OptionTable.Double("--lambda", v) }));
+        t.Value("--lambda-ramp", "F", "ConIC: fraction of training over which lambda rises linearly from 0 (0 = constant)", () => get().Conic.ConsistencyRamp,
+                v => Conic(c => c with { ConsistencyRamp = OptionTable.Double("--lambda-ramp", v) }));
         t.Value("--consistency-on", "WHAT", "ConIC: what the consistency loss pulls together: embedding (projection output) or features (backbone output)",
                 () => get().Conic.ConsistencyOn,
                 v => Conic(c => c with { ConsistencyOn = OptionTable.Choice("--consistency-on", v, ("embedding", ConsistencyTarget.Embedding), ("features", ConsistencyTarget.Features)) }));

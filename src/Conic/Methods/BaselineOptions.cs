@@ -21,7 +21,7 @@ public sealed record InstDiscOptions
     {
         Check.Positive("--instdisc-temperature", Temperature);
         Check.Positive("--instdisc-negatives", Negatives);
-        Check.Momentum("--instdisc-bank-momentum", BankMomentum);
+        Check.UnitInterval("--instdisc-bank-momentum", BankMomentum);
     }
 }
 
@@ -48,7 +48,7 @@ public sealed record MocoOptions
     {
         if (Temperature is double t) Check.Positive("--moco-temperature", t);
         Check.Positive("--moco-queue", QueueSize);
-        Check.Momentum("--moco-momentum", EncoderMomentum);
+        Check.UnitInterval("--moco-momentum", EncoderMomentum);
         Check.Positive("--moco-shuffle-groups", ShuffleGroups);
     }
 }
@@ -71,7 +71,7 @@ public sealed record ByolOptions
     /// <summary>Target EMA momentum at the start, rising to 1 on a cosine (0.99 for short runs).</summary>
     public double BaseMomentum { get; init; } = 0.99;
 
-    public void Validate() => Check.Momentum("--byol-momentum", BaseMomentum);
+    public void Validate() => Check.UnitInterval("--byol-momentum", BaseMomentum);
 }
 
 /// <summary>SwAV (Caron et al. 2020): prototypes, Sinkhorn-Knopp codes, swapped prediction, optional multi-crop.</summary>

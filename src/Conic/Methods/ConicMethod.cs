@@ -24,6 +24,11 @@ public sealed record ConicOptions
     public double Temperature { get; init; } = 0.1;
     /// <summary>λ, the weight of the consistency loss; 0 is the classification-only ablation.</summary>
     public double ConsistencyWeight { get; init; } = 1.0;
+    /// <summary>
+    /// Fraction of training over which λ rises linearly from 0 to <see cref="ConsistencyWeight"/> (0 = constant λ):
+    /// lets the classifier spread the instances before a large λ can pull every embedding together.
+    /// </summary>
+    public double ConsistencyRamp { get; init; }
     public ConsistencyTarget ConsistencyOn { get; init; } = ConsistencyTarget.Embedding;
     public int EmbeddingDim { get; init; } = 128;
     /// <summary>Hidden width of the projection MLP; 0 means four times the backbone's feature width.</summary>
@@ -42,10 +47,15 @@ public sealed record ConicOptions
     /// <summary>Standard deviation of the classifier's initial weights.</summary>
     public double ClassifierInitStd { get; init; } = 0.01;
 
+    /// <summary>λ at a point of training (<paramref name="progress"/> from 0 to 1).</summary>
+    public double ConsistencyWeightAt(double progress) =>
+        progress >= ConsistencyRamp ? ConsistencyWeight : ConsistencyWeight * progress / ConsistencyRamp;
+
     public void Validate()
     {
         Check.Positive("--temperature", Temperature);
         Check.NonNegative("--lambda", ConsistencyWeight);
+        Check.UnitInterval("--lambda-ramp", ConsistencyRamp);
         Check.Positive("--embedding-dim", EmbeddingDim);
         Check.NonNegative("--projection-hidden", ProjectionHidden);
         Check.NonNegative("--classifier-lr-scale", ClassifierLearningRateScale);
@@ -90,7 +100,7 @@ public sealed class ConicMethod : SslMethod
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
         var pulled = _options.ConsistencyOn == ConsistencyTarget.Features ? features : embeddings;
         var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
-        var total = classification.add(consistency.mul(_options.ConsistencyWeight));
+        var total = classification.add(consistency.mul(_options.ConsistencyWeightAt(batch.Progress)));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
 
