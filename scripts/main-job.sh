@@ -5,19 +5,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Installs a Debian package as root or with sudo; false where neither is possible.
+install_package() {
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || return 1
+    sudo=sudo
+  fi
+  command -v apt-get >/dev/null || return 1
+  $sudo apt-get install -y "$1" >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$1" >/dev/null; }
+}
+
 data=/usr/share/datasets/fashion-mnist
 if [[ " $* " != *" --data "* && ! -d "$data" ]]; then
-  if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
-    echo "Fashion-MNIST is missing: installing Debian's dataset-fashion-mnist package" >&2
-    apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y dataset-fashion-mnist >/dev/null; }
-  elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then
-    echo "Fashion-MNIST is missing: installing Debian's dataset-fashion-mnist package (sudo)" >&2
-    sudo apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { sudo apt-get update >/dev/null && sudo apt-get install -y dataset-fashion-mnist >/dev/null; }
-  else
+  echo "Fashion-MNIST is missing: installing Debian's dataset-fashion-mnist package" >&2
+  if ! install_package dataset-fashion-mnist; then
     echo "error: $data: Fashion-MNIST not found. On Debian/Ubuntu run 'sudo apt-get install dataset-fashion-mnist'," >&2
     echo "       or download the four *-ubyte.gz files into a folder and run: $0 --data FOLDER" >&2
     exit 1
   fi
+fi
+
+# tcmalloc roughly doubles CPU training speed (./conic preloads it); without it training still runs, only slower.
+if ! /sbin/ldconfig -p 2>/dev/null | grep 'libtcmalloc_minimal\.so\.4 ' >/dev/null; then
+  echo "installing Debian's libtcmalloc-minimal4 (faster CPU training)" >&2
+  install_package libtcmalloc-minimal4 || echo "note: could not install libtcmalloc-minimal4; training uses glibc malloc (slower)" >&2
 fi
 
 exec ./conic pretrain --resume "$@"

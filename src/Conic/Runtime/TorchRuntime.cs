@@ -17,7 +17,7 @@ public static class TorchRuntime
     {
         if (!_initialized)
         {
-            FixMmapThreshold();
+            MemoryAllocator.FixGlibcMmapThreshold();
             _ = zeros(1); // loads libtorch
             TrySetFlushDenormal();
             if (threads > 0) set_num_threads(threads);
@@ -41,26 +41,6 @@ public static class TorchRuntime
         return flags != null && (flags.Contains(" avx512_bf16", StringComparison.Ordinal) || flags.Contains(" amx_bf16", StringComparison.Ordinal));
     }
 
-    /// <summary>
-    /// glibc raises its mmap threshold each time a large block is freed, after which blocks of tens of MB come from
-    /// the heap and stay resident when freed: resident memory then grows step after step (measured: +600 MB per 20
-    /// t-SNE iterations on 1,500 points, flat with a fixed threshold). Setting the threshold fixes it at 128 KiB, so
-    /// every tensor of that size or more is returned to the system when disposed.
-    /// </summary>
-    static void FixMmapThreshold()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        const int mmapThreshold = -3; // M_MMAP_THRESHOLD in malloc.h
-        try
-        {
-            NativeMethods.MallOpt(mmapThreshold, 128 * 1024);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            // Not glibc (e.g. musl): its allocator has no dynamic threshold to fix.
-        }
-    }
-
     static void TrySetFlushDenormal()
     {
         try
@@ -75,9 +55,6 @@ public static class TorchRuntime
 
     static class NativeMethods
     {
-        [DllImport("libc", EntryPoint = "mallopt")]
-        public static extern int MallOpt(int parameter, int value);
-
         [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
         public static extern IntPtr GlobalContext();
 
