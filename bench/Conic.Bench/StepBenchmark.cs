@@ -24,7 +24,7 @@ static class StepBenchmark
             Instances = instances, BatchSize = batch, Precision = Precision.Float32,
             Backbone = new Models.BackboneOptions { InputChannels = train.Channels },
         };
-        output.WriteLine($"step: ResNet-18 width {options.Backbone.Width}, small stem, {train.Channels}x{train.Height}x{train.Width}, batch {batch} (two views), N = {instances}, {get_num_threads()} threads; median of {steps} steps");
+        output.WriteLine($"step: ResNet-18 width {options.Backbone.Width}, small stem, {train.Channels}x{train.Height}x{train.Width}, batch {batch} (two views), N = {instances}, {get_num_threads()} threads, {MemoryAllocator.Current()} malloc; median of {steps} steps");
 
         // This machine's speed drifts by ±10 % over minutes: Conic and PyTorch are measured in alternating rounds
         // and each reported as its median round.
