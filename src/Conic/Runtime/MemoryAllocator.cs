@@ -10,10 +10,16 @@ namespace Conic.Runtime;
 /// </summary>
 public static class MemoryAllocator
 {
-    /// <summary>What to tell a user who trains on the CPU under glibc malloc (the `conic` launcher preloads tcmalloc where installed).</summary>
-    public const string GlibcAdvice =
-        "glibc malloc (CPU training runs about twice as fast with tcmalloc: 'sudo apt-get install libtcmalloc-minimal4', " +
-        "then ./conic preloads it, or start with LD_PRELOAD=libtcmalloc_minimal.so.4)";
+    /// <summary>
+    /// The allocator for the training log; under glibc, how to get tcmalloc (the `conic` launcher preloads it where installed).
+    /// </summary>
+    public static string Describe()
+    {
+        string allocator = Current();
+        return allocator != "glibc" ? allocator
+            : "glibc malloc (CPU training runs about twice as fast with tcmalloc: 'sudo apt-get install libtcmalloc-minimal4', " +
+              "then ./conic preloads it, or start with LD_PRELOAD=libtcmalloc_minimal.so.4)";
+    }
 
     /// <summary>The allocator of this process: "tcmalloc" or "jemalloc" when one is loaded (preloaded), else "glibc".</summary>
     public static string Current()

@@ -37,11 +37,7 @@ public static class Trainer
         bool bfloat16 = UsesBFloat16(options, device);
         SetBFloat16Compute(method, bfloat16);
         log.WriteLine($"precision: backbone convolutions in {(bfloat16 ? "bfloat16 (weights, gradients, BatchNorm in float32)" : "float32")}");
-        if (device.type == TorchSharp.DeviceType.CPU)
-        {
-            string allocator = MemoryAllocator.Current();
-            log.WriteLine($"memory allocator: {(allocator == "glibc" ? MemoryAllocator.GlibcAdvice : allocator)}");
-        }
+        if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
         var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum,
                                         options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
         if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
