@@ -36,7 +36,7 @@ public class CompareTests
     }
 
     [Fact]
-    public void CompareWritesOneTableWithEveryEntry()
+    public void CompareKeepsOneTableOfEveryEntryInItsFolder()
     {
         string data = SyntheticData.WriteIdx(trainCount: 96, testCount: 32);
         string root = Path.Combine(data, "compare");
@@ -55,5 +55,18 @@ public class CompareTests
                                   "--instances", "64", "--batch-size", "32", "--epochs", "1", "--width", "4");
         Assert.Equal(0, rerun.ExitCode);
         Assert.Contains("already done", rerun.StdErr);
+
+        // A later command adds its rows to the folder's table instead of replacing it.
+        var more = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "simclr@16",
+                                 "--instances", "64", "--batch-size", "32", "--epochs", "1", "--width", "4");
+        Assert.True(more.ExitCode == 0, more.StdErr);
+        Assert.Equal(["method", "conic", "byol@16", "simclr@16"],
+                     File.ReadAllLines(Path.Combine(root, "compare.csv")).Select(line => line.Split(',')[0]));
+
+        // A finished entry is never passed off as the result of other options.
+        var changed = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic",
+                                    "--instances", "64", "--batch-size", "32", "--epochs", "2", "--width", "4");
+        Assert.Equal(2, changed.ExitCode);
+        Assert.Contains($"{Path.Combine(root, "conic", "config.json")}: this finished entry was trained with other options", changed.StdErr);
     }
 }

@@ -70,9 +70,11 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
         };
         if (Options != null)
             options = (applyOptions ?? throw new ConicException($"--methods: '{Label}': options in entries need an option parser"))(options, OptionArguments);
-        string folder = Label.Replace('@', '-').Replace('+', '-').Replace(':', '-').Replace("=", "");
-        return options with { RunDirectory = Path.Combine(rootDirectory, folder) };
+        return options with { RunDirectory = Path.Combine(rootDirectory, Folder) };
     }
+
+    /// <summary>The entry's run folder inside the comparison folder (<c>conic@32:lambda=0</c> → <c>conic-32-lambda0</c>).</summary>
+    public string Folder => Label.Replace('@', '-').Replace('+', '-').Replace(':', '-').Replace("=", "");
 }
 
 /// <summary>What one method reached under the shared budget.</summary>
@@ -82,7 +84,8 @@ public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, 
 /// <summary>
 /// Trains every entry with the same data, epochs, instances and seed, one after another in this process, evaluates
 /// each and writes compare.md and compare.csv. Entries already finished (eval.json present) are read back, and a
-/// killed entry resumes from its checkpoint, so a long comparison can be stopped and restarted.
+/// killed entry resumes from its checkpoint, so a long comparison can be stopped and restarted. The table keeps the
+/// rows of earlier commands in the same folder, so a comparison can grow by several commands, even running at once.
 /// </summary>
 public static class MethodComparison
 {
@@ -97,19 +100,49 @@ public static class MethodComparison
             var options = entry.Apply(shared, rootDirectory, applyOptions);
             log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {options.Instances} instances, batch {options.BatchSize}");
             rows.Add(RunOne(entry, options, data, log));
-            Write(rootDirectory, shared, rows);
+            Write(rootDirectory, shared, WithEarlierRows(rootDirectory, rows));
         }
         return rows;
     }
 
+    const string RowFile = "comparison-row.json";
+    const string CsvFile = "compare.csv";
+
+    /// <summary>The rows of the folder's previous table in its order (as they are now on disk), then the rows new to it.</summary>
+    static List<ComparisonRow> WithEarlierRows(string root, IReadOnlyList<ComparisonRow> rows)
+    {
+        string csvPath = Path.Combine(root, CsvFile);
+        var earlierLabels = File.Exists(csvPath) ? File.ReadLines(csvPath).Skip(1).Select(line => line.Split(',')[0]).ToList() : [];
+        var table = new List<ComparisonRow>();
+        foreach (string label in earlierLabels)
+        {
+            string rowPath = Path.Combine(root, ComparisonEntry.Parse(label).Folder, RowFile);
+            if (rows.FirstOrDefault(r => r.Label == label) is ComparisonRow current) table.Add(current);
+            else if (File.Exists(rowPath)) table.Add(ReadRow(rowPath));
+        }
+        table.AddRange(rows.Where(r => !earlierLabels.Contains(r.Label)));
+        return table;
+    }
+
+    static ComparisonRow ReadRow(string path) =>
+        System.Text.Json.JsonSerializer.Deserialize<ComparisonRow>(File.ReadAllText(path), RunJson.Options)
+        ?? throw new ConicException($"{path}: empty comparison row; delete it to train the entry again");
+
     static ComparisonRow RunOne(ComparisonEntry entry, PretrainOptions options, DatasetSplits data, TextWriter log)
     {
         string evalPath = Path.Combine(options.RunDirectory, Evaluator.ResultFile);
-        string rowPath = Path.Combine(options.RunDirectory, "comparison-row.json");
+        string rowPath = Path.Combine(options.RunDirectory, RowFile);
         if (File.Exists(evalPath) && File.Exists(rowPath))
         {
+            string configPath = Path.Combine(options.RunDirectory, Trainer.ConfigFile);
+            if (!File.Exists(configPath))
+                throw new ConicException($"{configPath}: missing, so this finished entry's options are unknown; delete {evalPath} to train it again");
+            var saved = System.Text.Json.JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(configPath), RunJson.Options)!;
+            if (!Trainer.ComputesTheSame(saved, Trainer.Resolve(options, data.Train)))
+                throw new ConicException($"{configPath}: this finished entry was trained with other options than this comparison asks for; " +
+                                         "use another --run folder or the same options");
             log.WriteLine($"   already done: {rowPath}");
-            return System.Text.Json.JsonSerializer.Deserialize<ComparisonRow>(File.ReadAllText(rowPath), RunJson.Options)!;
+            return ReadRow(rowPath);
         }
         ProcessMemory.ResetPeak();
         using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));
@@ -131,7 +164,7 @@ public static class MethodComparison
         foreach (var r in rows)
             csv.AppendLine(string.Join(",", r.Label, r.BatchSize.ToString(CultureInfo.InvariantCulture), F(r.KnnTop1, "F4"), F(r.LinearTop1, "F4"),
                                        F(r.TrainSeconds, "F0"), F(r.ImagesPerSecond, "F0"), r.PeakMemoryMiB is double m ? F(m, "F0") : ""));
-        File.WriteAllText(Path.Combine(root, "compare.csv"), csv.ToString());
+        WriteText(Path.Combine(root, CsvFile), csv.ToString());
 
         var md = new StringBuilder();
         md.AppendLine($"Budget: {shared.Epochs} epochs over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
@@ -142,8 +175,10 @@ public static class MethodComparison
             md.AppendLine($"| {r.Label} | {r.BatchSize} | {r.KnnTop1:P1} | {r.LinearTop1:P1} | {TimeSpan.FromSeconds(r.TrainSeconds):h\\:mm\\:ss} | " +
                           $"{r.ImagesPerSecond:F0} | {(r.PeakMemoryMiB is double m ? $"{m:F0} MiB" : "n/a")} |");
         md.AppendLine($"| raw pixels (floor) | | {rows[0].RawPixelKnnTop1:P1} | | | | |");
-        File.WriteAllText(Path.Combine(root, "compare.md"), md.ToString());
+        WriteText(Path.Combine(root, "compare.md"), md.ToString());
     }
+
+    static void WriteText(string path, string text) => AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(text)));
 
     static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -8,7 +8,8 @@ public static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {
-        string temporary = path + ".tmp";
+        // One temporary name per process, so that two processes writing the same file cannot tear each other's.
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
         {
             write(stream);

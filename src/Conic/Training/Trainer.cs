@@ -25,7 +25,7 @@ public static class Trainer
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
                                            KnnMonitor? monitor = null)
     {
-        options = (options with { Backbone = options.Backbone with { InputChannels = train.Channels } }).WithMethodDefaults();
+        options = Resolve(options, train);
         options.Validate();
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
         Directory.CreateDirectory(options.RunDirectory);
@@ -47,7 +47,8 @@ public static class Trainer
         if (resume && File.Exists(checkpointPath))
         {
             var header = Checkpoint.ReadHeader(checkpointPath);
-            EnsureSameOptions(checkpointPath, header.Options, options);
+            if (!ComputesTheSame(header.Options, options))
+                throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
             Checkpoint.Load(checkpointPath, TrainingState(method, optimizer));
             startEpoch = header.CompletedEpochs;
             step = header.Step;
@@ -172,8 +173,15 @@ public static class Trainer
         return state;
     }
 
-    /// <summary>Where and how the run happens (folder, device, threads, prefetching, monitoring) may change on resume; what it computes may not.</summary>
-    static void EnsureSameOptions(string checkpointPath, PretrainOptions saved, PretrainOptions requested)
+    /// <summary>The options as a run on <paramref name="train"/> saves them: input channels from the data, method defaults filled in.</summary>
+    public static PretrainOptions Resolve(PretrainOptions options, ImageDataset train) =>
+        (options with { Backbone = options.Backbone with { InputChannels = train.Channels } }).WithMethodDefaults();
+
+    /// <summary>
+    /// Whether a run saved with <paramref name="saved"/> computes what <paramref name="requested"/> (resolved) asks for:
+    /// where and how it happens (folder, device, threads, prefetching, monitoring) may differ, nothing else.
+    /// </summary>
+    public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
     {
         // Settings of the methods this run does not train cannot matter (and their defaults may have changed since).
         bool Uses(string method) => requested.Method.Equals(method, StringComparison.OrdinalIgnoreCase);
@@ -189,7 +197,6 @@ public static class Trainer
             Swav = Uses("swav") ? requested.Swav : saved.Swav,
         };
         // requested has its method defaults written in already; older checkpoints may leave them to the method.
-        if (placeless != saved.WithMethodDefaults())
-            throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
+        return placeless == saved.WithMethodDefaults();
     }
 }
