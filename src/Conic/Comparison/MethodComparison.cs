@@ -70,11 +70,11 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
         };
         if (Options != null)
             options = (applyOptions ?? throw new ConicException($"--methods: '{Label}': options in entries need an option parser"))(options, OptionArguments);
-        return options with { RunDirectory = Path.Combine(rootDirectory, Folder) };
+        return options with { RunDirectory = Path.Combine(rootDirectory, FolderOf(Label)) };
     }
 
-    /// <summary>The entry's run folder inside the comparison folder (<c>conic@32:lambda=0</c> → <c>conic-32-lambda0</c>).</summary>
-    public string Folder => Label.Replace('@', '-').Replace('+', '-').Replace(':', '-').Replace("=", "");
+    /// <summary>An entry's run folder inside the comparison folder (<c>conic@32:lambda=0</c> → <c>conic-32-lambda0</c>).</summary>
+    public static string FolderOf(string label) => label.Replace('@', '-').Replace('+', '-').Replace(':', '-').Replace("=", "");
 }
 
 /// <summary>What one method reached under the shared budget.</summary>
@@ -116,7 +116,7 @@ public static class MethodComparison
         var table = new List<ComparisonRow>();
         foreach (string label in earlierLabels)
         {
-            string rowPath = Path.Combine(root, ComparisonEntry.Parse(label).Folder, RowFile);
+            string rowPath = Path.Combine(root, ComparisonEntry.FolderOf(label), RowFile);
             if (rows.FirstOrDefault(r => r.Label == label) is ComparisonRow current) table.Add(current);
             else if (File.Exists(rowPath)) table.Add(ReadRow(rowPath));
         }
