@@ -118,15 +118,11 @@ public static class MethodComparison
         {
             string rowPath = Path.Combine(root, ComparisonEntry.FolderOf(label), RowFile);
             if (rows.FirstOrDefault(r => r.Label == label) is ComparisonRow current) table.Add(current);
-            else if (File.Exists(rowPath)) table.Add(ReadRow(rowPath));
+            else if (File.Exists(rowPath)) table.Add(RunJson.Read<ComparisonRow>(rowPath));
         }
         table.AddRange(rows.Where(r => !earlierLabels.Contains(r.Label)));
         return table;
     }
-
-    static ComparisonRow ReadRow(string path) =>
-        System.Text.Json.JsonSerializer.Deserialize<ComparisonRow>(File.ReadAllText(path), RunJson.Options)
-        ?? throw new ConicException($"{path}: empty comparison row; delete it to train the entry again");
 
     static ComparisonRow RunOne(ComparisonEntry entry, PretrainOptions options, DatasetSplits data, TextWriter log)
     {
@@ -137,12 +133,11 @@ public static class MethodComparison
             string configPath = Path.Combine(options.RunDirectory, Trainer.ConfigFile);
             if (!File.Exists(configPath))
                 throw new ConicException($"{configPath}: missing, so this finished entry's options are unknown; delete {evalPath} to train it again");
-            var saved = System.Text.Json.JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(configPath), RunJson.Options)!;
-            if (!Trainer.ComputesTheSame(saved, Trainer.Resolve(options, data.Train)))
+            if (!Trainer.ComputesTheSame(RunJson.Read<PretrainOptions>(configPath), Trainer.Resolve(options, data.Train)))
                 throw new ConicException($"{configPath}: this finished entry was trained with other options than this comparison asks for; " +
                                          "use another --run folder or the same options");
             log.WriteLine($"   already done: {rowPath}");
-            return ReadRow(rowPath);
+            return RunJson.Read<ComparisonRow>(rowPath);
         }
         ProcessMemory.ResetPeak();
         using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));

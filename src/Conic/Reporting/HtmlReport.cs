@@ -56,7 +56,7 @@ public static class HtmlReport
             html.AppendLine("<p>Not evaluated yet (<code>conic eval</code>; needs labelled train and test splits).</p>");
             return;
         }
-        var result = JsonSerializer.Deserialize<EvaluationResult>(File.ReadAllText(path), RunJson.Options)!;
+        var result = RunJson.Read<EvaluationResult>(path);
         html.AppendLine("<p>Top-1 accuracy on the test split from frozen backbone features.</p><table><tr><th>measure</th><th>top-1</th></tr>");
         html.AppendLine($"<tr><td>weighted kNN (k={result.KnnK}, T={result.KnnTemperature})</td><td><b>{result.KnnTop1:P2}</b></td></tr>");
         html.AppendLine($"<tr><td>linear probe</td><td><b>{result.LinearTop1:P2}</b></td></tr>");
