@@ -4,12 +4,7 @@ namespace Conic.Tests;
 
 public class IdxReaderTests
 {
-    static string TempFile(string name)
-    {
-        string folder = Path.Combine(Path.GetTempPath(), "conic-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
-        return Path.Combine(folder, name);
-    }
+    static string TempFile(string name) => Path.Combine(TestFolder.New(), name);
 
     [Theory]
     [InlineData(true)]

@@ -14,12 +14,10 @@ public class ImageFolderTests
         File.WriteAllBytes(path, data.ToArray());
     }
 
-    static string NewFolder() => Path.Combine(Path.GetTempPath(), "conic-tests", Guid.NewGuid().ToString("N"));
-
     [Fact]
     public void ClassSubfoldersBecomeLabelsAndImagesAreResizedSquare()
     {
-        string root = NewFolder();
+        string root = TestFolder.New();
         WritePng(Path.Combine(root, "cats", "a.png"), 40, 20, new SKColor(255, 0, 0));
         WritePng(Path.Combine(root, "cats", "b.png"), 17, 33, new SKColor(255, 0, 0));
         WritePng(Path.Combine(root, "dogs", "c.png"), 64, 64, new SKColor(0, 0, 255));
@@ -36,7 +34,7 @@ public class ImageFolderTests
     [Fact]
     public void LooseImagesAreUnlabelled()
     {
-        string root = NewFolder();
+        string root = TestFolder.New();
         WritePng(Path.Combine(root, "x.png"), 10, 10, SKColors.Gray);
         var dataset = ImageFolderReader.Read(root, imageSize: 8);
         Assert.Null(dataset.Labels);
@@ -46,7 +44,7 @@ public class ImageFolderTests
     [Fact]
     public void CorruptImageIsNamed()
     {
-        string root = NewFolder();
+        string root = TestFolder.New();
         WritePng(Path.Combine(root, "good.png"), 10, 10, SKColors.Gray);
         string bad = Path.Combine(root, "bad.png");
         File.WriteAllText(bad, "not a png");

@@ -50,7 +50,7 @@ public class OnnxExportTests
         var backbone = TrainedLookingBackbone(new BackboneOptions { Depth = depth, Width = 8, SmallImageStem = smallStem, InputChannels = channels });
         float[] mean = Enumerable.Range(0, channels).Select(c => 0.3f + 0.1f * c).ToArray();
         float[] std = Enumerable.Range(0, channels).Select(c => 0.2f + 0.05f * c).ToArray();
-        string path = Path.Combine(Directory.CreateTempSubdirectory("conic-onnx").FullName, "encoder.onnx");
+        string path = Path.Combine(TestFolder.New(), "encoder.onnx");
         OnnxWriter.Write(path, backbone, mean, std, new Dictionary<string, string> { ["arch"] = depth.ToString() });
         using var session = new InferenceSession(path);
 

@@ -11,8 +11,7 @@ static class SyntheticData
 {
     public static string WriteIdx(int trainCount, int testCount, int size = 16, int classes = 4, int seed = 0)
     {
-        string folder = Path.Combine(Path.GetTempPath(), "conic-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
+        string folder = TestFolder.New();
         var random = new Random(seed);
         WriteSplit(folder, "train", trainCount, size, classes, random);
         WriteSplit(folder, "t10k", testCount, size, classes, random);

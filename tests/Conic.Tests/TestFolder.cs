@@ -1,0 +1,53 @@
+using System.Diagnostics;
+
+namespace Conic.Tests;
+
+/// <summary>
+/// Fresh folders for one test run, all under conic-tests/{process id} in the temp folder. The run's folder is deleted
+/// when the test process exits, and folders left by runs that were killed are deleted when the next run starts, so
+/// repeated runs do not fill the disk (a full-width run writes ~180 MB of checkpoint and exports).
+/// </summary>
+static class TestFolder
+{
+    static readonly string Root = Path.Combine(Path.GetTempPath(), "conic-tests");
+    static readonly Lazy<string> RunFolder = new(CreateRunFolder);
+
+    public static string New()
+    {
+        string folder = Path.Combine(RunFolder.Value, Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+
+    static string CreateRunFolder()
+    {
+        Directory.CreateDirectory(Root);
+        foreach (var stale in Directory.GetDirectories(Root).Where(folder => !IsRunning(Path.GetFileName(folder))))
+            TryDelete(stale);
+        string folder = Path.Combine(Root, Environment.ProcessId.ToString());
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(folder);
+        return folder;
+    }
+
+    static bool IsRunning(string folderName)
+    {
+        if (!int.TryParse(folderName, out int processId)) return false;
+        try
+        {
+            using var process = Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    // Another run may be deleting the same stale folder; what one run cannot delete, the next one will.
+    static void TryDelete(string folder)
+    {
+        try { Directory.Delete(folder, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
