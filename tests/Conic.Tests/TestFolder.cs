@@ -4,8 +4,9 @@ namespace Conic.Tests;
 
 /// <summary>
 /// Fresh folders for one test run, all under conic-tests/{process id} in the temp folder. The run's folder is deleted
-/// when the test process exits, and folders left by runs that were killed are deleted when the next run starts, so
-/// repeated runs do not fill the disk (a full-width run writes ~180 MB of checkpoint and exports).
+/// when the test process exits, if the test platform lets it exit on its own; folders of processes no longer running
+/// are deleted when the next run starts. So repeated runs leave at most one run's folders on the disk, not one per
+/// run (a full-width export test alone writes ~180 MB).
 /// </summary>
 static class TestFolder
 {
