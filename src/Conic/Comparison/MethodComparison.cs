@@ -159,7 +159,7 @@ public static class MethodComparison
         foreach (var r in rows)
             csv.AppendLine(string.Join(",", r.Label, r.BatchSize.ToString(CultureInfo.InvariantCulture), F(r.KnnTop1, "F4"), F(r.LinearTop1, "F4"),
                                        F(r.TrainSeconds, "F0"), F(r.ImagesPerSecond, "F0"), r.PeakMemoryMiB is double m ? F(m, "F0") : ""));
-        WriteText(Path.Combine(root, CsvFile), csv.ToString());
+        AtomicFile.WriteText(Path.Combine(root, CsvFile), csv.ToString());
 
         var md = new StringBuilder();
         md.AppendLine($"Budget: {shared.Epochs} epochs over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
@@ -170,10 +170,8 @@ public static class MethodComparison
             md.AppendLine($"| {r.Label} | {r.BatchSize} | {r.KnnTop1:P1} | {r.LinearTop1:P1} | {TimeSpan.FromSeconds(r.TrainSeconds):h\\:mm\\:ss} | " +
                           $"{r.ImagesPerSecond:F0} | {(r.PeakMemoryMiB is double m ? $"{m:F0} MiB" : "n/a")} |");
         md.AppendLine($"| raw pixels (floor) | | {rows[0].RawPixelKnnTop1:P1} | | | | |");
-        WriteText(Path.Combine(root, "compare.md"), md.ToString());
+        AtomicFile.WriteText(Path.Combine(root, "compare.md"), md.ToString());
     }
-
-    static void WriteText(string path, string text) => AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(text)));
 
     static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -17,4 +17,6 @@ public static class AtomicFile
         }
         File.Move(temporary, path, overwrite: true);
     }
+
+    public static void WriteText(string path, string text) => Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 }
