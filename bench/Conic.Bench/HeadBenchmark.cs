@@ -1,3 +1,4 @@
+using Conic.Models;
 using Conic.Losses;
 using Conic.Methods;
 using Conic.Training;

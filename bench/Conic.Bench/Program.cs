@@ -5,6 +5,7 @@ using Conic.Bench;
 //   head   [--sizes 10000,60000,250000,1000000] [--chunks 256,...,16384] [--views 512] [--dim 128] [--repeats 3] [--materialized-limit-gib 12]
 //   step   [--data PATH] [--instances 2048] [--batch 256] [--steps 10] [--epochs 3] [--python PATH]
 //   memory [--data PATH] [--steps 2000] [--batch 32]
+//   arithmetic [--widths 4,8,16,64] [--batches 64,512] [--size 28] [--repeats 5]
 var arguments = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0], pair => pair[1]);
 string Text(string name, string fallback) => arguments.TryGetValue(name, out var value) ? value : fallback;
 int Int(string name, int fallback) => int.Parse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
@@ -24,7 +25,11 @@ switch (args.FirstOrDefault())
     case "memory":
         MemoryBenchmark.Run(arguments.GetValueOrDefault("--data"), Int("--steps", 2000), Int("--batch", 32), Console.Out);
         return 0;
+    case "arithmetic":
+        ArithmeticBenchmark.Run(Text("--widths", "4,8,16,64").Split(',').Select(int.Parse).ToArray(),
+                                Text("--batches", "64,512").Split(',').Select(int.Parse).ToArray(), Int("--size", 28), Int("--repeats", 5), Console.Out);
+        return 0;
     default:
-        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory [options] (see Program.cs)");
+        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic [options] (see Program.cs)");
         return 2;
 }

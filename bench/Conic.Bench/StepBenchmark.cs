@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Conic.Models;
 using Conic.Data;
 using Conic.Methods;
 using Conic.Runtime;
@@ -73,7 +74,7 @@ static class StepBenchmark
     public static double StepSeconds(PretrainOptions options, ImageDataset train, int steps, int? instanceCount = null)
     {
         using var model = PretrainedModel.Build(options, train, instanceCount ?? options.Instances, CPU);
-        Trainer.SetBFloat16Compute(model.Method, Trainer.UsesBFloat16(options, CPU));
+        model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
         var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum);
         using var generator = new Generator(0);
         var indices = arange(options.BatchSize, dtype: ScalarType.Int64);

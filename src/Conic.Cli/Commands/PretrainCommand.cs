@@ -136,9 +136,12 @@ static class PretrainCommand
                 v => Update(o => o with { Swav = o.Swav with { Epsilon = OptionTable.Double("--swav-epsilon", v) } }));
         t.Value("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios); default per method: sgd, byol lars", () => get().OptimizerOrDefault,
                 v => Update(o => o with { Optimizer = OptionTable.Choice("--optimizer", v, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars)) }));
-        t.Value("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions), fp32 or bf16; weights, gradients and evaluation stay fp32",
+        t.Value("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions and the start-up arithmetic check finds it right), fp32 or bf16; weights, gradients and evaluation stay fp32",
                 () => get().Precision switch { Precision.Float32 => "fp32", Precision.BFloat16 => "bf16", _ => "auto" },
                 v => Update(o => o with { Precision = OptionTable.Choice("--precision", v, ("auto", Precision.Auto), ("fp32", Precision.Float32), ("bf16", Precision.BFloat16)) }));
+        t.Value("--conv-kernels", "K", "CPU convolution kernels: auto (oneDNN where the start-up arithmetic check finds it right), onednn, or native (oneDNN off; slower)",
+                () => get().Kernels.ToString().ToLowerInvariant(),
+                v => Update(o => o with { Kernels = OptionTable.Choice("--conv-kernels", v, ("auto", ConvolutionKernels.Auto), ("onednn", ConvolutionKernels.OneDnn), ("native", ConvolutionKernels.Native)) }));
         t.Value("--lars-eta", "ETA", "LARS trust coefficient", () => get().LarsEta, v => Update(o => o with { LarsEta = OptionTable.Double("--lars-eta", v) }));
 
         t.Value("--augmentation", "PRESET", $"augmentation preset ({string.Join(", ", AugmentationPresets.All.Keys)}); the options below refine it",

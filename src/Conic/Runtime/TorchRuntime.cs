@@ -41,6 +41,20 @@ public static class TorchRuntime
         return flags != null && (flags.Contains(" avx512_bf16", StringComparison.Ordinal) || flags.Contains(" amx_bf16", StringComparison.Ordinal));
     }
 
+    /// <summary>Switches libtorch's oneDNN (mkldnn) CPU kernels on or off for the whole process; off, convolutions run as im2col and BLAS.</summary>
+    public static void SetOneDnn(bool on) => NativeMethods.SetUserEnabledMkldnn(NativeMethods.GlobalContext(), on);
+
+    public static bool OneDnnEnabled => NativeMethods.UserEnabledMkldnn(NativeMethods.GlobalContext());
+
+    /// <summary>The CPU's model name and family from /proc/cpuinfo (e.g. "AMD EPYC 9R45, family 26"), for messages about its arithmetic.</summary>
+    public static string CpuDescription()
+    {
+        const string cpuinfo = "/proc/cpuinfo";
+        if (!File.Exists(cpuinfo)) return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+        string Field(string name) => File.ReadLines(cpuinfo).FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+        return $"{Field("model name")}, family {Field("cpu family")}";
+    }
+
     static void TrySetFlushDenormal()
     {
         try
@@ -61,5 +75,12 @@ public static class TorchRuntime
         [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context16setFlushDenormalEb")]
         [return: MarshalAs(UnmanagedType.I1)]
         public static extern bool SetFlushDenormal(IntPtr context, [MarshalAs(UnmanagedType.I1)] bool on);
+
+        [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+        public static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.I1)] bool on);
+
+        [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+        [return: MarshalAs(UnmanagedType.I1)]
+        public static extern bool UserEnabledMkldnn(IntPtr context);
     }
 }

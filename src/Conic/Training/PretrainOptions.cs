@@ -6,9 +6,6 @@ namespace Conic.Training;
 
 public enum OptimizerKind { Sgd, Lars }
 
-/// <summary>Arithmetic of the backbone's convolutions in training; Auto is bfloat16 on CPUs with bfloat16 instructions.</summary>
-public enum Precision { Auto, Float32, BFloat16 }
-
 /// <summary>
 /// Everything a pretraining run depends on; the one place for defaults. Saved as config.json in the run folder and
 /// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run.
@@ -55,6 +52,8 @@ public sealed record PretrainOptions
     public double LarsEta { get; init; } = 0.02;
     /// <summary>Training precision of the backbone's convolutions (weights, gradients, optimiser and BatchNorm stay float32).</summary>
     public Precision Precision { get; init; } = Precision.Auto;
+    /// <summary>CPU convolution kernels; Auto: oneDNN where the arithmetic check finds it right, else libtorch's own.</summary>
+    public ConvolutionKernels Kernels { get; init; } = ConvolutionKernels.Auto;
 
     public double BaseLearningRate => LearningRate ?? MethodRegistry.DefaultsFor(Method).LearningRate;
 

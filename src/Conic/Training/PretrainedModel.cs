@@ -34,6 +34,28 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>Height and width of the training images; (0, 0) for runs from before it was recorded.</summary>
     public (int Height, int Width) ImageSize { get; }
     public Device Device { get; }
+    /// <summary>The convolution arithmetic checked on this machine; the float32 fallback until <see cref="CheckArithmetic"/> runs.</summary>
+    public ArithmeticChoice Arithmetic { get; private set; } = ArithmeticChoice.Unchecked(Precision.Float32);
+
+    /// <summary>Every backbone of the method, momentum copies included.</summary>
+    public IEnumerable<ResNet> Backbones => Method.modules().OfType<ResNet>();
+
+    /// <summary>
+    /// Checks this CPU's convolution arithmetic on this network and input size (<see cref="ArithmeticCheck"/>) and
+    /// makes the backbones compute with the choice for training; <see cref="UseEvaluationArithmetic"/> switches to
+    /// the evaluation one. Other devices are not checked.
+    /// </summary>
+    public ArithmeticChoice CheckArithmetic(int batchImages, Precision precision, ConvolutionKernels kernels)
+    {
+        var (height, width) = ImageSize.Height > 0 ? ImageSize : (32, 32);
+        Arithmetic = Device.type == DeviceType.CPU
+            ? ArithmeticCheck.Choose(Backbone, height, width, batchImages, precision, kernels, TorchRuntime.CpuHasBFloat16())
+            : ArithmeticChoice.Unchecked(precision == Precision.Auto ? Precision.Float32 : precision);
+        Arithmetic.Training.Apply(Backbones);
+        return Arithmetic;
+    }
+
+    public void UseEvaluationArithmetic() => Arithmetic.Evaluation.Apply(Backbones);
 
     /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
     public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device)
@@ -53,6 +75,8 @@ public sealed class PretrainedModel : IDisposable
                            (header.ImageHeight, header.ImageWidth), TorchRuntime.Initialize(device, threads));
         var targets = model.Method.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
         Checkpoint.Load(path, targets, skip: name => name.StartsWith(Trainer.OptimizerStatePrefix, StringComparison.Ordinal));
+        model.CheckArithmetic(EvaluationBatchImages, Precision.Float32, header.Options.Kernels);
+        model.UseEvaluationArithmetic();
         return model;
     }
 
@@ -65,6 +89,9 @@ public sealed class PretrainedModel : IDisposable
         method.to(device);
         return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, imageSize, device);
     }
+
+    /// <summary>Images per forward when features are extracted, as the arithmetic check sees them.</summary>
+    const int EvaluationBatchImages = 256;
 
     public CheckpointHeader Header(int completedEpochs, long step) =>
         new(completedEpochs, step, InstanceCount, ChannelMean, ChannelStd, Options, ImageSize.Height, ImageSize.Width);

@@ -34,9 +34,9 @@ public static class Trainer
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
-        bool bfloat16 = UsesBFloat16(options, device);
-        SetBFloat16Compute(method, bfloat16);
-        log.WriteLine($"precision: backbone convolutions in {(bfloat16 ? "bfloat16 (weights, gradients, BatchNorm in float32)" : "float32")}");
+        var checkClock = Stopwatch.StartNew();
+        var arithmetic = model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
+        log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
         if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
         var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum,
                                         options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
@@ -108,20 +108,8 @@ public static class Trainer
         }
         optimizer.Dispose();
         // Evaluation and export see the float32 network.
-        SetBFloat16Compute(method, false);
+        model.UseEvaluationArithmetic();
         return model;
-    }
-
-    /// <summary>Whether training runs the backbone's convolutions in bfloat16 (<see cref="Precision.Auto"/>: on CPUs with bfloat16 instructions).</summary>
-    public static bool UsesBFloat16(PretrainOptions options, Device device) =>
-        options.Precision == Precision.BFloat16 ||
-        (options.Precision == Precision.Auto && device.type == TorchSharp.DeviceType.CPU && TorchRuntime.CpuHasBFloat16());
-
-    /// <summary>Switches every backbone of the method (momentum copies included) between bfloat16 and float32 convolutions.</summary>
-    public static void SetBFloat16Compute(SslMethod method, bool on)
-    {
-        foreach (var module in method.modules())
-            if (module is ResNet resnet) resnet.BFloat16Compute = on;
     }
 
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
@@ -179,7 +167,7 @@ public static class Trainer
 
     /// <summary>
     /// Whether a run saved with <paramref name="saved"/> computes what <paramref name="requested"/> (resolved) asks for:
-    /// where and how it happens (folder, device, threads, prefetching, monitoring) may differ, nothing else.
+    /// where and how it happens (folder, device, threads, prefetching, monitoring, convolution kernels) may differ, nothing else.
     /// </summary>
     public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
     {
@@ -188,7 +176,7 @@ public static class Trainer
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
-            Prefetch = saved.Prefetch,
+            Prefetch = saved.Prefetch, Kernels = saved.Kernels,
             Conic = Uses("conic") ? requested.Conic : saved.Conic,
             InstDisc = Uses("instdisc") ? requested.InstDisc : saved.InstDisc,
             Moco = Uses("mocov1") || Uses("mocov2") ? requested.Moco : saved.Moco,

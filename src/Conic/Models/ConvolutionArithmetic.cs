@@ -1,0 +1,33 @@
+using Conic.Runtime;
+
+namespace Conic.Models;
+
+/// <summary>Arithmetic of the backbone's convolutions in training; Auto lets the arithmetic check choose (bfloat16 where it is right and faster).</summary>
+public enum Precision { Auto, Float32, BFloat16 }
+
+/// <summary>Which CPU convolution kernels run: Auto lets the arithmetic check choose; OneDnn is libtorch's default; Native turns oneDNN off (im2col and BLAS).</summary>
+public enum ConvolutionKernels { Auto, OneDnn, Native }
+
+/// <summary>One way of computing the backbone's convolutions: bfloat16 or float32 inputs, oneDNN's kernels or libtorch's own.</summary>
+public sealed record ConvolutionArithmetic(bool BFloat16, bool OneDnn)
+{
+    public static readonly ConvolutionArithmetic BFloat16OneDnn = new(true, true);
+    public static readonly ConvolutionArithmetic Float32OneDnn = new(false, true);
+    /// <summary>Float32 through libtorch's im2col-and-BLAS convolutions: slower, and independent of oneDNN's kernels.</summary>
+    public static readonly ConvolutionArithmetic Float32Native = new(false, false);
+
+    /// <summary>Makes <paramref name="backbones"/> compute this way. oneDNN is switched process-wide (libtorch has one switch).</summary>
+    public void Apply(IEnumerable<ResNet> backbones)
+    {
+        TorchRuntime.SetOneDnn(OneDnn);
+        foreach (var backbone in backbones) backbone.BFloat16Compute = BFloat16;
+    }
+
+    public override string ToString() => (BFloat16, OneDnn) switch
+    {
+        (true, true) => "bfloat16 convolutions (oneDNN)",
+        (true, false) => "bfloat16 convolutions (native kernels)",
+        (false, true) => "float32 convolutions (oneDNN)",
+        _ => "float32 convolutions (native kernels, oneDNN off)",
+    };
+}
