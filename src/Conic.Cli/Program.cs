@@ -46,3 +46,14 @@ catch (ConicException e)
     Console.Error.WriteLine($"\nerror: {e.Message}");
     return 2;
 }
+catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+{
+    // A full disk, a folder without write permission, a file vanished: the system's message names the file.
+    Console.Error.WriteLine($"\nerror: {e.Message}");
+    return 2;
+}
+catch (Exception e) when (Environment.GetEnvironmentVariable("CONIC_DEBUG") != "1")
+{
+    Console.Error.WriteLine($"\nerror: {e.GetType().Name}: {e.Message.Split('\n')[0]} (a Conic bug or an unchecked input; CONIC_DEBUG=1 shows where)");
+    return 2;
+}

@@ -28,6 +28,7 @@ static class CompareCommand
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         if (data.Test?.Labels == null || data.Train.Labels == null)
             throw new ConicException($"{data.Train.Source}: compare evaluates every method, so it needs labelled train and test splits");
+        using var runLock = Runtime.RunLock.Acquire(options.RunDirectory);
         MethodComparison.Run(options, entries, data, options.RunDirectory, Console.Error, ApplyOptions);
         Console.WriteLine(File.ReadAllText(Path.Combine(options.RunDirectory, "compare.md")));
         return 0;

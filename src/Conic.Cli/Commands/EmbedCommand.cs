@@ -24,6 +24,7 @@ static class EmbedCommand
         table.Value("--out", "PREFIX", "output path without extension", () => "RUN/embeddings", v => output = v);
         table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
         if (!table.Parse(args)) return 0;
+        using var runLock = Runtime.RunLock.Acquire(run, create: false);
 
         using var model = RunFolder.LoadModel(run, device);
         var splits = RunFolder.LoadData(model, data);

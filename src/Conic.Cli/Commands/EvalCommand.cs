@@ -19,6 +19,7 @@ static class EvalCommand
         table.Value("--data", "PATH", "dataset (default: the one the run was trained on)", () => "from the run", v => data = v);
         table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
         if (!table.Parse(args)) return 0;
+        using var runLock = Runtime.RunLock.Acquire(run, create: false);
 
         using var model = RunFolder.LoadModel(run, device);
         var splits = RunFolder.LoadData(model, data);

@@ -26,6 +26,7 @@ static class ExportCommand
                     v => format = OptionTable.Choice("--format", v, ("safetensors", Format.Safetensors), ("pytorch", Format.PyTorch), ("onnx", Format.Onnx)));
         table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors, .pt or .onnx", v => output = v);
         if (!table.Parse(args)) return 0;
+        using var runLock = Runtime.RunLock.Acquire(run, create: false);
 
         using var model = RunFolder.LoadModel(run, "cpu");
         string path = output ?? Path.Combine(run, format switch { Format.PyTorch => "encoder.pt", Format.Onnx => "encoder.onnx", _ => "encoder.safetensors" });

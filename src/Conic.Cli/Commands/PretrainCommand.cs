@@ -23,6 +23,7 @@ static class PretrainCommand
         table.Flag("--no-eval", "skip the evaluation after pretraining", () => evaluate = false);
         if (!table.Parse(args)) return 0;
         options.Validate();  // before the data loads, so that a bad option fails at once
+        using var runLock = Runtime.RunLock.Acquire(options.RunDirectory);
 
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +

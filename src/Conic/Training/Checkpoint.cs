@@ -15,12 +15,15 @@ public sealed record CheckpointHeader(int CompletedEpochs, long Step, int Instan
 /// <summary>
 /// One file holding a header and named float32/int64 tensors (model state and optimiser buffers). Written to a
 /// temporary file, flushed to disk, then renamed over the old one, so a run killed at any moment leaves either the
-/// previous or the new checkpoint, never a torn one.
+/// previous or the new checkpoint, never a torn one. The header and every tensor (name, type, shape and data) carry a
+/// CRC-32C that is verified on load, so flipped bytes are an error rather than wrong weights.
 /// </summary>
 public static class Checkpoint
 {
     const string Magic = "CONIC-CHECKPOINT";
-    const int FormatVersion = 1;
+    /// <summary>Format 2 added the checksums; format 1 files (no checksums) are still read.</summary>
+    const int FormatVersion = 2;
+    const int MaxRank = 8;
 
     public static void Save(string path, CheckpointHeader header, IEnumerable<(string Name, Tensor Value)> tensors)
     {
@@ -29,7 +32,9 @@ public static class Checkpoint
             using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(FormatVersion);
-            writer.Write(JsonSerializer.Serialize(header, RunJson.Options));
+            string json = JsonSerializer.Serialize(header, RunJson.Options);
+            writer.Write(json);
+            writer.Write(Runtime.Crc32C.Compute(Encoding.UTF8.GetBytes(json)));
             var list = tensors.ToList();
             writer.Write(list.Count);
             foreach (var (name, value) in list) WriteTensor(writer, name, value);
@@ -38,8 +43,8 @@ public static class Checkpoint
 
     public static CheckpointHeader ReadHeader(string path)
     {
-        using var reader = Open(path);
-        return ReadHeader(reader, path);
+        using var reader = Open(path, out int version);
+        return ReadHeader(reader, path, version);
     }
 
     /// <summary>
@@ -48,15 +53,14 @@ public static class Checkpoint
     /// </summary>
     public static CheckpointHeader Load(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null)
     {
-        using var reader = Open(path);
-        var header = ReadHeader(reader, path);
-        int count = reader.ReadInt32();
+        using var reader = Open(path, out int version);
+        var header = ReadHeader(reader, path, version);
+        int count = ReadInt32(reader, path);
         var seen = new HashSet<string>();
         using var noGrad = no_grad();
         for (int i = 0; i < count; i++)
         {
-            string name = reader.ReadString();
-            using var value = ReadTensor(reader, path, name);
+            using var value = ReadTensor(reader, path, version, out string name);
             if (skip?.Invoke(name) == true) continue;
             if (!targets.TryGetValue(name, out var target))
                 throw new ConicException($"{path}: tensor '{name}' does not belong to this model");
@@ -70,15 +74,15 @@ public static class Checkpoint
         return header;
     }
 
-    static BinaryReader Open(string path)
+    static BinaryReader Open(string path, out int version)
     {
         if (!File.Exists(path)) throw new ConicException($"{path}: no checkpoint here");
         var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
         try
         {
-            if (reader.ReadString() != Magic) throw new ConicException($"{path}: not a Conic checkpoint");
-            int version = reader.ReadInt32();
-            if (version != FormatVersion) throw new ConicException($"{path}: checkpoint format {version}, this Conic reads {FormatVersion}");
+            if (reader.BaseStream.Length < Magic.Length + 1 || reader.ReadString() != Magic) throw new ConicException($"{path}: not a Conic checkpoint");
+            version = reader.ReadInt32();
+            if (version is < 1 or > FormatVersion) throw new ConicException($"{path}: checkpoint format {version}, this Conic reads 1 to {FormatVersion}");
             return reader;
         }
         catch (EndOfStreamException)
@@ -93,69 +97,103 @@ public static class Checkpoint
         }
     }
 
-    static CheckpointHeader ReadHeader(BinaryReader reader, string path)
+    static CheckpointHeader ReadHeader(BinaryReader reader, string path, int version)
     {
         try
         {
-            return JsonSerializer.Deserialize<CheckpointHeader>(reader.ReadString(), RunJson.Options)
+            string json = reader.ReadString();
+            if (version >= 2 && reader.ReadUInt32() != Runtime.Crc32C.Compute(Encoding.UTF8.GetBytes(json)))
+                throw new ConicException($"{path}: damaged checkpoint: the header fails its CRC-32C check");
+            return JsonSerializer.Deserialize<CheckpointHeader>(json, RunJson.Options)
                    ?? throw new ConicException($"{path}: empty checkpoint header");
         }
-        catch (Exception e) when (e is JsonException or EndOfStreamException)
+        catch (Exception e) when (e is JsonException or EndOfStreamException or IOException or FormatException or NotSupportedException)
         {
             throw new ConicException($"{path}: unreadable checkpoint header ({e.Message.Split('\n')[0]})");
         }
     }
 
-    static void WriteTensor(BinaryWriter writer, string name, Tensor value)
-    {
-        using var cpuValue = value.detach().cpu().contiguous();
-        writer.Write(name);
-        writer.Write((int)cpuValue.dtype);
-        writer.Write(cpuValue.shape.Length);
-        foreach (long d in cpuValue.shape) writer.Write(d);
-        switch (cpuValue.dtype)
-        {
-            case ScalarType.Float32:
-                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpuValue.data<float>().ToArray().AsSpan()));
-                break;
-            case ScalarType.Int64:
-                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpuValue.data<long>().ToArray().AsSpan()));
-                break;
-            default:
-                throw new NotSupportedException($"checkpoint tensor '{name}' has dtype {cpuValue.dtype}");
-        }
-    }
-
-    static Tensor ReadTensor(BinaryReader reader, string path, string name)
+    static int ReadInt32(BinaryReader reader, string path)
     {
         try
         {
-            var dtype = (ScalarType)reader.ReadInt32();
-            int rank = reader.ReadInt32();
-            var shape = new long[rank];
-            for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
-            long elements = shape.Aggregate(1L, (a, b) => a * b);
-            switch (dtype)
-            {
-                case ScalarType.Float32:
-                {
-                    var data = new float[elements];
-                    reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
-                    return tensor(data, shape);
-                }
-                case ScalarType.Int64:
-                {
-                    var data = new long[elements];
-                    reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
-                    return tensor(data, shape);
-                }
-                default:
-                    throw new ConicException($"{path}: tensor '{name}' has unsupported dtype {dtype}");
-            }
+            return reader.ReadInt32();
         }
         catch (EndOfStreamException)
         {
-            throw new ConicException($"{path}: truncated checkpoint (in tensor '{name}')");
+            throw new ConicException($"{path}: truncated checkpoint");
+        }
+    }
+
+    /// <summary>A tensor's name, type and shape as written before its data (and covered by its checksum).</summary>
+    static byte[] TensorMetadata(string name, ScalarType dtype, long[] shape)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(name);
+            writer.Write((int)dtype);
+            writer.Write(shape.Length);
+            foreach (long d in shape) writer.Write(d);
+        }
+        return buffer.ToArray();
+    }
+
+    static void WriteTensor(BinaryWriter writer, string name, Tensor value)
+    {
+        using var cpuValue = value.detach().cpu().contiguous();
+        byte[] data = cpuValue.dtype switch
+        {
+            ScalarType.Float32 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpuValue.data<float>().ToArray().AsSpan()).ToArray(),
+            ScalarType.Int64 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpuValue.data<long>().ToArray().AsSpan()).ToArray(),
+            _ => throw new NotSupportedException($"checkpoint tensor '{name}' has dtype {cpuValue.dtype}"),
+        };
+        byte[] metadata = TensorMetadata(name, cpuValue.dtype, cpuValue.shape);
+        writer.Write(metadata);
+        writer.Write(data);
+        writer.Write(Runtime.Crc32C.Finish(Runtime.Crc32C.Append(Runtime.Crc32C.Append(Runtime.Crc32C.Start, metadata), data)));
+    }
+
+    static Tensor ReadTensor(BinaryReader reader, string path, int version, out string name)
+    {
+        name = "?";
+        try
+        {
+            name = reader.ReadString();
+            var dtype = (ScalarType)reader.ReadInt32();
+            int rank = reader.ReadInt32();
+            int elementSize = dtype switch
+            {
+                ScalarType.Float32 => 4,
+                ScalarType.Int64 => 8,
+                _ => throw new ConicException($"{path}: damaged checkpoint: tensor '{name}' has unsupported dtype {(int)dtype}"),
+            };
+            if (rank is < 0 or > MaxRank) throw new ConicException($"{path}: damaged checkpoint: tensor '{name}' has rank {rank}");
+            var shape = new long[rank];
+            for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
+            long remaining = reader.BaseStream.Length - reader.BaseStream.Position;
+            long elements = 1;
+            foreach (long d in shape)
+            {
+                if (d < 0 || (d > 0 && elements > remaining / elementSize / d))
+                    throw new ConicException($"{path}: damaged checkpoint: tensor '{name}' has shape [{string.Join(", ", shape)}], larger than the file");
+                elements *= d;
+            }
+            var data = new byte[elements * elementSize];
+            reader.BaseStream.ReadExactly(data);
+            if (version >= 2)
+            {
+                uint expected = Runtime.Crc32C.Finish(Runtime.Crc32C.Append(Runtime.Crc32C.Append(Runtime.Crc32C.Start, TensorMetadata(name, dtype, shape)), data));
+                if (reader.ReadUInt32() != expected)
+                    throw new ConicException($"{path}: damaged checkpoint: tensor '{name}' fails its CRC-32C check; restore a copy or start a new --run");
+            }
+            return dtype == ScalarType.Float32
+                ? tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(data).ToArray(), shape)
+                : tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(data).ToArray(), shape);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or FormatException or ArgumentException or OverflowException)
+        {
+            throw new ConicException($"{path}: truncated or damaged checkpoint (in tensor '{name}')");
         }
     }
 }

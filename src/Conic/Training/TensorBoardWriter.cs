@@ -98,28 +98,7 @@ public sealed class TensorBoardWriter : IDisposable
     /// <summary>TFRecord's CRC: CRC-32C, rotated right by 15 and offset by a constant.</summary>
     static uint MaskedCrc(ReadOnlySpan<byte> data)
     {
-        uint crc = Crc32C(data);
+        uint crc = Runtime.Crc32C.Compute(data);
         return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-    }
-
-    static readonly uint[] CrcTable = BuildCrcTable();
-
-    static uint[] BuildCrcTable()
-    {
-        var table = new uint[256];
-        for (uint i = 0; i < 256; i++)
-        {
-            uint c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0x82F63B78u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        return table;
-    }
-
-    internal static uint Crc32C(ReadOnlySpan<byte> data)
-    {
-        uint crc = 0xFFFFFFFFu;
-        foreach (byte b in data) crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
     }
 }

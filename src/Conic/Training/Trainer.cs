@@ -28,7 +28,7 @@ public static class Trainer
         options = Resolve(options, train);
         options.Validate();
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
-        Directory.CreateDirectory(options.RunDirectory);
+        using var runLock = RunLock.Acquire(options.RunDirectory);
         string checkpointPath = Path.Combine(options.RunDirectory, CheckpointFile);
 
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+
+namespace Conic.Runtime;
+
+/// <summary>
+/// One writer per run folder: an exclusive lock on <c>run.lock</c> in the folder, which holds the writer's PID (for
+/// people: `cat` reads it; .NET cannot while the lock is held). The lock is
+/// the operating system's (flock, which .NET takes for FileShare.None), so it ends with the process however it ends:
+/// a lock file left by a killed run is stale and is simply taken over. Re-entrant within a process (pretrain, then
+/// evaluate and report, in one command).
+/// </summary>
+public sealed class RunLock : IDisposable
+{
+    public const string FileName = "run.lock";
+    static readonly ConcurrentDictionary<string, (FileStream Stream, int Holders)> Held = new();
+    readonly string _key;
+    bool _released;
+
+    RunLock(string key) => _key = key;
+
+    /// <summary>
+    /// Takes the folder's lock (creating the folder), or fails with a one-line error naming the process that holds it
+    /// or saying that the folder cannot be written. Temporary files there are a dead writer's and are removed.
+    /// </summary>
+    public static RunLock Acquire(string runDirectory, bool create = true)
+    {
+        if (string.IsNullOrWhiteSpace(runDirectory)) throw new ConicException("--run: the run folder name is empty");
+        if (!create && !Directory.Exists(runDirectory)) throw new ConicException($"{runDirectory}: no such run folder");
+        try
+        {
+            return TryAcquire(runDirectory);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new ConicException($"{runDirectory}: cannot write to this run folder ({e.Message})");
+        }
+    }
+
+    static RunLock TryAcquire(string runDirectory)
+    {
+        Directory.CreateDirectory(runDirectory);
+        string path = Path.GetFullPath(Path.Combine(runDirectory, FileName));
+        lock (Held)
+        {
+            if (Held.TryGetValue(path, out var held))
+            {
+                Held[path] = (held.Stream, held.Holders + 1);
+                return new RunLock(path);
+            }
+            FileStream stream;
+            try
+            {
+                stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                throw new ConicException($"{runDirectory}: another Conic process is writing this run folder (its PID is in {FileName}); wait for it or choose another --run");
+            }
+            stream.SetLength(0);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
+            stream.Flush();
+            Held[path] = (stream, 1);
+            AtomicFile.RemoveLeftovers(runDirectory);
+            return new RunLock(path);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_released) return;
+        _released = true;
+        lock (Held)
+        {
+            var (stream, holders) = Held[_key];
+            if (holders > 1)
+            {
+                Held[_key] = (stream, holders - 1);
+                return;
+            }
+            Held.TryRemove(_key, out _);
+            stream.Dispose();
+        }
+    }
+}
