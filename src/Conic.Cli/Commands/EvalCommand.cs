@@ -25,6 +25,7 @@ static class EvalCommand
         var splits = RunFolder.LoadData(model, data);
         var result = Evaluator.EvaluateRun(model, run, splits, Console.Error);
         Console.Error.WriteLine($"report: {MarkdownReport.Write(run, model.Options, result)}");
+        foreach (string warning in RunDiagnosis.Warnings(run, result)) Console.Error.WriteLine($"warning: {warning}");
         return 0;
     }
 }

@@ -28,6 +28,7 @@ static class PretrainCommand
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
+        foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
         using var model = Trainer.Pretrain(options, data.Train, Console.Error, resume, KnnMonitor.Create(data, options.Seed));
 
         EvaluationResult? result = null;
@@ -37,6 +38,7 @@ static class PretrainCommand
             Console.Error.WriteLine("no labelled test split: skipping evaluation");
         Console.Error.WriteLine($"report: {MarkdownReport.Write(options.RunDirectory, model.Options, result)}");
         Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data)}");
+        foreach (string warning in RunDiagnosis.Warnings(options.RunDirectory, result)) Console.Error.WriteLine($"warning: {warning}");
         return 0;
     }
 

@@ -13,8 +13,12 @@ static class RunFolder
     }
 
     /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
-    public static DatasetSplits LoadData(PretrainedModel model, string? data) =>
-        data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height);
+    public static DatasetSplits LoadData(PretrainedModel model, string? data)
+    {
+        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height);
+        foreach (string note in splits.Notes) Console.Error.WriteLine($"note: {note}");
+        return splits;
+    }
 
     /// <summary>The training images' size; runs from before it was recorded read it from their training data.</summary>
     public static (int Height, int Width) ImageSize(PretrainedModel model)

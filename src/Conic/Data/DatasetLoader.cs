@@ -26,13 +26,28 @@ public static class DatasetLoader
             throw new ConicException($"{path}: no such folder (--data)");
 
         string? trainImages = FindIdx(path, "train-images-idx3-ubyte");
-        if (trainImages != null) return LoadIdx(path, trainImages);
+        if (trainImages != null)
+        {
+            var idx = LoadIdx(path, trainImages);
+            return imageSize == DefaultImageSize ? idx
+                : idx with { Notes = [$"--image-size {imageSize} is ignored: IDX images keep their {idx.Train.Height}x{idx.Train.Width} px"] };
+        }
 
         string trainFolder = Path.Combine(path, "train"), testFolder = Path.Combine(path, "test");
         if (Directory.Exists(trainFolder) && Directory.Exists(testFolder))
-            return new DatasetSplits(ImageFolderReader.Read(trainFolder, imageSize), ImageFolderReader.Read(testFolder, imageSize));
+        {
+            // Test labels are numbered by the training classes' names, so that the splits agree on what label 3 means.
+            var train = ImageFolderReader.Read(trainFolder, imageSize);
+            var test = ImageFolderReader.Read(testFolder, imageSize, train.ClassNames);
+            var absent = train.ClassNames?.Where((_, c) => test.Labels != null && !test.Labels.Contains(c)).ToArray() ?? [];
+            var matching = absent.Length == 0 ? [] : new[] { $"{testFolder}: no test images of class {string.Join(", ", absent)}; accuracy covers the other classes" };
+            return new DatasetSplits(train, test) { Notes = [.. train.Notes, .. test.Notes, .. matching] };
+        }
         if (ImageFolderReader.ContainsImages(path))
-            return new DatasetSplits(ImageFolderReader.Read(path, imageSize), null);
+        {
+            var images = ImageFolderReader.Read(path, imageSize);
+            return new DatasetSplits(images, null) { Notes = images.Notes };
+        }
         throw new ConicException($"{path}: neither IDX files (train-images-idx3-ubyte[.gz]) nor PNG/JPEG images found");
     }
 

@@ -35,6 +35,8 @@ public sealed class ImageDataset
     /// <summary>File names of images read from a folder; null for IDX files.</summary>
     public IReadOnlyList<string>? ItemNames { get; }
     public IReadOnlyList<string>? ClassNames { get; }
+    /// <summary>What the reader left out or changed and a user should know (e.g. truncated files), one line each.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 
     public int ImageBytes => Channels * Height * Width;
     public int ClassCount => Labels == null ? 0 : (ClassNames?.Count ?? Labels.Max() + 1);
@@ -92,4 +94,8 @@ public sealed class ImageDataset
 }
 
 /// <summary>A training split and, when the source has one, a test split.</summary>
-public sealed record DatasetSplits(ImageDataset Train, ImageDataset? Test);
+public sealed record DatasetSplits(ImageDataset Train, ImageDataset? Test)
+{
+    /// <summary>Notes of both splits and of how they were matched, one line each.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+}

@@ -6,27 +6,32 @@ namespace Conic.Data;
 /// Reads a folder of PNG/JPEG images of any size with SkiaSharp. Each image is resized so that its shorter side is
 /// <c>imageSize</c>, then centre-cropped to a square. When every image sits in a first-level subfolder, the
 /// subfolder names are the classes (labels); otherwise the images are unlabelled. Grayscale when every image is.
+/// Symbolic links are followed, each folder once (a link back up the tree is not a loop of copies); images that
+/// end early (truncated files) are left out and listed in <see cref="ImageDataset.Notes"/>.
 /// </summary>
 public static class ImageFolderReader
 {
     static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif" };
 
-    public static bool ContainsImages(string folder) =>
-        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Any(IsImage);
+    public static bool ContainsImages(string folder) => ImageFiles(folder).Any();
 
-    public static ImageDataset Read(string folder, int imageSize)
+    /// <summary>
+    /// Reads every image under <paramref name="folder"/>. With <paramref name="classNames"/> (a test split read after
+    /// its train split) labels are numbered by those names, and a class folder not among them is an error.
+    /// </summary>
+    public static ImageDataset Read(string folder, int imageSize, IReadOnlyList<string>? classNames = null)
     {
         if (imageSize < 8) throw new ConicException($"--image-size: {imageSize} is too small (at least 8)");
-        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImage)
-                             .Order(StringComparer.Ordinal).ToArray();
+        var files = ImageFiles(folder).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new ConicException($"{folder}: no PNG or JPEG images found");
+        long pixelBytes = files.LongLength * 3 * imageSize * imageSize;
+        string what = $"{folder}: {files.Length} images of {imageSize}x{imageSize} px (--image-size)";
+        if (pixelBytes > Array.MaxLength)
+            throw new ConicException($"{what}: {Runtime.MemoryEstimate.Format(pixelBytes)} of pixels, more than the 2 GiB an in-memory data set holds; use a smaller --image-size");
+        // The decoded RGBA bitmaps, then the pixel array.
+        Runtime.MemoryEstimate.CheckFits(pixelBytes / 3 * 7, what);
 
-        string?[] topFolders = files.Select(f => FirstFolder(folder, f)).ToArray();
-        bool labelled = topFolders.All(t => t != null);
-        string[]? classNames = labelled ? topFolders.Select(t => t!).Distinct().Order(StringComparer.Ordinal).ToArray() : null;
-        int[]? labels = labelled ? topFolders.Select(t => Array.IndexOf(classNames!, t)).ToArray() : null;
-
-        var decoded = new SKBitmap[files.Length];
+        var decoded = new SKBitmap?[files.Length];
         bool[] gray = new bool[files.Length];
         try
         {
@@ -34,7 +39,11 @@ public static class ImageFolderReader
             {
                 using var codec = SKCodec.Create(files[i]) ?? throw new ConicException($"{files[i]}: not a readable image");
                 gray[i] = codec.Info.ColorType == SKColorType.Gray8;
-                using var full = SKBitmap.Decode(codec) ?? throw new ConicException($"{files[i]}: could not decode the image");
+                using var full = new SKBitmap(codec.Info.WithColorType(SKColorType.Rgba8888).WithAlphaType(SKAlphaType.Unpremul));
+                var result = codec.GetPixels(full.Info, full.GetPixels());
+                if (result == SKCodecResult.IncompleteInput) return;  // truncated: listed below, not read as half an image
+                if (result is not (SKCodecResult.Success or SKCodecResult.ErrorInInput))
+                    throw new ConicException($"{files[i]}: could not decode the image ({result})");
                 decoded[i] = ResizeAndCenterCrop(full, imageSize);
             });
         }
@@ -42,14 +51,36 @@ public static class ImageFolderReader
         {
             throw inner;
         }
+        var truncated = files.Where((_, i) => decoded[i] == null).ToArray();
+        if (truncated.Length == files.Length) throw new ConicException($"{folder}: all {files.Length} images are truncated (e.g. {truncated[0]})");
+        var notes = truncated.Length == 0 ? [] : new[]
+        {
+            $"{truncated.Length} truncated image{(truncated.Length == 1 ? "" : "s")} left out of {folder}: " +
+            string.Join(", ", truncated.Take(10).Select(f => Path.GetRelativePath(folder, f))) + (truncated.Length > 10 ? ", ..." : ""),
+        };
+        bool[] kept = decoded.Select(d => d != null).ToArray();
+        files = files.Where((_, i) => kept[i]).ToArray();
+        gray = gray.Where((_, i) => kept[i]).ToArray();
+        decoded = decoded.Where(d => d != null).ToArray();
+
+        string?[] topFolders = files.Select(f => FirstFolder(folder, f)).ToArray();
+        bool labelled = topFolders.All(t => t != null);
+        if (labelled && classNames != null)
+        {
+            var unknown = topFolders.Distinct().Where(t => !classNames.Contains(t!)).ToArray();
+            if (unknown.Length > 0)
+                throw new ConicException($"{folder}: class folder '{unknown[0]}' is not among the training classes ({string.Join(", ", classNames)})");
+        }
+        classNames = labelled ? classNames ?? topFolders.Select(t => t!).Distinct().Order(StringComparer.Ordinal).ToArray() : null;
+        int[]? labels = labelled ? topFolders.Select(t => classNames!.ToList().IndexOf(t!)).ToArray() : null;
 
         int channels = gray.All(g => g) ? 1 : 3;
         int plane = imageSize * imageSize;
-        var pixels = new byte[files.Length * channels * plane];
+        var pixels = new byte[(long)files.Length * channels * plane];
         Parallel.For(0, files.Length, i =>
         {
-            using var bitmap = decoded[i];
-            int baseOffset = i * channels * plane;
+            using var bitmap = decoded[i]!;
+            long baseOffset = (long)i * channels * plane;
             for (int y = 0; y < imageSize; y++)
             for (int x = 0; x < imageSize; x++)
             {
@@ -68,7 +99,59 @@ public static class ImageFolderReader
             }
         });
         string[] names = files.Select(f => Path.GetRelativePath(folder, f)).ToArray();
-        return new ImageDataset(pixels, files.Length, channels, imageSize, imageSize, labels, folder, names, classNames);
+        return new ImageDataset(pixels, files.Length, channels, imageSize, imageSize, labels, folder, names, classNames) { Notes = notes };
+    }
+
+    /// <summary>
+    /// Image files under <paramref name="folder"/>, entering each real folder once: the tree without links first, then
+    /// the folders that symbolic links lead to and that were not reached already (so a link to a sibling class does
+    /// not relabel its images, and a link to an ancestor ends).
+    /// </summary>
+    static List<string> ImageFiles(string folder)
+    {
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var links = new Queue<string>();
+        var files = new List<string>();
+        void Walk(string start)
+        {
+            var pending = new Stack<string>([start]);
+            while (pending.Count > 0)
+            {
+                string current = pending.Pop();
+                if (!visited.Add(RealPath(current))) continue;
+                files.AddRange(Directory.EnumerateFiles(current).Where(IsImage));
+                foreach (string sub in Directory.EnumerateDirectories(current))
+                    if (new DirectoryInfo(sub).LinkTarget != null) links.Enqueue(sub); else pending.Push(sub);
+            }
+        }
+        Walk(folder);
+        while (links.TryDequeue(out var link)) Walk(link);
+        return files;
+    }
+
+    /// <summary>The folder's path with every symbolic link resolved (libc realpath; the full path where there is none).</summary>
+    static string RealPath(string path)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            IntPtr resolved = NativeMethods.realpath(path, IntPtr.Zero);
+            if (resolved != IntPtr.Zero)
+            {
+                string real = System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!;
+                NativeMethods.free(resolved);
+                return real;
+            }
+        }
+        return Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+    }
+
+    static class NativeMethods
+    {
+        [System.Runtime.InteropServices.DllImport("libc", CharSet = System.Runtime.InteropServices.CharSet.Ansi)]
+        public static extern IntPtr realpath(string path, IntPtr resolved);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        public static extern void free(IntPtr pointer);
     }
 
     static SKBitmap ResizeAndCenterCrop(SKBitmap source, int size)

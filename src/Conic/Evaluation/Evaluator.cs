@@ -32,6 +32,11 @@ public static class Evaluator
         if (test.Labels == null) throw new ConicException($"{test.Source}: evaluation needs labels for the test split");
         if (test.Channels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{test.Source}: images have {test.Channels} channels, the model was trained on {model.Backbone.Options.InputChannels}");
+        // Accuracy over one class, or over images that are all the same, is 100 % or chance by construction.
+        if (data.Train.Labels.Distinct().Count() < 2)
+            throw new ConicException($"{data.Train.Source}: evaluation needs at least two classes; every training image has the same label");
+        if (data.Train.ChannelStatistics().Std.All(s => s == 0))
+            throw new ConicException($"{data.Train.Source}: every training image is the same uniform image; there is nothing to evaluate");
 
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();

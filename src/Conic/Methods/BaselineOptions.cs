@@ -19,7 +19,7 @@ public sealed record InstDiscOptions
 
     public void Validate()
     {
-        Check.Positive("--instdisc-temperature", Temperature);
+        Check.Temperature("--instdisc-temperature", Temperature);
         Check.Positive("--instdisc-negatives", Negatives);
         Check.UnitInterval("--instdisc-bank-momentum", BankMomentum);
     }
@@ -46,7 +46,7 @@ public sealed record MocoOptions
 
     public void Validate()
     {
-        if (Temperature is double t) Check.Positive("--moco-temperature", t);
+        if (Temperature is double t) Check.Temperature("--moco-temperature", t);
         Check.Positive("--moco-queue", QueueSize);
         Check.UnitInterval("--moco-momentum", EncoderMomentum);
         Check.Positive("--moco-shuffle-groups", ShuffleGroups);
@@ -60,7 +60,7 @@ public sealed record SimclrOptions
     public double Temperature { get; init; } = 0.5;
     public int EmbeddingDim { get; init; } = 128;
 
-    public void Validate() => Check.Positive("--simclr-temperature", Temperature);
+    public void Validate() => Check.Temperature("--simclr-temperature", Temperature);
 }
 
 /// <summary>BYOL (Grill et al. 2020): predictor on the online side, EMA target, symmetric 2 − 2cos loss.</summary>
@@ -89,7 +89,7 @@ public sealed record SwavOptions
     public void Validate()
     {
         Check.Positive("--swav-prototypes", Prototypes);
-        Check.Positive("--swav-temperature", Temperature);
+        Check.Temperature("--swav-temperature", Temperature);
         Check.Positive("--swav-epsilon", Epsilon);
     }
 }

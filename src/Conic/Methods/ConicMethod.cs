@@ -53,8 +53,9 @@ public sealed record ConicOptions
 
     public void Validate()
     {
-        Check.Positive("--temperature", Temperature);
+        Check.Temperature("--temperature", Temperature);
         Check.NonNegative("--lambda", ConsistencyWeight);
+        Check.AtMost("--lambda", ConsistencyWeight, 1e4, "the consistency term is at most 4, so larger weights only swamp classification");
         Check.UnitInterval("--lambda-ramp", ConsistencyRamp);
         Check.Positive("--embedding-dim", EmbeddingDim);
         Check.NonNegative("--projection-hidden", ProjectionHidden);

@@ -43,7 +43,7 @@ public static class HtmlReport
         html.AppendLine("</body></html>");
 
         string path = Path.Combine(runDirectory, FileName);
-        File.WriteAllText(path, html.ToString());
+        Runtime.AtomicFile.WriteText(path, html.ToString());
         return path;
     }
 
@@ -51,12 +51,14 @@ public static class HtmlReport
     {
         string path = Path.Combine(runDirectory, Evaluator.ResultFile);
         html.AppendLine("<h2>Evaluation</h2>");
-        if (!File.Exists(path))
+        var result = File.Exists(path) ? RunJson.Read<EvaluationResult>(path) : null;
+        foreach (string warning in RunDiagnosis.Warnings(runDirectory, result))
+            html.AppendLine($"<p style=\"color:#b00\"><b>Warning: {Encode(warning)}.</b></p>");
+        if (result == null)
         {
             html.AppendLine("<p>Not evaluated yet (<code>conic eval</code>; needs labelled train and test splits).</p>");
             return;
         }
-        var result = RunJson.Read<EvaluationResult>(path);
         html.AppendLine("<p>Top-1 accuracy on the test split from frozen backbone features.</p><table><tr><th>measure</th><th>top-1</th></tr>");
         html.AppendLine($"<tr><td>weighted kNN (k={result.KnnK}, T={result.KnnTemperature})</td><td><b>{result.KnnTop1:P2}</b></td></tr>");
         html.AppendLine($"<tr><td>linear probe</td><td><b>{result.LinearTop1:P2}</b></td></tr>");

@@ -17,6 +17,8 @@ public static class MarkdownReport
         text.AppendLine($"# Conic run `{runDirectory}`\n");
         text.AppendLine($"Method **{options.Method}**, {options.Backbone.Depth} width {options.Backbone.Width}, " +
                         $"{options.Epochs} epochs, batch {options.BatchSize}, seed {options.Seed}.\n");
+        var warnings = RunDiagnosis.Warnings(runDirectory, evaluation);
+        if (warnings.Count > 0) text.AppendLine(string.Concat(warnings.Select(w => $"**Warning: {w}.**\n\n")));
         if (evaluation != null)
         {
             text.AppendLine("## Evaluation (frozen backbone features, test split)\n");
@@ -48,7 +50,7 @@ public static class MarkdownReport
         text.AppendLine("## Configuration\n");
         text.AppendLine("```json\n" + JsonSerializer.Serialize(options, RunJson.Options) + "\n```");
         string path = Path.Combine(runDirectory, FileName);
-        File.WriteAllText(path, text.ToString());
+        Runtime.AtomicFile.WriteText(path, text.ToString());
         return path;
     }
 }

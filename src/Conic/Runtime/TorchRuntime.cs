@@ -25,7 +25,14 @@ public static class TorchRuntime
         }
         if (device.StartsWith("cuda", StringComparison.Ordinal))
         {
-            InitializeDeviceType(DeviceType.CUDA);
+            try
+            {
+                InitializeDeviceType(DeviceType.CUDA);
+            }
+            catch (InvalidOperationException)
+            {
+                throw new ConicException($"--device {device}: CUDA did not initialise (install TorchSharp-cuda-linux and an NVIDIA driver, or use --device cpu)");
+            }
             if (!cuda.is_available())
                 throw new ConicException("--device cuda: CUDA is not available (install TorchSharp-cuda-linux and an NVIDIA driver, or use --device cpu)");
         }

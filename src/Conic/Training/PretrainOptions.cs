@@ -74,6 +74,7 @@ public sealed record PretrainOptions
         if (Instances < 0) throw new ConicException($"--instances: {Instances} must be >= 0 (0 = all)");
         if (InstanceWindow < 0) throw new ConicException($"--instance-window: {InstanceWindow} must be >= 0 (0 = no window)");
         if (LearningRate is <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
+        if (LearningRate is double rate) Check.AtMost("--lr", rate, 100, "SSL learning rates for batch 256 are 0.03 to 5");
         if (Momentum is < 0 or >= 1) throw new ConicException($"--momentum: {Momentum} must be in [0, 1)");
         if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");
         if (WarmupEpochs < 0) throw new ConicException($"--warmup-epochs: {WarmupEpochs} must be >= 0");

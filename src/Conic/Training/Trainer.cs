@@ -34,6 +34,8 @@ public static class Trainer
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
         var method = model.Method;
+        if (options.WarmupEpochs > options.Epochs)
+            log.WriteLine($"note: --warmup-epochs {options.WarmupEpochs} is more than --epochs {options.Epochs}: the learning rate peaks at {options.Epochs / options.WarmupEpochs:P0} of its target");
         var checkClock = Stopwatch.StartNew();
         var arithmetic = model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
         log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
@@ -91,7 +93,7 @@ public static class Trainer
                 using var scope = NewDisposeScope();
                 using var input = prepared;
                 var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, (double)step / totalSteps, generator), schedule.At(step));
-                sums.Add(loss, step);
+                if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, schedule.At(step)));
                 step++;
                 progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,
                                 clock.Elapsed / sums.Steps * (remainingSteps - sums.Steps));
@@ -123,6 +125,29 @@ public static class Trainer
         return loss;
     }
 
+    /// <summary>
+    /// Why the loss stopped being finite, as far as can be told: which term, whether this CPU's convolutions still pass
+    /// the arithmetic check (its faults are intermittent), otherwise the optimisation and its learning rate.
+    /// </summary>
+    static string DiagnoseNonFiniteLoss(PretrainedModel model, PretrainOptions options, MethodLoss loss, long step, double learningRate)
+    {
+        var term = loss.Terms.FirstOrDefault(t => !float.IsFinite(t.Value.item<float>()));
+        string what = (term == null ? $"the loss became {loss.Total.item<float>()}" : $"the loss term '{term.Name}' became {term.Value.item<float>()}") + $" at step {step}";
+        if (model.Device.type == TorchSharp.DeviceType.CPU)
+        {
+            // The run's weights may be NaN by now; the kernels are checked on a fresh network of the same shape.
+            using var fresh = new ResNet(options.Backbone);
+            var (height, width) = model.ImageSize;
+            var trial = ArithmeticCheck.Measure(fresh, height, width, 2 * options.BatchSize, [model.Arithmetic.Training]).Single();
+            if (!trial.Agrees)
+                return $"{what}: this CPU ({TorchRuntime.CpuDescription()}) now computes convolutions wrong although they passed at start-up " +
+                       $"(the fault is intermittent): {trial}; continue with --resume --conv-kernels native";
+        }
+        return $"{what} with learning rate {learningRate:G3}, and this CPU's convolutions still pass the arithmetic check, so the " +
+               $"optimisation diverged: lower --lr (now {options.BaseLearningRate:G3} for batch 256)" +
+               (term != null && term.Name != "loss" ? $" or the weight of the '{term.Name}' term" : "");
+    }
+
     /// <summary>Running sums of the loss and its terms over an epoch; stops the run when the loss is not finite.</summary>
     sealed class LossSums
     {
@@ -133,11 +158,11 @@ public static class Trainer
         public int Steps { get; private set; }
         public double MeanLoss => _loss / Math.Max(1, Steps);
 
-        public void Add(MethodLoss loss, long step)
+        /// <summary>Adds a finite loss; false (nothing added) when it is not finite.</summary>
+        public bool Add(MethodLoss loss)
         {
             double total = loss.Total.item<float>();
-            if (!double.IsFinite(total))
-                throw new ConicException($"--lr: the loss became {total} at step {step}; lower the learning rate");
+            if (!double.IsFinite(total)) return false;
             if (Steps == 0)
             {
                 _names = loss.Terms.Select(t => t.Name).ToArray();
@@ -146,6 +171,7 @@ public static class Trainer
             _loss += total;
             for (int t = 0; t < _terms.Length; t++) _terms[t] += loss.Terms[t].Value.item<float>();
             Steps++;
+            return true;
         }
 
         public IReadOnlyList<(string Name, double Value)> MeanTerms() =>
