@@ -205,25 +205,9 @@ public static class ArithmeticCheck
     static IEnumerable<(string Name, TorchSharp.Modules.Conv2d Conv, long Height, long Width)> DistinctConvolutions(ResNet backbone, long height, long width)
     {
         var names = backbone.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d).ToDictionary(m => m.module, m => m.name);
-        static long Out(long size, TorchSharp.Modules.Conv2d conv, int axis) =>
-            (size + 2 * conv.padding![Math.Min(axis, conv.padding.Length - 1)] - conv.dilation[Math.Min(axis, conv.dilation.Length - 1)] * (conv.weight!.shape[2 + axis] - 1) - 1)
-            / conv.stride[Math.Min(axis, conv.stride.Length - 1)] + 1;
-        var all = new List<(string, TorchSharp.Modules.Conv2d, long, long)>();
-        var (stem, _) = backbone.Stem;
-        all.Add((names[stem], stem, height, width));
-        long h = Out(height, stem, 0), w = Out(width, stem, 1);
-        if (backbone.HasMaxPool) (h, w) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
-        foreach (var block in backbone.Blocks)
-        {
-            var (blockH, blockW) = (h, w);
-            foreach (var (conv, _) in block.Branch)
-            {
-                all.Add((names[conv], conv, h, w));
-                (h, w) = (Out(h, conv, 0), Out(w, conv, 1));
-            }
-            if (block.Shortcut is var (shortcut, _)) all.Add((names[shortcut], shortcut, blockH, blockW));
-        }
-        return all.DistinctBy(c => (c.Item2.weight!.shape[0], c.Item2.weight.shape[1], c.Item2.weight.shape[2], c.Item2.stride[0], c.Item3, c.Item4));
+        return backbone.ConvolutionInputs(height, width)
+                       .DistinctBy(c => (c.Conv.weight!.shape[0], c.Conv.weight.shape[1], c.Conv.weight.shape[2], c.Conv.stride[0], c.Height, c.Width))
+                       .Select(c => (names[c.Conv], c.Conv, c.Height, c.Width));
     }
 
     /// <summary>‖a − b‖ / ‖b‖, NaN when a is not finite; 0 when both are zero (a zero gradient computed as zero).</summary>

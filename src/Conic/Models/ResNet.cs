@@ -85,6 +85,36 @@ public sealed class ResNet : Module<Tensor, Tensor>
     internal IEnumerable<IResidualBlock> Blocks =>
         new[] { layer1, layer2, layer3, layer4 }.SelectMany(stage => stage.children().Cast<IResidualBlock>());
 
+    /// <summary>Every convolution in forward order with the input height and width it sees for an image of <paramref name="height"/> x <paramref name="width"/>.</summary>
+    internal IEnumerable<(Conv2d Conv, long Height, long Width)> ConvolutionInputs(long height, long width)
+    {
+        static long Out(long size, Conv2d conv, int axis)
+        {
+            long At(long[] values) => values[Math.Min(axis, values.Length - 1)];
+            return (size + 2 * At(conv.padding!) - At(conv.dilation) * (conv.weight!.shape[2 + axis] - 1) - 1) / At(conv.stride) + 1;
+        }
+        yield return (conv1, height, width);
+        long h = Out(height, conv1, 0), w = Out(width, conv1, 1);
+        if (_maxPool) (h, w) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+        foreach (var block in Blocks)
+        {
+            var (blockH, blockW) = (h, w);
+            foreach (var (conv, _) in block.Branch)
+            {
+                yield return (conv, h, w);
+                (h, w) = (Out(h, conv, 0), Out(w, conv, 1));
+            }
+            if (block.Shortcut is var (shortcut, _)) yield return (shortcut, blockH, blockW);
+        }
+    }
+
+    /// <summary>
+    /// Bytes a training step keeps for the backward pass per image: each convolution's output, its BatchNorm's and its
+    /// ReLU's, in float32 (an estimate within a small factor, to refuse sizes that cannot fit before they are tried).
+    /// </summary>
+    public long TrainingBytesPerImage(long height, long width) =>
+        ConvolutionInputs(height, width).Sum(c => c.Conv.weight!.shape[0] * (c.Height / c.Conv.stride[0]) * (c.Width / c.Conv.stride[0])) * 3 * sizeof(float);
+
     /// <summary>The last stage's feature map [B, FeatureDim, h, w] (for activation maps).</summary>
     public Tensor forward_features(Tensor input)
     {

@@ -52,9 +52,13 @@ public sealed class RunLock : IDisposable
             {
                 stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException) when (File.Exists(path))
+            catch (IOException) when (CanCreateFiles(runDirectory))
             {
                 throw new ConicException($"{runDirectory}: another Conic process is writing this run folder (its PID is in {FileName}); wait for it or choose another --run");
+            }
+            catch (IOException e)
+            {
+                throw new ConicException($"{runDirectory}: cannot write to this run folder ({e.Message.Trim()})");
             }
             stream.SetLength(0);
             stream.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
@@ -62,6 +66,21 @@ public sealed class RunLock : IDisposable
             Held[path] = (stream, 1);
             AtomicFile.RemoveLeftovers(runDirectory);
             return new RunLock(path);
+        }
+    }
+
+    /// <summary>Whether a new file can be made in the folder: then a failed open of the lock file means another holder.</summary>
+    static bool CanCreateFiles(string folder)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(folder, $".write-probe.{Environment.ProcessId}.tmp"), FileMode.Create,
+                                             FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

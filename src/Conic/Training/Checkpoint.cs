@@ -107,7 +107,11 @@ public static class Checkpoint
             return JsonSerializer.Deserialize<CheckpointHeader>(json, RunJson.Options)
                    ?? throw new ConicException($"{path}: empty checkpoint header");
         }
-        catch (Exception e) when (e is JsonException or EndOfStreamException or IOException or FormatException or NotSupportedException)
+        catch (EndOfStreamException)
+        {
+            throw new ConicException($"{path}: truncated checkpoint (in its header)");
+        }
+        catch (Exception e) when (e is JsonException or IOException or FormatException or NotSupportedException)
         {
             throw new ConicException($"{path}: unreadable checkpoint header ({e.Message.Split('\n')[0]})");
         }

@@ -36,6 +36,9 @@ public static class Trainer
         var method = model.Method;
         if (options.WarmupEpochs > options.Epochs)
             log.WriteLine($"note: --warmup-epochs {options.WarmupEpochs} is more than --epochs {options.Epochs}: the learning rate peaks at {options.Epochs / options.WarmupEpochs:P0} of its target");
+        if (device.type == TorchSharp.DeviceType.CPU)
+            MemoryEstimate.CheckFits(2L * options.BatchSize * model.Backbone.TrainingBytesPerImage(train.Height, train.Width),
+                                     $"--batch-size {options.BatchSize} of {train.Height}x{train.Width} px images (two views each)");
         var checkClock = Stopwatch.StartNew();
         var arithmetic = model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
         log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
