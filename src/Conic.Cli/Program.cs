@@ -37,9 +37,16 @@ if (!commands.TryGetValue(args[0], out var command))
     return 2;
 }
 
+Conic.Models.ArithmeticCheck.RestartWithIsaCapAllowed = true;
 try
 {
     return command(args[1..]);
+}
+catch (Conic.Models.OneDnnIsaCapNeeded reason)
+{
+    // oneDNN reads its instruction-set cap once, from the environment: only a new process can hold it to AVX2.
+    Console.Error.WriteLine($"arithmetic: {reason.Message}; restarting with {Conic.Models.ConvolutionArithmetic.IsaCapVariable}=AVX2");
+    return IsaCappedRestart.Run(args);
 }
 catch (ConicException e)
 {

@@ -30,6 +30,37 @@ public class ArithmeticCheckTests
     }
 
     [Fact]
+    public void OnlyAFloat32OneDnnFaultAsksForTheAvx2Cap()
+    {
+        var float32Fault = ArithmeticCheck.Select([Trial(Bf16, 0.618), Trial(OneDnn, double.NaN), Trial(Native, 3e-6)], [Bf16, OneDnn, Native], [OneDnn, Native]);
+        var bfloat16Fault = ArithmeticCheck.Select([Trial(Bf16, 0.618), Trial(OneDnn, 5e-6)], [Bf16, OneDnn, Native], [OneDnn, Native]);
+        Assert.True(float32Fault.WantsOneDnnIsaCap);
+        Assert.False(bfloat16Fault.WantsOneDnnIsaCap);
+        Environment.SetEnvironmentVariable(ConvolutionArithmetic.IsaCapVariable, "AVX2");
+        try
+        {
+            // Already capped: the native kernels are the answer, and the description says oneDNN was capped.
+            Assert.False(float32Fault.WantsOneDnnIsaCap);
+            Assert.Contains("float32 convolutions (oneDNN, instructions capped at AVX2)", float32Fault.Describe());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ConvolutionArithmetic.IsaCapVariable, null);
+        }
+    }
+
+    [Fact]
+    public void TheCommandRunsWithOneDnnCappedAtAvx2()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        var (exitCode, _, stderr) = CliRunner.Run(new Dictionary<string, string> { [ConvolutionArithmetic.IsaCapVariable] = "AVX2" },
+            "pretrain", "--data", data, "--run", Path.Combine(data, "run"), "--instances", "32", "--batch-size", "16", "--epochs", "1",
+            "--width", "8", "--precision", "fp32", "--no-eval", "--monitor-every", "0");
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains("arithmetic: float32 convolutions (oneDNN, instructions capped at AVX2), checked against float64", stderr);
+    }
+
+    [Fact]
     public void AnExplicitChoiceThatFailsIsAnErrorNamingTheCpuAndTheLayer()
     {
         var error = Assert.Throws<ConicException>(() => ArithmeticCheck.Select([Trial(Bf16, 0.618), Trial(OneDnn, 5e-6)], [Bf16], [OneDnn]));

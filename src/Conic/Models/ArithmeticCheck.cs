@@ -20,6 +20,14 @@ public sealed record ArithmeticTrial(ConvolutionArithmetic Arithmetic, double Er
 /// <summary>The arithmetic that training and evaluation use, and the trials that chose it.</summary>
 public sealed record ArithmeticChoice(ConvolutionArithmetic Training, ConvolutionArithmetic Evaluation, IReadOnlyList<ArithmeticTrial> Trials)
 {
+    /// <summary>
+    /// Whether float32 oneDNN failed at the CPU's full instruction set, so that only the native kernels (about 3x
+    /// slower) were left: oneDNN held to AVX2 (<see cref="ConvolutionArithmetic.IsaCapVariable"/>, set before the
+    /// process starts) computed right where AVX-512 did not, at about 0.75x of full speed.
+    /// </summary>
+    public bool WantsOneDnnIsaCap => ConvolutionArithmetic.OneDnnIsaCap == null &&
+                                     Trials.Any(t => t.Arithmetic == ConvolutionArithmetic.Float32OneDnn && !t.Agrees);
+
     /// <summary>Without a check (GPUs): the requested precision, oneDNN left as it is.</summary>
     public static ArithmeticChoice Unchecked(Precision precision) =>
         new(precision == Precision.BFloat16 ? ConvolutionArithmetic.BFloat16OneDnn : ConvolutionArithmetic.Float32OneDnn,
@@ -36,6 +44,13 @@ public sealed record ArithmeticChoice(ConvolutionArithmetic Training, Convolutio
         return $"{Training}, checked against float64 on this network (worst: {chosen.Where}, {chosen.Error:P3}){evaluation}{why}";
     }
 }
+
+/// <summary>
+/// Thrown instead of falling back to the native kernels when the host can restart the process with oneDNN held to
+/// AVX2 (<see cref="ArithmeticCheck.RestartWithIsaCapAllowed"/>): the command line reruns itself with
+/// <see cref="ConvolutionArithmetic.IsaCapVariable"/> set, and the check runs again there.
+/// </summary>
+public sealed class OneDnnIsaCapNeeded(string reason) : Exception(reason);
 
 /// <summary>
 /// Checks, on the run's own network and input shape, that this CPU computes convolutions right: one forward and
@@ -72,13 +87,21 @@ public static class ArithmeticCheck
         {
             Precision.BFloat16 => new[] { bfloat16 },
             Precision.Float32 => float32,
-            _ => cpuHasBFloat16 && kernels != ConvolutionKernels.Native ? float32.Prepend(bfloat16).ToArray() : float32,
+            // bfloat16 pays only with the CPU's bfloat16 instructions, which a cap at AVX2 takes away.
+            _ => cpuHasBFloat16 && kernels != ConvolutionKernels.Native && ConvolutionArithmetic.OneDnnIsaCap == null
+                ? float32.Prepend(bfloat16).ToArray() : float32,
         };
         // Slower arithmetics are only tried when the faster ones fail.
         var trials = Measure(backbone, height, width, batchImages, training.Union(float32).ToArray(),
                              done: measured => Fastest(measured, training) != null && Fastest(measured, float32) != null);
-        return Select(trials, training, float32);
+        var choice = Select(trials, training, float32);
+        if (RestartWithIsaCapAllowed && choice.WantsOneDnnIsaCap)
+            throw new OneDnnIsaCapNeeded(choice.Describe());
+        return choice;
     }
+
+    /// <summary>Set by a host (the conic command) that can rerun itself with oneDNN held to AVX2; see <see cref="OneDnnIsaCapNeeded"/>.</summary>
+    public static bool RestartWithIsaCapAllowed { get; set; }
 
     /// <summary>The first of <paramref name="candidates"/> (fastest first) that agrees, looking no further than the measured ones.</summary>
     static ConvolutionArithmetic? Fastest(IReadOnlyList<ArithmeticTrial> trials, IEnumerable<ConvolutionArithmetic> candidates) =>

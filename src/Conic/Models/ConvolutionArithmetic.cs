@@ -25,9 +25,16 @@ public sealed record ConvolutionArithmetic(bool BFloat16, bool OneDnn)
 
     public override string ToString() => (BFloat16, OneDnn) switch
     {
-        (true, true) => "bfloat16 convolutions (oneDNN)",
+        (true, true) => $"bfloat16 convolutions (oneDNN{IsaCap})",
         (true, false) => "bfloat16 convolutions (native kernels)",
-        (false, true) => "float32 convolutions (oneDNN)",
+        (false, true) => $"float32 convolutions (oneDNN{IsaCap})",
         _ => "float32 convolutions (native kernels, oneDNN off)",
     };
+
+    static string IsaCap => OneDnnIsaCap is string isa ? $", instructions capped at {isa}" : "";
+
+    /// <summary>The instruction set oneDNN is held to by ONEDNN_MAX_CPU_ISA (read by oneDNN once, at its first use), or null.</summary>
+    public static string? OneDnnIsaCap => Environment.GetEnvironmentVariable(IsaCapVariable) is { Length: > 0 } isa ? isa : null;
+
+    public const string IsaCapVariable = "ONEDNN_MAX_CPU_ISA";
 }
