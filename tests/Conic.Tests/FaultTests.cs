@@ -294,6 +294,21 @@ public class FaultTests
     }
 
     [Fact]
+    public void ANonFiniteLossNamesItsTermAndWhetherTheArithmeticIsToBlame()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 32, testCount: 8);
+        var train = DatasetLoader.Load(data).Train;
+        var options = Trainer.Resolve(new PretrainOptions { Backbone = new Models.BackboneOptions { Width = 4 }, BatchSize = 16 }, train);
+        using var model = PretrainedModel.Build(options, train, 32, CPU);
+        model.CheckArithmetic(32, options.Precision, options.Kernels);
+        var loss = new Methods.MethodLoss(tensor(float.NaN), [new("classification", tensor(1.5f)), new("consistency", tensor(float.PositiveInfinity))]);
+        string message = Trainer.DiagnoseNonFiniteLoss(model, options, loss, step: 7, learningRate: 0.06);
+        Assert.StartsWith("the loss term 'consistency' became Infinity at step 7 with learning rate 0.06", message);
+        Assert.Contains("this CPU's convolutions still pass the arithmetic check", message);
+        Assert.Contains("lower --lr (now 0.12 for batch 256) or the weight of the 'consistency' term", message);
+    }
+
+    [Fact]
     public void KilledAtRandomMomentsARunResumesToTheSameWeights()
     {
         string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);

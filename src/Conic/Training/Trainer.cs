@@ -132,10 +132,11 @@ public static class Trainer
     /// Why the loss stopped being finite, as far as can be told: which term, whether this CPU's convolutions still pass
     /// the arithmetic check (its faults are intermittent), otherwise the optimisation and its learning rate.
     /// </summary>
-    static string DiagnoseNonFiniteLoss(PretrainedModel model, PretrainOptions options, MethodLoss loss, long step, double learningRate)
+    internal static string DiagnoseNonFiniteLoss(PretrainedModel model, PretrainOptions options, MethodLoss loss, long step, double learningRate)
     {
         var term = loss.Terms.FirstOrDefault(t => !float.IsFinite(t.Value.item<float>()));
-        string what = (term == null ? $"the loss became {loss.Total.item<float>()}" : $"the loss term '{term.Name}' became {term.Value.item<float>()}") + $" at step {step}";
+        static string Text(Tensor value) => value.item<float>().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string what = (term == null ? $"the loss became {Text(loss.Total)}" : $"the loss term '{term.Name}' became {Text(term.Value)}") + $" at step {step}";
         if (model.Device.type == TorchSharp.DeviceType.CPU)
         {
             // The run's weights may be NaN by now; the kernels are checked on a fresh network of the same shape.
