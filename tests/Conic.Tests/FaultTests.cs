@@ -131,7 +131,7 @@ public class FaultTests
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
         var dataset = ImageFolderReader.Read(root, imageSize: 8);
         Assert.Equal(new[] { "0.png", "2.png" }, dataset.ItemNames);
-        Assert.Equal("1 truncated image left out of " + root + ": 1.png", Assert.Single(dataset.Notes));
+        Assert.Equal("1 truncated or damaged image left out of " + root + ": 1.png", Assert.Single(dataset.Notes));
     }
 
     [Fact]

@@ -7,7 +7,7 @@ namespace Conic.Data;
 /// <c>imageSize</c>, then centre-cropped to a square. When every image sits in a first-level subfolder, the
 /// subfolder names are the classes (labels); otherwise the images are unlabelled. Grayscale when every image is.
 /// Symbolic links are followed, each folder once (a link back up the tree is not a loop of copies); images that
-/// end early (truncated files) are left out and listed in <see cref="ImageDataset.Notes"/>.
+/// end early or hold damaged data are left out and listed in <see cref="ImageDataset.Notes"/>.
 /// </summary>
 public static class ImageFolderReader
 {
@@ -41,9 +41,9 @@ public static class ImageFolderReader
                 gray[i] = codec.Info.ColorType == SKColorType.Gray8;
                 using var full = new SKBitmap(codec.Info.WithColorType(SKColorType.Rgba8888).WithAlphaType(SKAlphaType.Unpremul));
                 var result = codec.GetPixels(full.Info, full.GetPixels());
-                if (result == SKCodecResult.IncompleteInput) return;  // truncated: listed below, not read as half an image
-                if (result is not (SKCodecResult.Success or SKCodecResult.ErrorInInput))
-                    throw new ConicException($"{files[i]}: could not decode the image ({result})");
+                // Truncated or damaged data decodes partly: such files are listed below, not read as half images.
+                if (result is SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput) return;
+                if (result != SKCodecResult.Success) throw new ConicException($"{files[i]}: could not decode the image ({result})");
                 decoded[i] = ResizeAndCenterCrop(full, imageSize);
             });
         }
@@ -52,10 +52,10 @@ public static class ImageFolderReader
             throw inner;
         }
         var truncated = files.Where((_, i) => decoded[i] == null).ToArray();
-        if (truncated.Length == files.Length) throw new ConicException($"{folder}: all {files.Length} images are truncated (e.g. {truncated[0]})");
+        if (truncated.Length == files.Length) throw new ConicException($"{folder}: all {files.Length} images are truncated or damaged (e.g. {truncated[0]})");
         var notes = truncated.Length == 0 ? [] : new[]
         {
-            $"{truncated.Length} truncated image{(truncated.Length == 1 ? "" : "s")} left out of {folder}: " +
+            $"{truncated.Length} truncated or damaged image{(truncated.Length == 1 ? "" : "s")} left out of {folder}: " +
             string.Join(", ", truncated.Take(10).Select(f => Path.GetRelativePath(folder, f))) + (truncated.Length > 10 ? ", ..." : ""),
         };
         bool[] kept = decoded.Select(d => d != null).ToArray();

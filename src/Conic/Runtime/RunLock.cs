@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Conic.Runtime;
 
 /// <summary>
@@ -12,14 +10,14 @@ namespace Conic.Runtime;
 public sealed class RunLock : IDisposable
 {
     public const string FileName = "run.lock";
-    static readonly ConcurrentDictionary<string, (FileStream Stream, int Holders)> Held = new();
+    static readonly Dictionary<string, (FileStream Stream, int Holders)> Held = new();
     readonly string _key;
     bool _released;
 
     RunLock(string key) => _key = key;
 
     /// <summary>
-    /// Takes the folder's lock (creating the folder), or fails with a one-line error naming the process that holds it
+    /// Takes the folder's lock (creating the folder), or fails with a one-line error saying that another process holds it
     /// or saying that the folder cannot be written. Temporary files there are a dead writer's and are removed.
     /// </summary>
     public static RunLock Acquire(string runDirectory, bool create = true)
@@ -96,7 +94,7 @@ public sealed class RunLock : IDisposable
                 Held[_key] = (stream, holders - 1);
                 return;
             }
-            Held.TryRemove(_key, out _);
+            Held.Remove(_key);
             stream.Dispose();
         }
     }
