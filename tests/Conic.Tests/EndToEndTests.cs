@@ -108,6 +108,9 @@ public class EndToEndTests
         Assert.True(exitCode == 0, stderr);
         Assert.Contains("linear probe top-1", stderr);
         Assert.True(File.Exists(Path.Combine(run, "report.md")));
+        // eval rewrites report.html with what it measured.
+        var evaluated = RunJson.Read<EvaluationResult>(Path.Combine(run, Evaluator.ResultFile));
+        Assert.Contains(evaluated.KnnTop1.ToString("P2"), File.ReadAllText(Path.Combine(run, "report.html")));
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public static class MethodComparison
         foreach (var entry in entries)
         {
             var options = entry.Apply(shared, rootDirectory, applyOptions);
-            log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {options.Instances} instances, batch {options.BatchSize}");
+            log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {(options.Instances == 0 ? "all" : options.Instances)} instances, batch {options.BatchSize}");
             rows.Add(RunOne(entry, options, data, log));
             Write(rootDirectory, shared, WithEarlierRows(rootDirectory, rows));
         }

@@ -152,7 +152,7 @@ public static class Trainer
                (term != null && term.Name != "loss" ? $" or the weight of the '{term.Name}' term" : "");
     }
 
-    /// <summary>Running sums of the loss and its terms over an epoch; stops the run when the loss is not finite.</summary>
+    /// <summary>Running sums of the loss and its terms over an epoch; a non-finite loss is refused (the trainer diagnoses it).</summary>
     sealed class LossSums
     {
         double _loss;
