@@ -107,26 +107,24 @@ public static class ImageFolderReader
     /// the folders that symbolic links lead to and that were not reached already (so a link to a sibling class does
     /// not relabel its images, and a link to an ancestor ends).
     /// </summary>
-    static List<string> ImageFiles(string folder)
+    static IEnumerable<string> ImageFiles(string folder)
     {
         var visited = new HashSet<string>(StringComparer.Ordinal);
         var links = new Queue<string>();
-        var files = new List<string>();
-        void Walk(string start)
+        var pending = new Stack<string>([folder]);
+        while (true)
         {
-            var pending = new Stack<string>([start]);
             while (pending.Count > 0)
             {
                 string current = pending.Pop();
                 if (!visited.Add(RealPath(current))) continue;
-                files.AddRange(Directory.EnumerateFiles(current).Where(IsImage));
+                foreach (string file in Directory.EnumerateFiles(current).Where(IsImage)) yield return file;
                 foreach (string sub in Directory.EnumerateDirectories(current))
                     if (new DirectoryInfo(sub).LinkTarget != null) links.Enqueue(sub); else pending.Push(sub);
             }
+            if (!links.TryDequeue(out var link)) yield break;
+            pending.Push(link);
         }
-        Walk(folder);
-        while (links.TryDequeue(out var link)) Walk(link);
-        return files;
     }
 
     /// <summary>The folder's path with every symbolic link resolved (libc realpath; the full path where there is none).</summary>
