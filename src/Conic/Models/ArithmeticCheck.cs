@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Conic.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
