@@ -89,5 +89,18 @@ public class OnnxExportTests
         Assert.Equal(test.Height.ToString(), metadata["image_height"]);
         Assert.Equal("1", metadata["input_channels"]);
         Assert.Equal("resnet18", metadata["arch"]);
+
+        // A model card beside the weights, as model hubs read it; a user's own README.md in --out's folder is kept.
+        string card = File.ReadAllText(Path.Combine(run, "README.md"));
+        Assert.StartsWith("---\nlibrary_name: conic\n", card);
+        Assert.Contains("Weights: `encoder.onnx`", card);
+        Assert.Contains($"mean [{model.ChannelMean[0].ToString("G6", System.Globalization.CultureInfo.InvariantCulture)}]", card);
+        Assert.Contains("Not evaluated", card);
+        string elsewhere = TestFolder.New();
+        File.WriteAllText(Path.Combine(elsewhere, "README.md"), "my project");
+        var again = CliRunner.Run("export", "--run", run, "--format", "onnx", "--out", Path.Combine(elsewhere, "encoder.onnx"));
+        Assert.True(again.ExitCode == 0, again.StdErr);
+        Assert.Equal("my project", File.ReadAllText(Path.Combine(elsewhere, "README.md")));
+        Assert.Contains("Weights: `encoder.onnx`", File.ReadAllText(Path.Combine(elsewhere, "encoder.model-card.md")));
     }
 }

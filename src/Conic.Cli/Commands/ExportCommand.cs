@@ -61,6 +61,9 @@ static class ExportCommand
             ? $"input '{OnnxWriter.InputName}': pixels in [0, 1], [batch, {options.InputChannels}, {height}, {width}], normalised inside the graph"
             : $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]}";
         Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; {input})");
+        string evaluationPath = Path.Combine(run, Evaluation.Evaluator.ResultFile);
+        var evaluation = File.Exists(evaluationPath) ? RunJson.Read<Evaluation.EvaluationResult>(evaluationPath) : null;
+        Console.Error.WriteLine($"model card: {ModelCard.Write(Path.GetDirectoryName(Path.GetFullPath(path))!, path, model, (height, width), evaluation)}");
         return 0;
     }
 }
