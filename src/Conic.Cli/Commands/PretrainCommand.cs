@@ -13,13 +13,14 @@ static class PretrainCommand
 {
     public static int Run(string[] args)
     {
-        var options = new PretrainOptions();
+        var options = BaseOptions(args);
         bool resume = false, evaluate = true;
         var table = new OptionTable("pretrain",
             "Pretrains an encoder with a self-supervised method, checkpointing every epoch, then evaluates it on the\n" +
             "test split (weighted kNN, linear probe) and writes eval.json and report.md into the run folder.");
         AddOptions(table, () => options, o => options = o);
-        table.Flag("--resume", "continue the run folder's last checkpoint (same options)", () => resume = true);
+        table.Value("--config", "FILE", "options from a YAML or JSON file (any run's config.json is one); the flags given refine it", () => "none", _ => { });
+        table.Flag("--resume", "continue the run folder's last checkpoint with its config.json (flags may change where it runs, or add epochs)", () => resume = true);
         table.Flag("--no-eval", "skip the evaluation after pretraining", () => evaluate = false);
         if (!table.Parse(args)) return 0;
         options.Validate();  // before the data loads, so that a bad option fails at once
@@ -40,6 +41,19 @@ static class PretrainCommand
         Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data)}");
         foreach (string warning in RunDiagnosis.Warnings(options.RunDirectory, result)) Console.Error.WriteLine($"warning: {warning}");
         return 0;
+    }
+
+    /// <summary>What the flags refine: the <c>--config</c> file, or with <c>--resume</c> the run's own config.json, else the defaults.</summary>
+    static PretrainOptions BaseOptions(string[] args)
+    {
+        string? Value(string name)
+        {
+            int at = Array.IndexOf(args, name);
+            return at >= 0 && at + 1 < args.Length ? args[at + 1] : args.FirstOrDefault(a => a.StartsWith(name + "=", StringComparison.Ordinal))?[(name.Length + 1)..];
+        }
+        if (Value("--config") is string config) return ConfigFile.Read(config);
+        string saved = Path.Combine(Value("--run") ?? new PretrainOptions().RunDirectory, Trainer.ConfigFile);
+        return args.Contains("--resume") && File.Exists(saved) ? RunJson.Read<PretrainOptions>(saved) : new PretrainOptions();
     }
 
     /// <summary>Every pretraining option; shared with other commands that train (one table, one set of names).</summary>

@@ -133,7 +133,9 @@ public static class MethodComparison
             string configPath = Path.Combine(options.RunDirectory, Trainer.ConfigFile);
             if (!File.Exists(configPath))
                 throw new ConicException($"{configPath}: missing, so this finished entry's options are unknown; delete {evalPath} to train it again");
-            if (!Trainer.ComputesTheSame(RunJson.Read<PretrainOptions>(configPath), Trainer.Resolve(options, data.Train)))
+            var saved = RunJson.Read<PretrainOptions>(configPath);
+            // A finished entry counts only for the same budget (ComputesTheSame alone would let more epochs extend it).
+            if (!Trainer.ComputesTheSame(saved, Trainer.Resolve(options, data.Train)) || saved.Epochs != options.Epochs)
                 throw new ConicException($"{configPath}: this finished entry was trained with other options than this comparison asks for; " +
                                          "use another --run folder or the same options");
             log.WriteLine($"   already done: {rowPath}");

@@ -197,7 +197,10 @@ public static class Trainer
 
     /// <summary>
     /// Whether a run saved with <paramref name="saved"/> computes what <paramref name="requested"/> (resolved) asks for:
-    /// where and how it happens (folder, device, threads, prefetching, monitoring, convolution kernels) may differ, nothing else.
+    /// where and how it happens (folder, device, threads, prefetching, monitoring, convolution kernels) may differ, and
+    /// more epochs extend it: the cosine schedule is recomputed for the new total and followed from the next step, so
+    /// the weights differ from a run started with that total. A sliding instance window is laid out over the total and
+    /// cannot be extended.
     /// </summary>
     public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
     {
@@ -207,6 +210,7 @@ public static class Trainer
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
             Prefetch = saved.Prefetch, Kernels = saved.Kernels,
+            Epochs = requested.Epochs > saved.Epochs && saved.InstanceWindow == 0 ? saved.Epochs : requested.Epochs,
             Conic = Uses("conic") ? requested.Conic : saved.Conic,
             InstDisc = Uses("instdisc") ? requested.InstDisc : saved.InstDisc,
             Moco = Uses("mocov1") || Uses("mocov2") ? requested.Moco : saved.Moco,

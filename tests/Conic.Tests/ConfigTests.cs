@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Conic.Training;
+
+namespace Conic.Tests;
+
+public class ConfigTests
+{
+    static PretrainOptions Saved(string run) =>
+        JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(Path.Combine(run, Trainer.ConfigFile)), RunJson.Options)!;
+
+    [Fact]
+    public void AYamlConfigIsReadAndFlagsRefineIt()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string run = Path.Combine(data, "run"), config = Path.Combine(data, "run.yaml");
+        File.WriteAllText(config, $"""
+            # a ConIC run
+            data_path: {data}
+            instances: 32
+            batch_size: 16
+            epochs: 1
+            warmup_epochs: 0
+            monitor_every: 0
+            threads: 1
+            prefetch: false
+            backbone:
+              width: 4
+            conic:
+              temperature: 0.2
+              consistency_ramp: 0.5
+            """);
+        var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--config", config, "--run", run, "--seed", "7", "--no-eval");
+        Assert.True(exitCode == 0, stderr);
+        var saved = Saved(run);
+        Assert.Equal((32, 16, 4, 0.2, 0.5, false, 7), (saved.Instances, saved.BatchSize, saved.Backbone.Width, saved.Conic.Temperature,
+                                                      saved.Conic.ConsistencyRamp, saved.Prefetch, saved.Seed));
+
+        // Any run's config.json is a config too; a name that is not an option is named.
+        var again = CliRunner.Run("pretrain", "--config", Path.Combine(run, Trainer.ConfigFile), "--run", Path.Combine(data, "again"), "--no-eval");
+        Assert.True(again.ExitCode == 0, again.StdErr);
+        Assert.Equal(saved with { RunDirectory = Path.Combine(data, "again") }, Saved(Path.Combine(data, "again")));
+        File.WriteAllText(config, "epochs: 1\nbatch_sise: 16\n");
+        var typo = CliRunner.Run("pretrain", "--config", config, "--run", Path.Combine(data, "typo"));
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Contains($"error: {config}: not a valid config", typo.StdErr);
+        Assert.Contains("batch_sise", typo.StdErr);
+    }
+
+    [Fact]
+    public void ResumeReadsTheRunsOwnConfigAndMoreEpochsExtendIt()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string run = Path.Combine(data, "run");
+        var first = CliRunner.Run("pretrain", "--data", data, "--run", run, "--instances", "32", "--batch-size", "16", "--epochs", "2",
+                                  "--width", "4", "--threads", "1", "--warmup-epochs", "0", "--monitor-every", "0", "--lambda", "0.5", "--no-eval");
+        Assert.True(first.ExitCode == 0, first.StdErr);
+
+        // Nothing but the folder and the new total: the rest comes from the run's config.json.
+        var extended = CliRunner.Run("pretrain", "--run", run, "--resume", "--epochs", "4", "--no-eval");
+        Assert.True(extended.ExitCode == 0, extended.StdErr);
+        Assert.Contains("after epoch 2", extended.StdErr);
+        Assert.Equal(4, Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile)).CompletedEpochs);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile)).Length);
+        Assert.Equal((4, 0.5), (Saved(run).Epochs, Saved(run).Conic.ConsistencyWeight));
+
+        // Other settings are still refused.
+        var other = CliRunner.Run("pretrain", "--run", run, "--resume", "--lambda", "1", "--no-eval");
+        Assert.Equal(2, other.ExitCode);
+        Assert.Contains("was made with different options", other.StdErr);
+    }
+}
