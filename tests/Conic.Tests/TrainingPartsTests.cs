@@ -103,4 +103,14 @@ public class TrainingPartsTests
         Assert.Equal(3, prefetched.Count);
         for (int i = 0; i < inline.Count; i++) Assert.True(inline[i].eq(prefetched[i]).all().item<bool>(), $"batch {i} differs");
     }
+
+    [Fact]
+    public void TimeLeftFollowsTheRecentEpochs()
+    {
+        var progress = new ProgressBar(TextWriter.Null, totalEpochs: 20, stepsPerEpoch: 10);
+        Assert.Equal(TimeSpan.FromSeconds(100 * 19), progress.Remaining(1, 100));  // a slow first epoch
+        for (int epoch = 2; epoch <= 9; epoch++) progress.Remaining(epoch, 10);
+        // Five recent epochs of 10 s each: the slow one no longer counts.
+        Assert.Equal(TimeSpan.FromSeconds(10 * 10), progress.Remaining(10, 10));
+    }
 }

@@ -21,6 +21,18 @@ public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPer
                      $"{stepInEpoch}/{stepsPerEpoch} loss {loss:F4} {imagesPerSecond:F0} img/s eta {remaining:hh\\:mm\\:ss}   ");
     }
 
+    /// <summary>Epochs whose times predict the rest: recent ones, so a slow patch (another process, a cold start) fades.</summary>
+    const int RecentEpochs = 5;
+    readonly Queue<double> _recentSeconds = new();
+
+    /// <summary>Time left after <paramref name="epoch"/>: the mean of the last few epochs' times (the whole epoch, monitor and checkpoint included) per remaining epoch.</summary>
+    public TimeSpan Remaining(int epoch, double epochSeconds)
+    {
+        _recentSeconds.Enqueue(epochSeconds);
+        if (_recentSeconds.Count > RecentEpochs) _recentSeconds.Dequeue();
+        return TimeSpan.FromSeconds(_recentSeconds.Average() * (totalEpochs - epoch));
+    }
+
     public void EndEpoch(EpochMetrics metrics, TimeSpan remaining)
     {
         string terms = string.Join(" ", metrics.Terms.Select(t => $"{t.Name} {t.Value:F4}"));

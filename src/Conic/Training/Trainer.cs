@@ -77,7 +77,6 @@ public static class Trainer
         csv.StartAfter(startEpoch);
         using var tensorBoard = new TensorBoardWriter(Path.Combine(options.RunDirectory, "tensorboard"));
         var progress = new ProgressBar(log, options.Epochs, stepsPerEpoch);
-        var totalClock = Stopwatch.StartNew();
 
         for (int epoch = startEpoch + 1; epoch <= options.Epochs; epoch++)
         {
@@ -109,7 +108,7 @@ public static class Trainer
             csv.Append(metrics);
             tensorBoard.Add(metrics);
             Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
-            progress.EndEpoch(metrics, totalClock.Elapsed / (epoch - startEpoch) * (options.Epochs - epoch));
+            progress.EndEpoch(metrics, progress.Remaining(epoch, clock.Elapsed.TotalSeconds));
         }
         optimizer.Dispose();
         // Evaluation and export see the float32 network.
