@@ -79,4 +79,19 @@ public class IdxReaderTests
         var error = Assert.Throws<ConicException>(() => DatasetLoader.Load("/no/such/folder"));
         Assert.Equal("/no/such/folder: no such folder (--data)", error.Message);
     }
+
+    [Fact]
+    public void ClassNamesOfIdxDataComeFromClassesTxt()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 8, testCount: 4, classes: 4);
+        Assert.Null(DatasetLoader.Load(data).Train.ClassNames);
+        File.WriteAllLines(Path.Combine(data, DatasetLoader.ClassNamesFile), ["stripes", "bars", "checks", "diagonals"]);
+        var splits = DatasetLoader.Load(data);
+        Assert.Equal(new[] { "stripes", "bars", "checks", "diagonals" }, splits.Train.ClassNames);
+        Assert.Equal(splits.Train.ClassNames, splits.Test!.ClassNames);
+
+        File.WriteAllLines(Path.Combine(data, DatasetLoader.ClassNamesFile), ["stripes", "bars"]);
+        var error = Assert.Throws<ConicException>(() => DatasetLoader.Load(data));
+        Assert.Contains("classes.txt: 2 class names, but", error.Message);
+    }
 }

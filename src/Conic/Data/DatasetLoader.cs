@@ -51,22 +51,35 @@ public static class DatasetLoader
         throw new ConicException($"{path}: neither IDX files (train-images-idx3-ubyte[.gz]) nor PNG/JPEG images found");
     }
 
+    /// <summary>Fashion-MNIST's class names, in label order (Xiao et al. 2017).</summary>
+    static readonly string[] FashionMnistClasses =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    /// <summary>Names of IDX labels shown in reports: <c>classes.txt</c> beside the files (one per line, in label order), else Fashion-MNIST's for Debian's copy.</summary>
+    public const string ClassNamesFile = "classes.txt";
+
     static DatasetSplits LoadIdx(string folder, string trainImagesPath)
     {
-        var train = ReadIdxSplit(folder, trainImagesPath, "train-labels-idx1-ubyte");
+        string namesPath = Path.Combine(folder, ClassNamesFile);
+        string[]? classNames = File.Exists(namesPath) ? File.ReadAllLines(namesPath).Where(l => l.Trim().Length > 0).Select(l => l.Trim()).ToArray()
+            : Path.GetFullPath(folder).TrimEnd('/') == DefaultFashionMnist ? FashionMnistClasses : null;
+        var train = ReadIdxSplit(folder, trainImagesPath, "train-labels-idx1-ubyte", classNames);
         string? testImages = FindIdx(folder, "t10k-images-idx3-ubyte");
-        var test = testImages == null ? null : ReadIdxSplit(folder, testImages, "t10k-labels-idx1-ubyte");
+        var test = testImages == null ? null : ReadIdxSplit(folder, testImages, "t10k-labels-idx1-ubyte", classNames);
+        foreach (var split in new[] { train, test })
+            if (classNames != null && split?.Labels is { Length: > 0 } labels && labels.Max() >= classNames.Length)
+                throw new ConicException($"{namesPath}: {classNames.Length} class names, but {split.Source} has label {labels.Max()}");
         return new DatasetSplits(train, test);
     }
 
-    static ImageDataset ReadIdxSplit(string folder, string imagesPath, string labelsName)
+    static ImageDataset ReadIdxSplit(string folder, string imagesPath, string labelsName, IReadOnlyList<string>? classNames)
     {
         var (pixels, count, height, width) = IdxReader.ReadImages(imagesPath);
         string? labelsPath = FindIdx(folder, labelsName);
         int[]? labels = labelsPath == null ? null : IdxReader.ReadLabels(labelsPath);
         if (labels != null && labels.Length != count)
             throw new ConicException($"{labelsPath}: {labels.Length} labels but {imagesPath} has {count} images");
-        return new ImageDataset(pixels, count, 1, height, width, labels, imagesPath);
+        return new ImageDataset(pixels, count, 1, height, width, labels, imagesPath, classNames: labels == null ? null : classNames);
     }
 
     static string? FindIdx(string folder, string name) =>
