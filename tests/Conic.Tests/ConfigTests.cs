@@ -68,4 +68,16 @@ public class ConfigTests
         Assert.Equal(2, other.ExitCode);
         Assert.Contains("was made with different options", other.StdErr);
     }
+
+    [Fact]
+    public void TheBackboneIsNamedAsTheCliNamesItAndTheOldSpellingIsStillRead()
+    {
+        string json = JsonSerializer.Serialize(new PretrainOptions(), RunJson.Options);
+        Assert.Contains("\"depth\": \"resnet18\"", json);
+        var old = JsonSerializer.Deserialize<PretrainOptions>(json.Replace("\"resnet18\"", "\"res_net50\""), RunJson.Options)!;
+        Assert.Equal(Models.ResNetDepth.ResNet50, old.Backbone.Depth);
+        // A run folder of the earlier format, committed in docs/, still reads.
+        string docs = Path.Combine(AppContext.BaseDirectory, "../../../../../docs/compare-100-epochs/conic/config.json");
+        Assert.Equal(Models.ResNetDepth.ResNet18, RunJson.Read<PretrainOptions>(docs).Backbone.Depth);
+    }
 }
