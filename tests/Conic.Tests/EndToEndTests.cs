@@ -126,6 +126,8 @@ public class EndToEndTests
         var trained = CliRunner.Run(Pretrain(run, "1"));
         Assert.True(trained.ExitCode == 0, trained.StdErr);
         Assert.Contains("report.html", trained.StdErr);
+        Assert.Contains("report: t-SNE of the test features", trained.StdErr);
+        Assert.Contains("linear probe: training a 32-to-4 classifier", trained.StdErr);
         Assert.Equal(0, CliRunner.Run(Pretrain(ablation, "0")).ExitCode);
 
         var (exitCode, _, stderr) = CliRunner.Run("report", "--run", run, "--compare", ablation);

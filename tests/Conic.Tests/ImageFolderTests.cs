@@ -22,7 +22,9 @@ public class ImageFolderTests
         WritePng(Path.Combine(root, "cats", "b.png"), 17, 33, new SKColor(255, 0, 0));
         WritePng(Path.Combine(root, "dogs", "c.png"), 64, 64, new SKColor(0, 0, 255));
 
-        var dataset = ImageFolderReader.Read(root, imageSize: 12);
+        var log = new StringWriter();
+        var dataset = ImageFolderReader.Read(root, imageSize: 12, log: log);
+        Assert.Equal($"{root}: 3 images found; decoding", log.ToString().Split('\n')[0].TrimEnd());
         Assert.Equal((3, 3, 12, 12), (dataset.Count, dataset.Channels, dataset.Height, dataset.Width));
         Assert.Equal(new[] { "cats", "dogs" }, dataset.ClassNames);
         Assert.Equal(new[] { 0, 0, 1 }, dataset.Labels);

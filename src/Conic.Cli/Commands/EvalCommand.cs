@@ -26,7 +26,7 @@ static class EvalCommand
         var result = Evaluator.EvaluateRun(model, run, splits, Console.Error);
         Console.Error.WriteLine($"report: {MarkdownReport.Write(run, model.Options, result)}");
         // The HTML report shows the evaluation too: rewritten, not left stale.
-        Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits)}");
+        Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits, log: Console.Error)}");
         foreach (string warning in RunDiagnosis.Warnings(run, result)) Console.Error.WriteLine($"warning: {warning}");
         return 0;
     }

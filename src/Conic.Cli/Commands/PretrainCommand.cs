@@ -26,7 +26,7 @@ static class PretrainCommand
         options.Validate();  // before the data loads, so that a bad option fails at once
         using var runLock = Runtime.RunLock.Acquire(options.RunDirectory);
 
-        var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
+        var data = DatasetLoader.Load(options.DataPath, options.ImageSize, Console.Error);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
         foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
@@ -38,7 +38,7 @@ static class PretrainCommand
         else if (evaluate)
             Console.Error.WriteLine("no labelled test split: skipping evaluation");
         Console.Error.WriteLine($"report: {MarkdownReport.Write(options.RunDirectory, model.Options, result)}");
-        Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data)}");
+        Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data, log: Console.Error)}");
         foreach (string warning in RunDiagnosis.Warnings(options.RunDirectory, result)) Console.Error.WriteLine($"warning: {warning}");
         return 0;
     }

@@ -26,7 +26,7 @@ static class ReportCommand
         if (second != null && second.Backbone.Options.InputChannels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{compare}: its encoder takes {second.Backbone.Options.InputChannels} channels, {run}'s takes {model.Backbone.Options.InputChannels}");
         var splits = RunFolder.LoadData(model, data);
-        Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits, second, compare)}");
+        Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits, second, compare, Console.Error)}");
         return 0;
     }
 }

@@ -15,7 +15,7 @@ static class RunFolder
     /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
     public static DatasetSplits LoadData(PretrainedModel model, string? data)
     {
-        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height);
+        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height, Console.Error);
         foreach (string note in splits.Notes) Console.Error.WriteLine($"note: {note}");
         return splits;
     }
@@ -28,5 +28,5 @@ static class RunFolder
         return (train.Height, train.Width);
     }
 
-    static DatasetSplits TrainingData(PretrainedModel model) => DatasetLoader.Load(model.Options.DataPath, model.Options.ImageSize);
+    static DatasetSplits TrainingData(PretrainedModel model) => DatasetLoader.Load(model.Options.DataPath, model.Options.ImageSize, Console.Error);
 }

@@ -11,7 +11,8 @@ public static class DatasetLoader
     /// <summary>Side of the square images made from image folders (IDX files keep their size).</summary>
     public const int DefaultImageSize = 32;
 
-    public static DatasetSplits Load(string? path, int imageSize = DefaultImageSize)
+    /// <param name="log">Where image folders report their decoding progress; null for silence.</param>
+    public static DatasetSplits Load(string? path, int imageSize = DefaultImageSize, TextWriter? log = null)
     {
         if (string.IsNullOrEmpty(path))
         {
@@ -37,15 +38,15 @@ public static class DatasetLoader
         if (Directory.Exists(trainFolder) && Directory.Exists(testFolder))
         {
             // Test labels are numbered by the training classes' names, so that the splits agree on what label 3 means.
-            var train = ImageFolderReader.Read(trainFolder, imageSize);
-            var test = ImageFolderReader.Read(testFolder, imageSize, train.ClassNames);
+            var train = ImageFolderReader.Read(trainFolder, imageSize, log: log);
+            var test = ImageFolderReader.Read(testFolder, imageSize, train.ClassNames, log);
             var absent = train.ClassNames?.Where((_, c) => test.Labels != null && !test.Labels.Contains(c)).ToArray() ?? [];
             var matching = absent.Length == 0 ? [] : new[] { $"{testFolder}: no test images of class {string.Join(", ", absent)}; accuracy covers the other classes" };
             return new DatasetSplits(train, test) { Notes = [.. train.Notes, .. test.Notes, .. matching] };
         }
         if (ImageFolderReader.ContainsImages(path))
         {
-            var images = ImageFolderReader.Read(path, imageSize);
+            var images = ImageFolderReader.Read(path, imageSize, log: log);
             return new DatasetSplits(images, null) { Notes = images.Notes };
         }
         throw new ConicException($"{path}: neither IDX files (train-images-idx3-ubyte[.gz]) nor PNG/JPEG images found");

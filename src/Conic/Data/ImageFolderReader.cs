@@ -19,7 +19,8 @@ public static class ImageFolderReader
     /// Reads every image under <paramref name="folder"/>. With <paramref name="classNames"/> (a test split read after
     /// its train split) labels are numbered by those names, and a class folder not among them is an error.
     /// </summary>
-    public static ImageDataset Read(string folder, int imageSize, IReadOnlyList<string>? classNames = null)
+    /// <param name="log">Where a count of the files found and a progress line per twentieth of the decoding go (large folders take minutes).</param>
+    public static ImageDataset Read(string folder, int imageSize, IReadOnlyList<string>? classNames = null, TextWriter? log = null)
     {
         if (imageSize < 8) throw new ConicException($"--image-size: {imageSize} is too small (at least 8)");
         var files = ImageFiles(folder).Order(StringComparer.Ordinal).ToArray();
@@ -31,6 +32,8 @@ public static class ImageFolderReader
         // The decoded RGBA bitmaps, then the pixel array.
         Runtime.MemoryEstimate.CheckFits(pixelBytes / 3 * 7, what);
 
+        log?.WriteLine($"{folder}: {files.Length} images found; decoding");
+        int done = 0, step = Math.Max(1, files.Length / 20);
         var decoded = new SKBitmap?[files.Length];
         bool[] gray = new bool[files.Length];
         try
@@ -45,6 +48,8 @@ public static class ImageFolderReader
                 if (result is SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput) return;
                 if (result != SKCodecResult.Success) throw new ConicException($"{files[i]}: could not decode the image ({result})");
                 decoded[i] = ResizeAndCenterCrop(full, imageSize);
+                int finished = Interlocked.Increment(ref done);
+                if (log != null && finished % step == 0 && finished < files.Length) lock (log) log.WriteLine($"decoded {finished}/{files.Length} images");
             });
         }
         catch (AggregateException e) when (e.InnerException is ConicException inner)

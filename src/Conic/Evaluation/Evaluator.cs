@@ -59,6 +59,7 @@ public static class Evaluator
         }
         double rawPixels = Pixels(standardize: false), standardizedPixels = Pixels(standardize: true);
         log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}");
+        log.WriteLine($"linear probe: training a {trainFeatures.shape[1]}-to-{classes} classifier on {data.Train.Count} frozen features");
         double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,
                                              probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
         log.WriteLine($"linear probe top-1: {linear:P2}");

@@ -20,7 +20,9 @@ public static class HtmlReport
     const int MapImages = 12, Queries = 6, Neighbours = 8, RetrievalBank = 10_000, EmbeddedPoints = 1_500;
 
     /// <param name="compare">A second run whose activation maps are shown under this run's (e.g. the λ = 0 ablation).</param>
-    public static string Write(string runDirectory, PretrainedModel model, DatasetSplits data, PretrainedModel? compare = null, string? compareName = null)
+    /// <param name="log">Where a line before each slow part (activation maps, t-SNE, retrieval) goes; null for silence.</param>
+    public static string Write(string runDirectory, PretrainedModel model, DatasetSplits data, PretrainedModel? compare = null, string? compareName = null,
+                               TextWriter? log = null)
     {
         var html = new StringBuilder();
         string title = $"Conic run {runDirectory}";
@@ -35,8 +37,11 @@ public static class HtmlReport
         Evaluation(html, runDirectory);
         Curves(html, runDirectory);
         var images = data.Test ?? data.Train;
+        log?.WriteLine("report: activation maps");
         Maps(html, model, images, compare, compareName);
+        log?.WriteLine("report: t-SNE of the test features");
         Embedding(html, model, images);
+        log?.WriteLine("report: nearest-neighbour retrieval");
         Retrieval(html, model, data.Train, images, ReferenceEquals(images, data.Train));
         html.AppendLine("<h2>Configuration</h2>");
         html.AppendLine($"<pre>{Encode(JsonSerializer.Serialize(options, RunJson.Options))}</pre>");
