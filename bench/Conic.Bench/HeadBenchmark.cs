@@ -86,12 +86,12 @@ static class HeadBenchmark
         output.WriteLine("|---|---|---|---|---|---|");
         foreach (long classes in sizes)
         {
-            double chunked = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Chunked } }, train, 5, (int)classes);
-            double mixed = StepBenchmark.StepSeconds(options with { Precision = Precision.BFloat16, Conic = options.Conic with { ClassifierHead = ClassifierHead.Chunked } }, train, 5, (int)classes);
+            double chunked = StepBenchmark.StepSeconds(options with { MethodSettings = options.SettingsOf<ConicOptions>() with { ClassifierHead = ClassifierHead.Chunked } }, train, 5, (int)classes);
+            double mixed = StepBenchmark.StepSeconds(options with { Precision = Precision.BFloat16, MethodSettings = options.SettingsOf<ConicOptions>() with { ClassifierHead = ClassifierHead.Chunked } }, train, 5, (int)classes);
             string materialized = "skipped (memory)", speedUp = "", mixedSpeedUp = "";
             if (4.0 * views * classes * 4 / (1L << 30) <= materializedLimitGiB)
             {
-                double seconds = StepBenchmark.StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Materialized } }, train, 5, (int)classes);
+                double seconds = StepBenchmark.StepSeconds(options with { MethodSettings = options.SettingsOf<ConicOptions>() with { ClassifierHead = ClassifierHead.Materialized } }, train, 5, (int)classes);
                 materialized = Seconds(seconds);
                 speedUp = $"{seconds / chunked:F2}x";
                 mixedSpeedUp = $"{seconds / mixed:F2}x";

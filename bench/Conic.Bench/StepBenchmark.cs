@@ -41,8 +41,8 @@ static class StepBenchmark
         var reference = referenceRounds.OrderBy(r => r.ImagesPerSecond ?? 0).ElementAt(rounds / 2);
         output.WriteLine($"rounds (images/s): Conic {string.Join(", ", automaticRounds.Select(s => $"{batch / s:F0}"))}; " +
                          $"PyTorch {string.Join(", ", referenceRounds.Select(r => r.ImagesPerSecond?.ToString("F0", CultureInfo.InvariantCulture) ?? "-"))}");
-        double chunked = StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Chunked } }, train, steps);
-        double materialized = StepSeconds(options with { Conic = options.Conic with { ClassifierHead = ClassifierHead.Materialized } }, train, steps);
+        double chunked = StepSeconds(options with { MethodSettings = options.SettingsOf<ConicOptions>() with { ClassifierHead = ClassifierHead.Chunked } }, train, steps);
+        double materialized = StepSeconds(options with { MethodSettings = options.SettingsOf<ConicOptions>() with { ClassifierHead = ClassifierHead.Materialized } }, train, steps);
         double pipeline = PipelineSeconds(options, train, steps);
         var (endToEnd, peakMiB) = EndToEnd(options with { Epochs = epochs }, train);
 

@@ -1,46 +1,34 @@
+using System.CommandLine;
 using Conic;
+using Conic.Cli;
 using Conic.Cli.Commands;
 
-var commands = new Dictionary<string, Func<string[], int>>
+var root = new RootCommand("conic - self-supervised image encoders for .NET (ConIC: consistent instance classification)")
 {
-    ["pretrain"] = PretrainCommand.Run,
-    ["eval"] = EvalCommand.Run,
-    ["compare"] = CompareCommand.Run,
-    ["report"] = ReportCommand.Run,
-    ["embed"] = EmbedCommand.Run,
-    ["export"] = ExportCommand.Run,
+    PretrainCommand.Create(),
+    EvalCommand.Create(),
+    CompareCommand.Create(),
+    ReportCommand.Create(),
+    EmbedCommand.Create(),
+    ExportCommand.Create(),
 };
-
-if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+if (args.Length == 0)
 {
-    Console.WriteLine("""
-        conic - self-supervised image encoders for .NET (ConIC: consistent instance classification)
-
-        usage: conic <command> [options]
-
-        commands:
-          pretrain   pretrain an encoder on unlabelled images, then evaluate it (kNN, linear probe)
-          eval       evaluate a run's encoder: weighted kNN and a linear probe on frozen features
-          compare    pretrain several methods under one budget and seed, evaluate each, write one table
-          report     write a run's HTML report: curves, activation maps, nearest neighbours, evaluation, configuration
-          embed      embeddings of every image of a folder or dataset, as CSV and .npy
-          export     the trained backbone for other frameworks: safetensors or PyTorch (torchvision names), or ONNX
-
-        'conic <command> --help' lists every option with its default.
-        """);
-    return args.Length == 0 ? 1 : 0;
+    root.Parse("--help").Invoke();
+    return 1;
 }
 
-if (!commands.TryGetValue(args[0], out var command))
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
 {
-    Console.Error.WriteLine($"error: '{args[0]}' is not a conic command (pretrain, eval, compare, report, embed, export; see conic --help)");
+    Console.Error.WriteLine($"error: {ParseErrors.Describe(parsed)}");
     return 2;
 }
 
 Conic.Models.ArithmeticCheck.RestartWithIsaCapAllowed = true;
 try
 {
-    return command(args[1..]);
+    return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (Conic.Models.OneDnnIsaCapNeeded reason)
 {

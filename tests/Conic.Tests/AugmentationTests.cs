@@ -70,7 +70,7 @@ public class AugmentationTests
     [Fact]
     public void OutOfRangeProbabilityNamesTheOption()
     {
-        var error = Assert.Throws<ConicException>(() => new AugmentationOptions { FlipProbability = 1.5 }.Validate());
-        Assert.Equal("--flip-p: 1.5 is not a probability in [0, 1]", error.Message);
+        var error = Assert.Throws<ConicException>(() => AugmentationOptions.Settings.ThrowIfInvalid(new AugmentationOptions { FlipProbability = 1.5 }));
+        Assert.Equal("--flip-p: 1.5 must be in [0, 1]", error.Message);
     }
 }

@@ -89,8 +89,8 @@ public class BaselineTests
     public void EveryMethodTrainsATinyBatch(string name, bool lossMustFall)
     {
         manual_seed(1);
-        var options = new PretrainOptions { Method = name, Epochs = 2, Backbone = new BackboneOptions { Width = 4 } };
-        using var method = MethodRegistry.Create(name, new ResNet(options.Backbone), 16, options);
+        var definition = MethodRegistry.Get(name);
+        using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, definition.Defaults);
         var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var views = new[] { randn(8, 1, 12, 12), randn(8, 1, 12, 12), randn(8, 1, 6, 6) };
         var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(8, dtype: ScalarType.Int64), 0.75, new Generator(0));

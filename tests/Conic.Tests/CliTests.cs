@@ -10,11 +10,14 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("--epochs abc", "error: --epochs: 'abc' is not an integer >= 1")]
+    [InlineData("--epochs abc", "error: --epochs: 'abc' is not an integer")]
+    [InlineData("--epochs 0", "error: --epochs: 0 must be >= 1")]
     [InlineData("--bogus", "error: --bogus: unknown option for 'conic pretrain' (see conic pretrain --help)")]
+    [InlineData("--lamda 0", "error: --lamda: unknown option for 'conic pretrain' (did you mean --lambda? see conic pretrain --help)")]
+    [InlineData("--swav-prototypes 10", "error: --swav-prototypes: a setting of method swav, not of conic (give --method swav)")]
     [InlineData("--data /no/such/folder", "error: /no/such/folder: no such folder (--data)")]
     [InlineData("--arch vgg", "error: --arch: 'vgg' is not one of resnet18, resnet50")]
-    [InlineData("--lr", "error: --lr: needs a value (RATE)")]
+    [InlineData("--lr", "error: Required argument missing for option: '--lr'. (see conic pretrain --help)")]
     [InlineData("--lambda-ramp 2", "error: --lambda-ramp: 2 must be in [0, 1]")]
     public void BadInputEndsWithOneLineNamingTheProblem(string arguments, string expected)
     {
@@ -29,7 +32,7 @@ public class CliTests
         string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 8);
         var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--data", data, "--flip-p", "2", "--run", Path.Combine(data, "run"));
         Assert.Equal(2, exitCode);
-        Assert.EndsWith("error: --flip-p: 2 is not a probability in [0, 1]", stderr.Trim());
+        Assert.EndsWith("error: --flip-p: 2 must be in [0, 1]", stderr.Trim());
     }
 
     [Fact]

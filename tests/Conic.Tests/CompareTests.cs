@@ -32,7 +32,7 @@ public class CompareTests
 
         var unknown = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic:nosuch=1", "--epochs", "1");
         Assert.Equal(2, unknown.ExitCode);
-        Assert.Contains("--nosuch=1: unknown option", unknown.StdErr);
+        Assert.Contains("error: --methods: 'conic:nosuch=1': --nosuch: not a pretraining setting", unknown.StdErr);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Conic.Methods;
 using Conic.Training;
 
 namespace Conic.Tests;
@@ -32,8 +33,8 @@ public class ConfigTests
         var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--config", config, "--run", run, "--seed", "7", "--no-eval");
         Assert.True(exitCode == 0, stderr);
         var saved = Saved(run);
-        Assert.Equal((32, 16, 4, 0.2, 0.5, false, 7), (saved.Instances, saved.BatchSize, saved.Backbone.Width, saved.Conic.Temperature,
-                                                      saved.Conic.ConsistencyRamp, saved.Prefetch, saved.Seed));
+        Assert.Equal((32, 16, 4, 0.2, 0.5, false, 7), (saved.Instances, saved.BatchSize, saved.Backbone.Width, saved.SettingsOf<ConicOptions>().Temperature,
+                                                      saved.SettingsOf<ConicOptions>().ConsistencyRamp, saved.Prefetch, saved.Seed));
 
         // Any run's config.json is a config too; a name that is not an option is named.
         var again = CliRunner.Run("pretrain", "--config", Path.Combine(run, Trainer.ConfigFile), "--run", Path.Combine(data, "again"), "--no-eval");
@@ -61,7 +62,7 @@ public class ConfigTests
         Assert.Contains("after epoch 2", extended.StdErr);
         Assert.Equal(4, Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile)).CompletedEpochs);
         Assert.Equal(5, File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile)).Length);
-        Assert.Equal((4, 0.5), (Saved(run).Epochs, Saved(run).Conic.ConsistencyWeight));
+        Assert.Equal((4, 0.5), (Saved(run).Epochs, Saved(run).SettingsOf<ConicOptions>().ConsistencyWeight));
 
         // Other settings are still refused.
         var other = CliRunner.Run("pretrain", "--run", run, "--resume", "--lambda", "1", "--no-eval");
@@ -79,5 +80,47 @@ public class ConfigTests
         // A run folder of the earlier format, committed in docs/, still reads.
         string docs = Path.Combine(AppContext.BaseDirectory, "../../../../../docs/compare-100-epochs/conic/config.json");
         Assert.Equal(Models.ResNetDepth.ResNet18, RunJson.Read<PretrainOptions>(docs).Backbone.Depth);
+    }
+
+    [Fact]
+    public void ARunFileHoldsOnlyTheChosenMethodsSettingsAndOlderFilesWithEveryMethodStillRead()
+    {
+        var swav = new PretrainOptions().WithMethod("swav").Set("--swav-prototypes", "64");
+        string json = JsonSerializer.Serialize(swav, RunJson.Options);
+        Assert.Contains("\"swav\": {", json);
+        Assert.DoesNotContain("\"conic\"", json);
+        Assert.Equal(swav, JsonSerializer.Deserialize<PretrainOptions>(json, RunJson.Options));
+
+        // Before 2026-12-01 every method's section was written, MoCo's as "moco" and InstDisc's as "inst_disc".
+        string docs = Path.Combine(AppContext.BaseDirectory, "../../../../../docs/compare-100-epochs");
+        foreach (string folder in new[] { "mocov2", "instdisc", "conic" })
+        {
+            var old = RunJson.Read<PretrainOptions>(Path.Combine(docs, folder, Trainer.ConfigFile));
+            Assert.Equal(folder, old.Method);
+            Assert.True(old.MethodDefinition.Owns(old.MethodSettings));
+            old.Validate();
+        }
+    }
+
+    [Fact]
+    public void HelpShowsTheChosenMethodsSettingsOnly()
+    {
+        var (exitCode, stdout, _) = CliRunner.Run("pretrain", "--method", "swav", "--help");
+        Assert.Equal(0, exitCode);
+        Assert.Contains("method swav:", stdout);
+        Assert.Contains("--swav-prototypes K", stdout);
+        Assert.DoesNotContain("--lambda", stdout);
+        Assert.Contains("--crop-area-min", stdout);
+    }
+
+    [Fact]
+    public void EverySettingHasOneFlagAndADefaultInsideItsRange()
+    {
+        foreach (var method in MethodRegistry.All)
+        {
+            var settings = PretrainOptions.SettingGroups(method).SelectMany(g => g.Settings).ToList();
+            Assert.Equal(settings.Count, settings.Select(s => s.Flag).Distinct().Count());
+            new PretrainOptions().WithMethod(method.Name).Validate();
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Conic.Data;
 using Conic.Evaluation;
+using Conic.Methods;
 using Conic.Training;
 using static TorchSharp.torch;
 
@@ -141,7 +142,7 @@ public class EndToEndTests
             var png = Convert.FromBase64String(image.Groups[1].Value);
             Assert.True(png.Length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G', "an embedded figure is not a PNG");
         }
-        Assert.Contains("(λ = 0)", html);
+        Assert.Contains("lambda 0,", html);
         Assert.Contains("linear probe", html);
         // Nothing loads from the network; the base64 PNG payloads are left out since they can spell "http" by chance.
         Assert.DoesNotContain("http", System.Text.RegularExpressions.Regex.Replace(html, "base64,[^\"]+", "base64,"));

@@ -251,9 +251,9 @@ public class FaultTests
         string run = Path.Combine(data, "run");
         AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--device", "cuda"]), "--device cuda: CUDA");
         AssertOneLineError(CliRunner.Run([.. TinyRun(data, run)[..3], "--run", ""]), "--run: the run folder name is empty");
-        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--lr", "1e300"]), "--lr: 1E+300 is too large");
-        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--temperature", "1e-30"]), "--temperature: 1E-30 is not a usable temperature");
-        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--lambda", "1e30"]), "--lambda: 1E+30 is too large");
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--lr", "1e300"]), "--lr: 1E+300 must be in (0, 100]");
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--temperature", "1e-30"]), "--temperature: 1E-30 must be in [0.001, 100]");
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--lambda", "1e30"]), "--lambda: 1E+30 must be in [0, 10000]; the consistency term is at most 4");
         AssertOneLineError(CliRunner.Run("eval", "--run", Path.Combine(data, "missing")), "no such run folder");
         Assert.False(Directory.Exists(Path.Combine(data, "missing")));
 

@@ -1,34 +1,36 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Conic.Data;
 using Conic.Evaluation;
 using Conic.Export;
-using Conic.Training;
 
 namespace Conic.Cli.Commands;
 
 /// <summary><c>conic embed</c>: the trained backbone's features of every image, as CSV and NumPy .npy.</summary>
 static class EmbedCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        string run = new PretrainOptions().RunDirectory;
-        string? data = null, output = null, device = null;
-        bool test = false;
-        var table = new OptionTable("embed",
-            "Writes the frozen backbone features (no augmentation) of every image: PREFIX.csv (file name, or index for IDX\n" +
-            "data, then the vector) and PREFIX.npy (float32 [images, features], numpy.load reads it).");
-        table.Value("--run", "DIR", "run folder with checkpoint.bin", () => run, v => run = v);
-        table.Value("--data", "PATH", "images: a folder (subfolders included), IDX files, or train/ and test/ folders", () => "the run's data", v => data = v);
-        table.Value("--split", "NAME", "train or test (for data with both)", () => "train",
-                    v => test = OptionTable.Choice("--split", v, ("train", false), ("test", true)));
-        table.Value("--out", "PREFIX", "output path without extension", () => "RUN/embeddings", v => output = v);
-        table.Value("--device", "DEV", "cpu, cuda or cuda:N", () => "from the run", v => device = v);
-        if (!table.Parse(args)) return 0;
+        var run = RunFolder.RunOption();
+        var data = RunFolder.DataOption("images: a folder (subfolders included), IDX files, or train/ and test/ folders (default: the run's data)");
+        var split = new Option<string>("--split") { HelpName = "NAME", Description = "train or test (for data with both)", DefaultValueFactory = _ => "train" };
+        split.AcceptOnlyFromAmong("train", "test");
+        var output = new Option<string?>("--out") { HelpName = "PREFIX", Description = "output path without extension (default: RUN/embeddings)" };
+        var device = RunFolder.DeviceOption();
+        var command = new Command("embed",
+            "Writes the frozen backbone features (no augmentation) of every image: PREFIX.csv (file name, or index for IDX data, then " +
+            "the vector) and PREFIX.npy (float32 [images, features], numpy.load reads it).") { run, data, split, output, device };
+        command.SetAction(result => Run(result.GetValue(run)!, result.GetValue(data), result.GetValue(split) == "test", result.GetValue(output), result.GetValue(device)));
+        return command;
+    }
+
+    static int Run(string run, string? data, bool test, string? output, string? device)
+    {
         using var runLock = Runtime.RunLock.Acquire(run, create: false);
 
         using var model = RunFolder.LoadModel(run, device);
         var splits = RunFolder.LoadData(model, data);
-        var images = test ? splits.Test ?? throw new ConicException($"{splits.Train.Source}: has no test split (--split test)") : splits.Train;
+        var images = test ? splits.Test ?? throw new ConicException($"{splits.Train.Source}: has no test split") : splits.Train;
         if (images.Channels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{images.Source}: images have {images.Channels} channels, the encoder takes {model.Backbone.Options.InputChannels}");
 

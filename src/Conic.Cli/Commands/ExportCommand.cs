@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Conic.Export;
 using Conic.Training;
@@ -9,23 +10,25 @@ static class ExportCommand
 {
     enum Format { Safetensors, PyTorch, Onnx }
 
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        string run = new PretrainOptions().RunDirectory;
-        string? output = null;
-        var format = Format.Safetensors;
-        var table = new OptionTable("export",
-            "Writes the trained backbone with torchvision's ResNet parameter names (conv1, bn1, layer1.0.conv1, ...;\n" +
-            "no fc) as safetensors or as a PyTorch state_dict (torch.load). torchvision's resnet18/50 (width 64) load it\n" +
-            "with strict=True once conv1/maxpool match the run's stem and fc is nn.Identity(); inputs are normalised\n" +
-            "with the channel mean and std printed here (and stored in the safetensors metadata). Or as an ONNX model\n" +
-            "(ONNX Runtime, ML.NET): input 'image', pixels in [0, 1] as [batch, C, height, width] float32, normalisation\n" +
-            "included; output 'features' [batch, D]; batch and size dynamic, training image size in the metadata.");
-        table.Value("--run", "DIR", "run folder with checkpoint.bin", () => run, v => run = v);
-        table.Value("--format", "NAME", "safetensors, pytorch or onnx", () => "safetensors",
-                    v => format = OptionTable.Choice("--format", v, ("safetensors", Format.Safetensors), ("pytorch", Format.PyTorch), ("onnx", Format.Onnx)));
-        table.Value("--out", "PATH", "output file", () => "RUN/encoder.safetensors, .pt or .onnx", v => output = v);
-        if (!table.Parse(args)) return 0;
+        var run = RunFolder.RunOption();
+        var format = new Option<string>("--format") { HelpName = "NAME", Description = "safetensors, pytorch or onnx", DefaultValueFactory = _ => "safetensors" };
+        format.AcceptOnlyFromAmong(Enum.GetNames<Format>().Select(n => n.ToLowerInvariant()).ToArray());
+        var output = new Option<string?>("--out") { HelpName = "PATH", Description = "output file (default: RUN/encoder.safetensors, .pt or .onnx)" };
+        var command = new Command("export",
+            "Writes the trained backbone with torchvision's ResNet parameter names (conv1, bn1, layer1.0.conv1, ...; no fc) as safetensors " +
+            "or as a PyTorch state_dict (torch.load). torchvision's resnet18/50 (width 64) load it with strict=True once conv1/maxpool " +
+            "match the run's stem and fc is nn.Identity(); inputs are normalised with the channel mean and std printed here (and stored " +
+            "in the safetensors metadata). Or as an ONNX model (ONNX Runtime, ML.NET): input 'image', pixels in [0, 1] as [batch, C, " +
+            "height, width] float32, normalisation included; output 'features' [batch, D]; batch and size dynamic, training image size " +
+            "in the metadata. A model card (README.md) is written beside the file.") { run, format, output };
+        command.SetAction(result => Run(result.GetValue(run)!, Enum.Parse<Format>(result.GetValue(format)!, ignoreCase: true), result.GetValue(output)));
+        return command;
+    }
+
+    static int Run(string run, Format format, string? output)
+    {
         using var runLock = Runtime.RunLock.Acquire(run, create: false);
 
         using var model = RunFolder.LoadModel(run, "cpu");

@@ -1,11 +1,26 @@
+using System.CommandLine;
 using Conic.Data;
 using Conic.Training;
 
 namespace Conic.Cli.Commands;
 
-/// <summary>What the commands that read a finished run share: its model, on the run's device unless told otherwise, and its data.</summary>
+/// <summary>
+/// What the commands that read a finished run share: their --run, --data and --device options, the run's model (on
+/// the run's device unless told otherwise) and its data.
+/// </summary>
 static class RunFolder
 {
+    public static Option<string> RunOption() => new(PretrainOptions.RunFlag)
+    {
+        HelpName = "DIR", Description = $"run folder with {Trainer.CheckpointFile}",
+        DefaultValueFactory = _ => new PretrainOptions().RunDirectory,
+    };
+
+    public static Option<string?> DataOption(string description = "dataset (default: the one the run was trained on)") =>
+        new("--data") { HelpName = "PATH", Description = description };
+
+    public static Option<string?> DeviceOption() => new("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N (default: the run's)" };
+
     public static PretrainedModel LoadModel(string run, string? device)
     {
         var trained = Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile)).Options;

@@ -1,3 +1,5 @@
+using Conic.Configuration;
+
 namespace Conic.Augmentation;
 
 /// <summary>
@@ -36,27 +38,45 @@ public sealed record AugmentationOptions
     public double SmallCropAreaMin { get; init; } = 0.1;
     public double SmallCropAreaMax { get; init; } = 0.4;
 
-    /// <summary>Throws a <see cref="ConicException"/> naming the option when a value is out of range.</summary>
-    public void Validate()
-    {
-        if (CropAreaMin <= 0 || CropAreaMin > CropAreaMax || CropAreaMax > 1)
-            throw new ConicException($"--crop-area-min: need 0 < min ({CropAreaMin}) <= max ({CropAreaMax}) <= 1");
-        if (CropRatioMin <= 0 || CropRatioMin > CropRatioMax)
-            throw new ConicException($"--crop-ratio: need 0 < min ({CropRatioMin}) <= max ({CropRatioMax})");
-        Check.Probability("--flip-p", FlipProbability);
-        Check.Probability("--jitter-p", JitterProbability);
-        Check.Probability("--grayscale-p", GrayscaleProbability);
-        Check.Probability("--blur-p", BlurProbability);
-        if (Brightness < 0 || Contrast < 0 || Saturation < 0) throw new ConicException("--brightness/--contrast/--saturation: must be >= 0");
-        if (Hue is < 0 or > 0.5) throw new ConicException($"--hue: {Hue} is not in [0, 0.5]");
-        if (BlurSigmaMin <= 0 || BlurSigmaMin > BlurSigmaMax) throw new ConicException("--blur-sigma: need 0 < min <= max");
-        if (RandAugmentOps < 0) throw new ConicException($"--randaugment-ops: {RandAugmentOps} must be >= 0");
-        if (RandAugmentMagnitude is < 0 or > 10) throw new ConicException($"--randaugment-magnitude: {RandAugmentMagnitude} is not in [0, 10]");
-        if (SmallCrops < 0) throw new ConicException($"--small-crops: {SmallCrops} must be >= 0");
-        if (SmallCropSize < 0) throw new ConicException($"--small-crop-size: {SmallCropSize} must be >= 0");
-        if (SmallCropAreaMin <= 0 || SmallCropAreaMin > SmallCropAreaMax || SmallCropAreaMax > 1)
-            throw new ConicException($"--small-crop-area: need 0 < min ({SmallCropAreaMin}) <= max ({SmallCropAreaMax}) <= 1");
-    }
+    /// <summary>An area fraction: a crop of no area has no pixels.</summary>
+    static readonly ValueRange Fraction = new(0, 1, MinOpen: true);
+
+    /// <summary>Every augmentation setting with its flag and range; <c>--augmentation PRESET</c> is applied before the others, which refine it.</summary>
+    public static readonly Settings<AugmentationOptions> Settings = new Settings<AugmentationOptions>()
+        .Text("--augmentation", "PRESET", $"augmentation preset ({string.Join(", ", AugmentationPresets.All.Keys)}); the settings below refine it",
+              o => AugmentationPresets.All.FirstOrDefault(p => p.Value == o).Key ?? "custom",
+              (_, v) => AugmentationPresets.All.TryGetValue(v, out var preset)
+                  ? preset
+                  : throw new ConicException($"--augmentation: unknown preset '{v}' (known: {string.Join(", ", AugmentationPresets.All.Keys)})"),
+              appliedFirst: true)
+        .Number("--crop-area-min", "F", "random resized crop: smallest area fraction", o => o.CropAreaMin, (o, v) => o with { CropAreaMin = v }, Fraction)
+        .Number("--crop-area-max", "F", "random resized crop: largest area fraction", o => o.CropAreaMax, (o, v) => o with { CropAreaMax = v }, Fraction)
+        .Number("--crop-ratio-min", "R", "random resized crop: smallest aspect ratio (width / height)", o => o.CropRatioMin, (o, v) => o with { CropRatioMin = v },
+                ValueRange.Positive)
+        .Number("--crop-ratio-max", "R", "random resized crop: largest aspect ratio", o => o.CropRatioMax, (o, v) => o with { CropRatioMax = v }, ValueRange.Positive)
+        .Number("--flip-p", "P", "horizontal flip probability", o => o.FlipProbability, (o, v) => o with { FlipProbability = v }, ValueRange.UnitInterval)
+        .Number("--jitter-p", "P", "colour jitter probability", o => o.JitterProbability, (o, v) => o with { JitterProbability = v }, ValueRange.UnitInterval)
+        .Number("--brightness", "S", "colour jitter: brightness strength", o => o.Brightness, (o, v) => o with { Brightness = v }, ValueRange.NonNegative)
+        .Number("--contrast", "S", "colour jitter: contrast strength", o => o.Contrast, (o, v) => o with { Contrast = v }, ValueRange.NonNegative)
+        .Number("--saturation", "S", "colour jitter: saturation strength (colour images)", o => o.Saturation, (o, v) => o with { Saturation = v }, ValueRange.NonNegative)
+        .Number("--hue", "S", "colour jitter: hue strength (colour images)", o => o.Hue, (o, v) => o with { Hue = v }, new(0, 0.5))
+        .Number("--grayscale-p", "P", "random grayscale probability (colour images)", o => o.GrayscaleProbability, (o, v) => o with { GrayscaleProbability = v },
+                ValueRange.UnitInterval)
+        .Number("--blur-p", "P", "Gaussian blur probability", o => o.BlurProbability, (o, v) => o with { BlurProbability = v }, ValueRange.UnitInterval)
+        .Number("--blur-sigma-min", "PX", "Gaussian blur: smallest sigma", o => o.BlurSigmaMin, (o, v) => o with { BlurSigmaMin = v }, ValueRange.Positive)
+        .Number("--blur-sigma-max", "PX", "Gaussian blur: largest sigma", o => o.BlurSigmaMax, (o, v) => o with { BlurSigmaMax = v }, ValueRange.Positive)
+        .Integer("--randaugment-ops", "N", "RandAugment-style operations per image (0 = off; infomin uses 2)", o => o.RandAugmentOps,
+                 (o, v) => o with { RandAugmentOps = v }, ValueRange.NonNegative)
+        .Number("--randaugment-magnitude", "M", "their strength, 0-10", o => o.RandAugmentMagnitude, (o, v) => o with { RandAugmentMagnitude = v }, new(0, 10))
+        .Integer("--small-crops", "N", "multi-crop: small extra views per image (swav)", o => o.SmallCrops, (o, v) => o with { SmallCrops = v }, ValueRange.NonNegative)
+        .Integer("--small-crop-size", "PX", "side of the small crops; 0 = half the image side", o => o.SmallCropSize, (o, v) => o with { SmallCropSize = v },
+                 ValueRange.NonNegative)
+        .Number("--small-crop-area-min", "F", "small crops: smallest area fraction", o => o.SmallCropAreaMin, (o, v) => o with { SmallCropAreaMin = v }, Fraction)
+        .Number("--small-crop-area-max", "F", "small crops: largest area fraction", o => o.SmallCropAreaMax, (o, v) => o with { SmallCropAreaMax = v }, Fraction)
+        .Rule(o => o.CropAreaMin <= o.CropAreaMax ? null : $"crop area: the smallest fraction ({o.CropAreaMin}) is above the largest ({o.CropAreaMax})")
+        .Rule(o => o.CropRatioMin <= o.CropRatioMax ? null : $"crop aspect ratio: the smallest ({o.CropRatioMin}) is above the largest ({o.CropRatioMax})")
+        .Rule(o => o.BlurSigmaMin <= o.BlurSigmaMax ? null : $"blur sigma: the smallest ({o.BlurSigmaMin}) is above the largest ({o.BlurSigmaMax})")
+        .Rule(o => o.SmallCropAreaMin <= o.SmallCropAreaMax ? null : $"small crop area: the smallest fraction ({o.SmallCropAreaMin}) is above the largest ({o.SmallCropAreaMax})");
 }
 
 /// <summary>Named augmentation policies (data, not code): a starting point that individual options then override.</summary>
@@ -75,5 +95,5 @@ public static class AugmentationPresets
     public static AugmentationOptions Named(string name) =>
         All.TryGetValue(name, out var preset)
             ? preset
-            : throw new ConicException($"--augmentation: unknown preset '{name}' (known: {string.Join(", ", All.Keys)})");
+            : throw new ConicException($"unknown augmentation preset '{name}' (known: {string.Join(", ", All.Keys)})");
 }

@@ -18,7 +18,7 @@ public sealed class BatchAugmenter
 
     public BatchAugmenter(AugmentationOptions options, float[] mean, float[] std)
     {
-        options.Validate();
+        AugmentationOptions.Settings.ThrowIfInvalid(options);
         _options = options;
         _mean = mean;
         _std = std;

@@ -19,8 +19,9 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
     public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "") +
                            (Options is string o ? $":{o}" : "");
 
-    /// <summary>The entry's options as command-line arguments (<c>--lambda=0</c>).</summary>
-    public IReadOnlyList<string> OptionArguments => Options?.Split(':').Select(o => "--" + o).ToArray() ?? [];
+    /// <summary>The entry's options as flags and values (<c>("--lambda", "0")</c>).</summary>
+    public IEnumerable<(string Flag, string Value)> OptionValues =>
+        Options?.Split(':').Select(o => ("--" + o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])) ?? [];
 
     public static ComparisonEntry Parse(string text)
     {
@@ -51,25 +52,26 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
                 : throw new ConicException($"--methods: '{text}': the batch size after @ must be an integer >= 2");
             rest = rest[..at];
         }
-        if (!MethodRegistry.Names.Contains(rest, StringComparer.OrdinalIgnoreCase))
-            throw new ConicException($"--methods: unknown method '{rest}' (known: {string.Join(", ", MethodRegistry.Names)})");
-        return new ComparisonEntry(rest.ToLowerInvariant(), batch, preset, options);
+        var method = MethodRegistry.Find(rest) ?? throw new ConicException($"--methods: unknown method '{rest}' (known: {string.Join(", ", MethodRegistry.Names)})");
+        return new ComparisonEntry(method.Name, batch, preset, options);
     }
 
-    /// <summary>
-    /// The shared options with this entry's method, batch size, preset and options applied; <paramref name="applyOptions"/>
-    /// applies command-line arguments to options (the CLI's parser, so entries and commands share one set of names).
-    /// </summary>
-    public PretrainOptions Apply(PretrainOptions shared, string rootDirectory, Func<PretrainOptions, IReadOnlyList<string>, PretrainOptions>? applyOptions = null)
+    /// <summary>The shared options with this entry's method, batch size, preset and options (by their <c>conic pretrain</c> flags) applied.</summary>
+    public PretrainOptions Apply(PretrainOptions shared, string rootDirectory)
     {
-        var options = shared with
+        var options = shared.WithMethod(Method) with
         {
-            Method = Method,
             BatchSize = BatchSize ?? shared.BatchSize,
             Augmentation = AugmentationPreset is string p ? AugmentationPresets.Named(p) : shared.Augmentation,
         };
-        if (Options != null)
-            options = (applyOptions ?? throw new ConicException($"--methods: '{Label}': options in entries need an option parser"))(options, OptionArguments);
+        try
+        {
+            foreach (var (flag, value) in OptionValues) options = options.Set(flag, value);
+        }
+        catch (ConicException e)
+        {
+            throw new ConicException($"--methods: '{Label}': {e.Message}");
+        }
         return options with { RunDirectory = Path.Combine(rootDirectory, FolderOf(Label)) };
     }
 
@@ -90,14 +92,13 @@ public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, 
 public static class MethodComparison
 {
     public static IReadOnlyList<ComparisonRow> Run(PretrainOptions shared, IReadOnlyList<ComparisonEntry> entries, DatasetSplits data,
-                                                  string rootDirectory, TextWriter log,
-                                                  Func<PretrainOptions, IReadOnlyList<string>, PretrainOptions>? applyOptions = null)
+                                                  string rootDirectory, TextWriter log)
     {
         Directory.CreateDirectory(rootDirectory);
         var rows = new List<ComparisonRow>();
         foreach (var entry in entries)
         {
-            var options = entry.Apply(shared, rootDirectory, applyOptions);
+            var options = entry.Apply(shared, rootDirectory);
             log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {(options.Instances == 0 ? "all" : options.Instances)} instances, batch {options.BatchSize}");
             rows.Add(RunOne(entry, options, data, log));
             Write(rootDirectory, shared, WithEarlierRows(rootDirectory, rows));

@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -18,7 +19,7 @@ public enum ConsistencyTarget
 }
 
 /// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (README).</summary>
-public sealed record ConicOptions
+public sealed record ConicOptions : MethodSettings
 {
     /// <summary>τ in cos(z, w_i) / τ.</summary>
     public double Temperature { get; init; } = 0.1;
@@ -50,19 +51,6 @@ public sealed record ConicOptions
     /// <summary>λ at a point of training (<paramref name="progress"/> from 0 to 1).</summary>
     public double ConsistencyWeightAt(double progress) =>
         progress >= ConsistencyRamp ? ConsistencyWeight : ConsistencyWeight * progress / ConsistencyRamp;
-
-    public void Validate()
-    {
-        Check.Temperature("--temperature", Temperature);
-        Check.NonNegative("--lambda", ConsistencyWeight);
-        Check.AtMost("--lambda", ConsistencyWeight, 1e4, "the consistency term is at most 4, so larger weights only swamp classification");
-        Check.UnitInterval("--lambda-ramp", ConsistencyRamp);
-        Check.Positive("--embedding-dim", EmbeddingDim);
-        Check.NonNegative("--projection-hidden", ProjectionHidden);
-        Check.NonNegative("--classifier-lr-scale", ClassifierLearningRateScale);
-        Check.NonNegative("--classifier-wd", ClassifierWeightDecay);
-        Check.NonNegative("--classifier-chunk", ClassifierChunk);
-    }
 }
 
 /// <summary>
@@ -71,6 +59,31 @@ public sealed record ConicOptions
 /// </summary>
 public sealed class ConicMethod : SslMethod
 {
+    public static readonly MethodDefinition Definition = MethodDefinition.Of("conic",
+        "ConIC: every image its own class of a learnable N-way classifier, plus consistency between two views", new ConicOptions(),
+        new Settings<ConicOptions>()
+            .Number("--temperature", "T", "temperature of the instance classifier", o => o.Temperature, (o, v) => o with { Temperature = v }, ValueRange.Temperature)
+            .Number("--lambda", "W", "weight of the consistency loss (0 = classification only)", o => o.ConsistencyWeight, (o, v) => o with { ConsistencyWeight = v },
+                    new(0, 1e4, Why: "the consistency term is at most 4, so larger weights only swamp classification"))
+            .Number("--lambda-ramp", "F", "fraction of training over which lambda rises linearly from 0 (0 = constant)", o => o.ConsistencyRamp,
+                    (o, v) => o with { ConsistencyRamp = v }, ValueRange.UnitInterval)
+            .Choice("--consistency-on", "WHAT", "what the consistency loss pulls together: embedding (projection output) or features (backbone output)",
+                    o => o.ConsistencyOn, (o, v) => o with { ConsistencyOn = v }, ("embedding", ConsistencyTarget.Embedding), ("features", ConsistencyTarget.Features))
+            .Integer("--embedding-dim", "D", "embedding size (classifier rows)", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1))
+            .Integer("--projection-hidden", "H", "hidden width of the projection MLP; 0 = 4 x feature width", o => o.ProjectionHidden,
+                     (o, v) => o with { ProjectionHidden = v }, ValueRange.NonNegative)
+            .Number("--classifier-lr-scale", "X", "classifier learning rate as a multiple of the network's", o => o.ClassifierLearningRateScale,
+                    (o, v) => o with { ClassifierLearningRateScale = v }, ValueRange.NonNegative)
+            .Number("--classifier-wd", "DECAY", "weight decay of the classifier", o => o.ClassifierWeightDecay, (o, v) => o with { ClassifierWeightDecay = v },
+                    ValueRange.NonNegative)
+            .Choice("--classifier-head", "KIND", "auto (materialized while the logits are under 32 MB, else chunked), chunked (memory O(batch x chunk)) or materialized (full logits matrix); all exact",
+                    o => o.ClassifierHead, (o, v) => o with { ClassifierHead = v },
+                    ("auto", ClassifierHead.Auto), ("chunked", ClassifierHead.Chunked), ("materialized", ClassifierHead.Materialized))
+            .Integer("--classifier-chunk", "N", "classes per chunk of the chunked head; 0 = automatic", o => o.ClassifierChunk, (o, v) => o with { ClassifierChunk = v },
+                     ValueRange.NonNegative)
+            .Number("--classifier-init-std", "S", "standard deviation of the classifier's initial weights", o => o.ClassifierInitStd,
+                    (o, v) => o with { ClassifierInitStd = v }, ValueRange.Positive),
+        (backbone, instances, _, options) => new ConicMethod(backbone, instances, options));
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly Parameter classifier;
@@ -78,7 +91,6 @@ public sealed class ConicMethod : SslMethod
 
     public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic")
     {
-        options.Validate();
         _options = options;
         this.backbone = backbone;
         int hidden = options.ProjectionHidden > 0 ? options.ProjectionHidden : 4 * backbone.FeatureDim;

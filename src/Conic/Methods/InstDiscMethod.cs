@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -6,6 +7,21 @@ using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Conic.Methods;
+
+/// <summary>InstDisc (Wu et al. 2018): non-parametric softmax over a memory bank of instance features.</summary>
+public sealed record InstDiscOptions : MethodSettings
+{
+    /// <summary>
+    /// 0.2 (paper: 0.07): with a few thousand instances the softmax over the whole bank at 0.07 learned far slower
+    /// (30 epochs, 2,048 instances: kNN 63.5 % at 0.07, 74.5 % at 0.2).
+    /// </summary>
+    public double Temperature { get; init; } = 0.2;
+    /// <summary>Negatives drawn from the bank per step; when the bank is no larger, the exact softmax over it is used.</summary>
+    public int Negatives { get; init; } = 4096;
+    /// <summary>Bank update v ← m·v + (1 − m)·f, then renormalised (0.5 in lemniscate).</summary>
+    public double BankMomentum { get; init; } = 0.5;
+    public int EmbeddingDim { get; init; } = 128;
+}
 
 /// <summary>
 /// InstDisc (Wu et al. 2018, lemniscate): backbone → linear → 128-d normalised features; a memory bank holds one
@@ -16,6 +32,17 @@ namespace Conic.Methods;
 /// </summary>
 public sealed class InstDiscMethod : SslMethod
 {
+    public static readonly MethodDefinition Definition = MethodDefinition.Of("instdisc",
+        "InstDisc (Wu et al. 2018): non-parametric softmax over a memory bank of instance features", new InstDiscOptions(),
+        new Settings<InstDiscOptions>()
+            .Number("--instdisc-temperature", "T", "temperature", o => o.Temperature, (o, v) => o with { Temperature = v }, ValueRange.Temperature)
+            .Integer("--instdisc-negatives", "K", "memory-bank negatives per step (exact softmax when the bank is smaller)", o => o.Negatives,
+                     (o, v) => o with { Negatives = v }, ValueRange.AtLeast(1))
+            .Number("--instdisc-bank-momentum", "M", "memory-bank momentum (0 = replace entries with the newest features)", o => o.BankMomentum,
+                    (o, v) => o with { BankMomentum = v }, ValueRange.UnitInterval)
+            .Integer("--instdisc-embedding-dim", "D", "size of the bank's features", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1)),
+        (backbone, instances, _, options) => new InstDiscMethod(backbone, instances, options));
+
     readonly ResNet backbone;
     readonly Linear head;
     readonly Tensor memory;

@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
 using static TorchSharp.torch;
@@ -5,6 +6,26 @@ using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Conic.Methods;
+
+/// <summary>MoCo v1 / v2 (He et al. 2019; Chen et al. 2020): momentum key encoder and a queue of negatives.</summary>
+public sealed record MocoOptions : MethodSettings
+{
+    /// <summary>null: 0.07 for v1, 0.2 for v2.</summary>
+    public double? Temperature { get; init; }
+    /// <summary>
+    /// 65,536 in the paper (5 % of ImageNet); capped at half the number of instances so that the queue rarely holds a
+    /// stale key of a query's own image.
+    /// </summary>
+    public int QueueSize { get; init; } = 4096;
+    /// <summary>0.999 in the paper for 800 steps an epoch; 0.99 for runs of a few thousand steps.</summary>
+    public double EncoderMomentum { get; init; } = 0.99;
+    /// <summary>
+    /// Shuffling-BN substitute on one device: the batch is cut into this many groups that normalise separately, and
+    /// keys are encoded in shuffled groups, so a query and its key never share BatchNorm statistics.
+    /// </summary>
+    public int ShuffleGroups { get; init; } = 4;
+    public int EmbeddingDim { get; init; } = 128;
+}
 
 /// <summary>
 /// MoCo (He et al. 2019) and MoCo v2 (Chen et al. 2020): a query encoder trained with InfoNCE against keys from a
@@ -14,6 +35,23 @@ namespace Conic.Methods;
 /// </summary>
 public sealed class MocoMethod : SslMethod
 {
+    static readonly Settings<MocoOptions> SharedSettings = new Settings<MocoOptions>()
+        .OptionalNumber("--moco-temperature", "T", "temperature", o => o.Temperature, (o, v) => o with { Temperature = v }, ValueRange.Temperature,
+                        _ => "0.07 for v1, 0.2 for v2")
+        .Integer("--moco-queue", "K", "queue length (capped at half the instance count)", o => o.QueueSize, (o, v) => o with { QueueSize = v }, ValueRange.AtLeast(1))
+        .Number("--moco-momentum", "M", "key-encoder momentum", o => o.EncoderMomentum, (o, v) => o with { EncoderMomentum = v }, ValueRange.UnitInterval)
+        .Integer("--moco-shuffle-groups", "G", "BatchNorm groups that stand in for shuffling BN across GPUs", o => o.ShuffleGroups,
+                 (o, v) => o with { ShuffleGroups = v }, ValueRange.AtLeast(1))
+        .Integer("--moco-embedding-dim", "D", "size of the queries and keys", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1));
+
+    public static readonly MethodDefinition Version1 = MethodDefinition.Of("mocov1",
+        "MoCo v1 (He et al. 2019): momentum key encoder, queue of negatives, linear head, T = 0.07", new MocoOptions(), SharedSettings,
+        (backbone, instances, _, options) => new MocoMethod(backbone, instances, options, version2: false));
+
+    public static readonly MethodDefinition Version2 = MethodDefinition.Of("mocov2",
+        "MoCo v2 (Chen et al. 2020): MoCo with an MLP head and T = 0.2", new MocoOptions(), SharedSettings,
+        (backbone, instances, _, options) => new MocoMethod(backbone, instances, options, version2: true));
+
     readonly ResNet backbone;
     readonly Module<Tensor, Tensor> head;
     readonly MomentumEncoder keyEncoder;

@@ -1,12 +1,28 @@
+using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
 using static TorchSharp.torch;
 
 namespace Conic.Methods;
 
+/// <summary>SimCLR (Chen et al. 2020): NT-Xent over the 2B views of a batch.</summary>
+public sealed record SimclrOptions : MethodSettings
+{
+    /// <summary>0.5, the paper's CIFAR-10 value.</summary>
+    public double Temperature { get; init; } = 0.5;
+    public int EmbeddingDim { get; init; } = 128;
+}
+
 /// <summary>SimCLR (Chen et al. 2020): backbone → MLP projection, NT-Xent over the 2B views (LARS: --optimizer lars).</summary>
 public sealed class SimclrMethod : SslMethod
 {
+    public static readonly MethodDefinition Definition = MethodDefinition.Of("simclr",
+        "SimCLR (Chen et al. 2020): NT-Xent over the two views of every image in the batch", new SimclrOptions(),
+        new Settings<SimclrOptions>()
+            .Number("--simclr-temperature", "T", "NT-Xent temperature", o => o.Temperature, (o, v) => o with { Temperature = v }, ValueRange.Temperature)
+            .Integer("--simclr-embedding-dim", "D", "size of the projected embeddings", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1)),
+        (backbone, _, _, options) => new SimclrMethod(backbone, options));
+
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly SimclrOptions _options;

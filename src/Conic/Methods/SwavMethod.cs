@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -7,6 +8,19 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Conic.Methods;
 
+/// <summary>SwAV (Caron et al. 2020): prototypes, Sinkhorn-Knopp codes, swapped prediction, optional multi-crop.</summary>
+public sealed record SwavOptions : MethodSettings
+{
+    /// <summary>3,000 on ImageNet; 300 for datasets of a few thousand instances.</summary>
+    public int Prototypes { get; init; } = 300;
+    public double Temperature { get; init; } = 0.1;
+    public double Epsilon { get; init; } = 0.05;
+    public int SinkhornIterations { get; init; } = 3;
+    /// <summary>The prototypes stay fixed for this many epochs (the paper's first-epoch freeze).</summary>
+    public int FreezePrototypesEpochs { get; init; } = 1;
+    public int EmbeddingDim { get; init; } = 128;
+}
+
 /// <summary>
 /// SwAV (Caron et al. 2020): normalised embeddings scored against K normalised prototypes; the two main views get
 /// equal-partition codes by Sinkhorn-Knopp, and every other view (including small multi-crops) predicts them
@@ -14,6 +28,24 @@ namespace Conic.Methods;
 /// </summary>
 public sealed class SwavMethod : SslMethod
 {
+    /// <summary>
+    /// lr 0.5 by default, which learned faster at 30 epochs (kNN 76.6 % against 74.3 % at 0.12; 1.0 gave 76.4 %).
+    /// </summary>
+    public static readonly MethodDefinition Definition = MethodDefinition.Of("swav",
+        "SwAV (Caron et al. 2020): swapped prediction of Sinkhorn-Knopp cluster codes, optional multi-crop", new SwavOptions(),
+        new Settings<SwavOptions>()
+            .Integer("--swav-prototypes", "K", "number of prototypes", o => o.Prototypes, (o, v) => o with { Prototypes = v }, ValueRange.AtLeast(2))
+            .Number("--swav-temperature", "T", "temperature of the swapped prediction", o => o.Temperature, (o, v) => o with { Temperature = v }, ValueRange.Temperature)
+            .Number("--swav-epsilon", "E", "Sinkhorn-Knopp regularisation", o => o.Epsilon, (o, v) => o with { Epsilon = v }, ValueRange.Positive)
+            .Integer("--swav-sinkhorn-iterations", "N", "Sinkhorn-Knopp iterations", o => o.SinkhornIterations, (o, v) => o with { SinkhornIterations = v },
+                     ValueRange.AtLeast(1))
+            .Integer("--swav-freeze-prototypes", "EPOCHS", "epochs at the start during which the prototypes stay fixed", o => o.FreezePrototypesEpochs,
+                     (o, v) => o with { FreezePrototypesEpochs = v }, ValueRange.NonNegative)
+            .Integer("--swav-embedding-dim", "D", "size of the embeddings scored against the prototypes", o => o.EmbeddingDim,
+                     (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1)),
+        (backbone, _, epochs, options) => new SwavMethod(backbone, options, epochs),
+        new TrainingDefaults(0.5, OptimizerKind.Sgd, 5e-4));
+
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly Linear prototypes;

@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,6 +16,13 @@ public sealed record BackboneOptions
     /// <summary>3x3 stride-1 first convolution and no max-pool, for images of about 32 px (CIFAR-style stem).</summary>
     public bool SmallImageStem { get; init; } = true;
     public int InputChannels { get; init; } = 1;
+
+    public static readonly Settings<BackboneOptions> Settings = new Settings<BackboneOptions>()
+        .Choice("--arch", "NAME", "backbone: resnet18 or resnet50", o => o.Depth, (o, v) => o with { Depth = v },
+                ("resnet18", ResNetDepth.ResNet18), ("resnet50", ResNetDepth.ResNet50))
+        .Integer("--width", "C", "channels of the first stage (torchvision: 64)", o => o.Width, (o, v) => o with { Width = v }, ValueRange.AtLeast(1))
+        .Choice("--stem", "KIND", "small (3x3 conv, no max-pool; for ~32 px images) or imagenet (7x7/2 conv + max-pool)", o => o.SmallImageStem,
+                (o, v) => o with { SmallImageStem = v }, ("small", true), ("imagenet", false));
 }
 
 /// <summary>
@@ -34,7 +42,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
 
     public ResNet(BackboneOptions options) : base(options.Depth.ToString().ToLowerInvariant())
     {
-        if (options.Width < 1) throw new ConicException($"--width: {options.Width} must be at least 1");
+        BackboneOptions.Settings.ThrowIfInvalid(options);
         Options = options;
         bool bottleneck = options.Depth == ResNetDepth.ResNet50;
         int[] blocks = bottleneck ? new[] { 3, 4, 6, 3 } : new[] { 2, 2, 2, 2 };

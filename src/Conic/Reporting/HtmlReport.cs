@@ -127,7 +127,7 @@ public static class HtmlReport
     }
 
     static string MethodDetail(PretrainOptions options) =>
-        options.Method == "conic" ? $" (λ = {options.Conic.ConsistencyWeight.ToString(CultureInfo.InvariantCulture)})" : "";
+        $" ({string.Join(", ", options.MethodDefinition.Settings.Select(s => $"{s.Flag.TrimStart('-')} {s.Current(options.MethodSettings)}"))})";
 
     static void Retrieval(StringBuilder html, PretrainedModel model, ImageDataset bank, ImageDataset queries, bool queriesFromBank)
     {

@@ -1,23 +1,27 @@
+using System.Text.Json.Serialization;
 using Conic.Augmentation;
+using Conic.Configuration;
 using Conic.Methods;
 using Conic.Models;
 
 namespace Conic.Training;
 
-public enum OptimizerKind { Sgd, Lars }
-
 /// <summary>
 /// Everything a pretraining run depends on; the one place for defaults. Saved as config.json in the run folder and
-/// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run.
+/// inside every checkpoint, so that <c>--resume</c> and <c>conic eval</c> rebuild the same run. Only the chosen
+/// method's settings are held (<see cref="MethodSettings"/>); config.json writes them under the method's name.
 /// </summary>
 public sealed record PretrainOptions
 {
     /// <summary>Dataset folder (see <see cref="Data.DatasetLoader"/>); null means Debian's Fashion-MNIST.</summary>
     public string? DataPath { get; init; }
-    /// <summary>Side of the square images made from image folders.</summary>
+    /// <summary>Side of the square images made from image folders; IDX files keep their own size.</summary>
     public int ImageSize { get; init; } = Data.DatasetLoader.DefaultImageSize;
     public string RunDirectory { get; init; } = "runs/conic";
-    public string Method { get; init; } = "conic";
+    public string Method { get; init; } = ConicMethod.Definition.Name;
+    /// <summary>The chosen method's settings; <c>with { Method = ... }</c> alone leaves them stale, so use <see cref="WithMethod"/>.</summary>
+    [JsonIgnore]
+    public MethodSettings MethodSettings { get; init; } = ConicMethod.Definition.Defaults;
     /// <summary>How many training images are instances (classes); 0 means all. They are a seeded random subset.</summary>
     public int Instances { get; init; } = 2048;
     /// <summary>Instances per epoch, a window that slides over all instances once during the run; 0 = every instance every epoch.</summary>
@@ -40,13 +44,7 @@ public sealed record PretrainOptions
     public int MonitorEvery { get; init; } = 10;
     public BackboneOptions Backbone { get; init; } = new();
     public AugmentationOptions Augmentation { get; init; } = new();
-    public ConicOptions Conic { get; init; } = new();
-    public InstDiscOptions InstDisc { get; init; } = new();
-    public MocoOptions Moco { get; init; } = new();
-    public SimclrOptions Simclr { get; init; } = new();
-    public ByolOptions Byol { get; init; } = new();
-    public SwavOptions Swav { get; init; } = new();
-    /// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser); null: the method's default.</summary>
+    /// <summary>SGD, or SGD with LARS layer-wise trust ratios; null: the method's default.</summary>
     public OptimizerKind? Optimizer { get; init; }
     /// <summary>LARS trust coefficient η: a layer's rate is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖).</summary>
     public double LarsEta { get; init; } = 0.02;
@@ -55,11 +53,25 @@ public sealed record PretrainOptions
     /// <summary>CPU convolution kernels; Auto: oneDNN where the arithmetic check finds it right, else libtorch's own.</summary>
     public ConvolutionKernels Kernels { get; init; } = ConvolutionKernels.Auto;
 
-    public double BaseLearningRate => LearningRate ?? MethodRegistry.DefaultsFor(Method).LearningRate;
+    [JsonIgnore]
+    public MethodDefinition MethodDefinition => MethodRegistry.Get(Method);
 
-    public OptimizerKind OptimizerOrDefault => Optimizer ?? MethodRegistry.DefaultsFor(Method).Optimizer;
+    /// <summary>These options training <paramref name="method"/>, with its default settings unless it is the method already.</summary>
+    public PretrainOptions WithMethod(string method)
+    {
+        var definition = MethodRegistry.Get(method);
+        return definition.Name == Method && definition.Owns(MethodSettings) ? this : this with { Method = definition.Name, MethodSettings = definition.Defaults };
+    }
 
-    public double WeightDecayOrDefault => WeightDecay ?? MethodRegistry.DefaultsFor(Method).WeightDecay;
+    /// <summary>The chosen method's settings as their record type.</summary>
+    public T SettingsOf<T>() where T : MethodSettings =>
+        MethodSettings as T ?? throw new ConicException($"method '{Method}' has no {typeof(T).Name}");
+
+    public double BaseLearningRate => LearningRate ?? MethodDefinition.Training.LearningRate;
+
+    public OptimizerKind OptimizerOrDefault => Optimizer ?? MethodDefinition.Training.Optimizer;
+
+    public double WeightDecayOrDefault => WeightDecay ?? MethodDefinition.Training.WeightDecay;
 
     /// <summary>These options with the method's defaults written in, as the trainer uses and records them.</summary>
     public PretrainOptions WithMethodDefaults() =>
@@ -67,28 +79,93 @@ public sealed record PretrainOptions
 
     public double ScaledLearningRate => BaseLearningRate * BatchSize / 256.0;
 
+    /// <summary>Throws a one-line <see cref="ConicException"/> for the first setting out of its range.</summary>
     public void Validate()
     {
-        if (Epochs < 1) throw new ConicException($"--epochs: {Epochs} must be at least 1");
-        if (BatchSize < 2) throw new ConicException($"--batch-size: {BatchSize} must be at least 2");
-        if (Instances < 0) throw new ConicException($"--instances: {Instances} must be >= 0 (0 = all)");
-        if (InstanceWindow < 0) throw new ConicException($"--instance-window: {InstanceWindow} must be >= 0 (0 = no window)");
-        if (LearningRate is <= 0) throw new ConicException($"--lr: {LearningRate} must be > 0");
-        if (LearningRate is double rate) Check.AtMost("--lr", rate, 100, "SSL learning rates for batch 256 are 0.03 to 5");
-        if (Momentum is < 0 or >= 1) throw new ConicException($"--momentum: {Momentum} must be in [0, 1)");
-        if (WeightDecay < 0) throw new ConicException($"--wd: {WeightDecay} must be >= 0");
-        if (WarmupEpochs < 0) throw new ConicException($"--warmup-epochs: {WarmupEpochs} must be >= 0");
-        if (Threads < 0) throw new ConicException($"--threads: {Threads} must be >= 0");
-        Check.NonNegative("--monitor-every", MonitorEvery);
-        if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
-            throw new ConicException($"--device: '{Device}' is not cpu, cuda or cuda:N");
-        if (LarsEta <= 0) throw new ConicException($"--lars-eta: {LarsEta} must be > 0");
-        Augmentation.Validate();
-        Conic.Validate();
-        InstDisc.Validate();
-        Moco.Validate();
-        Simclr.Validate();
-        Byol.Validate();
-        Swav.Validate();
+        var definition = MethodDefinition;
+        if (!definition.Owns(MethodSettings))
+            throw new ConicException($"method '{Method}' was given the settings of another method ({MethodSettings.GetType().Name}); use WithMethod");
+        foreach (var group in SettingGroups(definition)) group.Settings.ThrowIfInvalid(this);
+    }
+
+    /// <summary>
+    /// Every pretraining setting, grouped as <c>--help</c> shows them; the method group holds only
+    /// <paramref name="method"/>'s settings.
+    /// </summary>
+    public static IReadOnlyList<(string Title, Settings<PretrainOptions> Settings)> SettingGroups(MethodDefinition method) =>
+    [
+        ("common", CommonSettings),
+        ("data", DataSettings),
+        ("backbone", BackboneOptions.Settings.Within<PretrainOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })),
+        ("augmentation", AugmentationOptions.Settings.Within<PretrainOptions>(o => o.Augmentation, (o, a) => o with { Augmentation = a })),
+        ($"method {method.Name}", method.Settings.Within<PretrainOptions>(o => o.MethodSettings, (o, s) => o with { MethodSettings = s })),
+    ];
+
+    /// <summary>Every method's settings, for parsers that must know all flags before the method is known.</summary>
+    public static IEnumerable<(MethodDefinition Method, Setting<PretrainOptions> Setting)> AllMethodSettings() =>
+        MethodRegistry.All.SelectMany(m => SettingGroups(m)[^1].Settings.Select(s => (m, s)));
+
+    static readonly Settings<PretrainOptions> CommonSettings = new Settings<PretrainOptions>()
+        .Text(MethodFlag, "NAME", $"self-supervised method ({string.Join(", ", MethodRegistry.Names)}); --help with it lists its settings",
+              o => o.Method, (o, v) => o.WithMethod(v), appliedFirst: true)
+        .Text(RunFlag, "DIR", "run folder: config, checkpoint, metrics, TensorBoard events, eval and report", o => o.RunDirectory,
+              (o, v) => o with { RunDirectory = v })
+        .Integer("--epochs", "N", "passes over the instances (over the window, with --instance-window)", o => o.Epochs, (o, v) => o with { Epochs = v },
+                 ValueRange.AtLeast(1))
+        .Integer("--batch-size", "N", "images per step (two views each)", o => o.BatchSize, (o, v) => o with { BatchSize = v }, ValueRange.AtLeast(2))
+        .OptionalNumber("--lr", "RATE", "learning rate for batch 256 (scaled linearly with the batch size); the method's default otherwise",
+                        o => o.LearningRate, (o, v) => o with { LearningRate = v },
+                        new(0, 100, MinOpen: true, Why: "SSL learning rates for batch 256 are 0.03 to 5"), o => o.BaseLearningRate)
+        .Choice("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios); the method's default otherwise", o => o.OptimizerOrDefault,
+                (o, v) => o with { Optimizer = v }, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars))
+        .Number("--momentum", "M", "SGD momentum", o => o.Momentum, (o, v) => o with { Momentum = v }, ValueRange.Momentum)
+        .OptionalNumber("--wd", "DECAY", "weight decay of the network; the method's default otherwise", o => o.WeightDecay, (o, v) => o with { WeightDecay = v },
+                        ValueRange.NonNegative, o => o.WeightDecayOrDefault)
+        .Number("--warmup-epochs", "N", "linear warm-up before the cosine decay", o => o.WarmupEpochs, (o, v) => o with { WarmupEpochs = v }, ValueRange.NonNegative)
+        .Number("--lars-eta", "ETA", "LARS trust coefficient", o => o.LarsEta, (o, v) => o with { LarsEta = v }, ValueRange.Positive)
+        .Integer("--seed", "N", "seed for initialisation, instance choice, order and augmentation", o => o.Seed, (o, v) => o with { Seed = v }, ValueRange.Any)
+        .Text("--device", "DEV", "cpu, cuda or cuda:N (cuda needs the TorchSharp-cuda-linux package)", o => o.Device, (o, v) => o with { Device = v },
+              o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal) ? null : $"--device: '{o.Device}' is not cpu, cuda or cuda:N")
+        .Integer("--threads", "N", "CPU threads for libtorch; 0 = one per core", o => o.Threads, (o, v) => o with { Threads = v }, ValueRange.NonNegative)
+        .Choice("--prefetch", "on|off", "prepare the next batch's views on a worker thread while the current step computes", o => o.Prefetch,
+                (o, v) => o with { Prefetch = v }, ("on", true), ("off", false))
+        .Choice("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions and the start-up arithmetic check finds it right), fp32 or bf16; weights, gradients and evaluation stay fp32",
+                o => o.Precision, (o, v) => o with { Precision = v }, ("auto", Precision.Auto), ("fp32", Precision.Float32), ("bf16", Precision.BFloat16))
+        .Choice("--conv-kernels", "K", "CPU convolution kernels: auto (oneDNN where the start-up arithmetic check finds it right), onednn, or native (oneDNN off; slower)",
+                o => o.Kernels, (o, v) => o with { Kernels = v }, ("auto", ConvolutionKernels.Auto), ("onednn", ConvolutionKernels.OneDnn), ("native", ConvolutionKernels.Native))
+        .Integer("--monitor-every", "K", "online kNN on labelled train/test subsets every K epochs (0 = off)", o => o.MonitorEvery,
+                 (o, v) => o with { MonitorEvery = v }, ValueRange.NonNegative);
+
+    static readonly Settings<PretrainOptions> DataSettings = new Settings<PretrainOptions>()
+        .Text("--data", "PATH", "folder of IDX files, of images (optionally one subfolder per class), or with train/ and test/ image folders",
+              o => o.DataPath, (o, v) => o with { DataPath = v }, unsetText: Conic.Data.DatasetLoader.DefaultFashionMnist)
+        .Integer("--image-size", "PX", "side of the square images made from image folders (IDX files keep their size)", o => o.ImageSize,
+                 (o, v) => o with { ImageSize = v }, ValueRange.AtLeast(8))
+        .Integer("--instances", "N", "training images used as instances (a seeded random subset); 0 = all", o => o.Instances,
+                 (o, v) => o with { Instances = v }, ValueRange.NonNegative)
+        .Integer("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run, so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
+                 o => o.InstanceWindow, (o, v) => o with { InstanceWindow = v }, ValueRange.NonNegative);
+
+    /// <summary>The run folder's flag, which every command that reads a run shares.</summary>
+    public const string RunFlag = "--run";
+
+    /// <summary>The flag that chooses the method; the method's own settings are shown and accepted after it.</summary>
+    public const string MethodFlag = "--method";
+
+    /// <summary>The setting behind <paramref name="flag"/>, for any method; null when there is none.</summary>
+    public static Setting<PretrainOptions>? FindSetting(string flag, string method) =>
+        SettingGroups(MethodRegistry.Get(method)).SelectMany(g => g.Settings).FirstOrDefault(s => s.Flag == flag);
+
+    /// <summary>
+    /// These options with <paramref name="flag"/> set from <paramref name="text"/>, as on the command line; an unknown
+    /// flag, or one of another method, is a one-line error.
+    /// </summary>
+    public PretrainOptions Set(string flag, string text)
+    {
+        if (FindSetting(flag, Method) is { } setting) return setting.Apply(this, text);
+        var owner = AllMethodSettings().FirstOrDefault(m => m.Setting.Flag == flag).Method;
+        throw new ConicException(owner != null
+            ? $"{flag}: a setting of method {owner.Name}, not of {Method} (give --method {owner.Name})"
+            : $"{flag}: not a pretraining setting");
     }
 }

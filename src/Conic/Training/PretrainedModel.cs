@@ -85,7 +85,7 @@ public sealed class PretrainedModel : IDisposable
     {
         manual_seed(options.Seed);
         var backbone = new ResNet(options.Backbone);
-        var method = MethodRegistry.Create(options.Method, backbone, instanceCount, options);
+        var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings);
         method.to(device);
         return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, imageSize, device);
     }

@@ -10,7 +10,7 @@ public static class RunJson
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        Converters = { new ArchitectureName(), new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new ArchitectureName(), new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower), new PretrainOptionsJson() },
     };
 
     /// <summary>

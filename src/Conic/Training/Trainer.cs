@@ -203,19 +203,11 @@ public static class Trainer
     /// </summary>
     public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
     {
-        // Settings of the methods this run does not train cannot matter (and their defaults may have changed since).
-        bool Uses(string method) => requested.Method.Equals(method, StringComparison.OrdinalIgnoreCase);
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
             Prefetch = saved.Prefetch, Kernels = saved.Kernels,
             Epochs = requested.Epochs > saved.Epochs && saved.InstanceWindow == 0 ? saved.Epochs : requested.Epochs,
-            Conic = Uses("conic") ? requested.Conic : saved.Conic,
-            InstDisc = Uses("instdisc") ? requested.InstDisc : saved.InstDisc,
-            Moco = Uses("mocov1") || Uses("mocov2") ? requested.Moco : saved.Moco,
-            Simclr = Uses("simclr") ? requested.Simclr : saved.Simclr,
-            Byol = Uses("byol") ? requested.Byol : saved.Byol,
-            Swav = Uses("swav") ? requested.Swav : saved.Swav,
         };
         // requested has its method defaults written in already; older checkpoints may leave them to the method.
         return placeless == saved.WithMethodDefaults();

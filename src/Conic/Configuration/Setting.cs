@@ -1,0 +1,184 @@
+using System.Globalization;
+
+namespace Conic.Configuration;
+
+/// <summary>
+/// One option of a settings record <typeparamref name="T"/>: its flag, help line, current value as text, how text
+/// changes it and which values are allowed. The CLI, <c>--help</c>, config-file checks and comparison entries all work
+/// from these, so a flag is written once, next to the setting it sets.
+/// </summary>
+public sealed class Setting<T>
+{
+    readonly Func<T, object?> _current;
+    readonly Func<T, string, T> _apply;
+    readonly Func<T, string?> _problem;
+
+    internal Setting(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,
+                     bool appliedFirst = false)
+    {
+        Flag = flag;
+        ValueName = valueName;
+        Help = help;
+        _current = current;
+        _apply = apply;
+        _problem = problem;
+        AppliedFirst = appliedFirst;
+    }
+
+    /// <summary>The command-line flag, with its dashes (<c>--lambda</c>).</summary>
+    public string Flag { get; }
+    public string ValueName { get; }
+    public string Help { get; }
+    /// <summary>Applied before other settings wherever it stands on the command line: a choice (method, preset) that others refine.</summary>
+    public bool AppliedFirst { get; }
+
+    public string Current(T owner) => SettingText.Format(_current(owner));
+
+    /// <summary>The owner with this setting parsed from <paramref name="text"/>; a value that does not parse is a one-line error naming the flag.</summary>
+    public T Apply(T owner, string text) => _apply(owner, text);
+
+    /// <summary>Why the owner's value of this setting is not allowed (one line starting with the flag), or null.</summary>
+    public string? Problem(T owner) => _problem(owner);
+
+    /// <summary>This setting of a record held inside <typeparamref name="TOuter"/>.</summary>
+    public Setting<TOuter> Within<TOuter>(Func<TOuter, T> get, Func<TOuter, T, TOuter> set) =>
+        new(Flag, ValueName, Help, outer => _current(get(outer)), (outer, text) => set(outer, _apply(get(outer), text)),
+            outer => _problem(get(outer)), AppliedFirst);
+}
+
+/// <summary>
+/// Allowed values of a number: an interval, open or closed at each end, with why where the bound is not obvious.
+/// </summary>
+public sealed record ValueRange(double Min, double Max, bool MinOpen = false, bool MaxOpen = false, string? Why = null)
+{
+    public static readonly ValueRange Any = new(double.NegativeInfinity, double.PositiveInfinity);
+    public static readonly ValueRange NonNegative = new(0, double.PositiveInfinity);
+    public static readonly ValueRange Positive = new(0, double.PositiveInfinity, MinOpen: true);
+    public static readonly ValueRange UnitInterval = new(0, 1);
+    /// <summary>Below 1: SGD momentum, EMA rates.</summary>
+    public static readonly ValueRange Momentum = new(0, 1, MaxOpen: true);
+    /// <summary>Logits are similarities divided by a temperature, so below 0.001 they leave float32's useful range.</summary>
+    public static readonly ValueRange Temperature = new(1e-3, 100, Why: "typical 0.05 to 0.5; below 0.001 the logits leave float32's range");
+
+    public static ValueRange AtLeast(double min) => new(min, double.PositiveInfinity);
+
+    public bool Contains(double value) =>
+        (MinOpen ? value > Min : value >= Min) && (MaxOpen ? value < Max : value <= Max) && !double.IsNaN(value);
+
+    public string Describe()
+    {
+        string text = (double.IsNegativeInfinity(Min), double.IsPositiveInfinity(Max)) switch
+        {
+            (true, true) => "finite",
+            (false, true) => MinOpen ? $"> {F(Min)}" : $">= {F(Min)}",
+            (true, false) => MaxOpen ? $"< {F(Max)}" : $"<= {F(Max)}",
+            _ => $"in {(MinOpen ? "(" : "[")}{F(Min)}, {F(Max)}{(MaxOpen ? ")" : "]")}",
+        };
+        return Why == null ? text : $"{text}; {Why}";
+    }
+
+    static string F(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The settings of one record, declared in a row: <c>new Settings&lt;ConicOptions&gt;().Number(...).Number(...)</c>.</summary>
+public sealed class Settings<T> : List<Setting<T>>
+{
+    readonly List<Func<T, string?>> _rules = new();
+
+    public Settings<T> Number(string flag, string valueName, string help, Func<T, double> get, Func<T, double, T> set, ValueRange range) =>
+        Add(flag, valueName, help, o => get(o), (o, text) => set(o, SettingText.Double(flag, text)),
+            o => range.Contains(get(o)) ? null : $"{flag}: {SettingText.Format(get(o))} must be {range.Describe()}");
+
+    /// <summary>A number that may be left to a default chosen elsewhere (shown as <paramref name="unsetText"/>).</summary>
+    public Settings<T> OptionalNumber(string flag, string valueName, string help, Func<T, double?> get, Func<T, double?, T> set, ValueRange range,
+                                      Func<T, object> unsetText) =>
+        Add(flag, valueName, help, o => get(o) ?? unsetText(o), (o, text) => set(o, SettingText.Double(flag, text)),
+            o => get(o) is not double value || range.Contains(value) ? null : $"{flag}: {SettingText.Format(value)} must be {range.Describe()}");
+
+    public Settings<T> Integer(string flag, string valueName, string help, Func<T, int> get, Func<T, int, T> set, ValueRange range) =>
+        Add(flag, valueName, help, o => get(o), (o, text) => set(o, SettingText.Int(flag, text)),
+            o => range.Contains(get(o)) ? null : $"{flag}: {get(o)} must be {range.Describe()}");
+
+    public Settings<T> Choice<TValue>(string flag, string valueName, string help, Func<T, TValue> get, Func<T, TValue, T> set,
+                                      params (string Name, TValue Value)[] choices) =>
+        Add(flag, valueName, help, o => NameOf(get(o), choices), (o, text) => set(o, SettingText.Choice(flag, text, choices)), _ => null);
+
+    public Settings<T> Text(string flag, string valueName, string help, Func<T, string?> get, Func<T, string, T> set,
+                            Func<T, string?>? problem = null, bool appliedFirst = false, string? unsetText = null) =>
+        Add(flag, valueName, help, o => get(o) ?? unsetText, set, problem ?? (_ => null), appliedFirst);
+
+    /// <summary>A check across settings (a minimum not above its maximum); the message says which.</summary>
+    public Settings<T> Rule(Func<T, string?> problem)
+    {
+        _rules.Add(problem);
+        return this;
+    }
+
+    /// <summary>Every problem of <paramref name="owner"/>'s values, each one line naming its flag.</summary>
+    public IEnumerable<string> Problems(T owner) =>
+        this.Select(s => s.Problem(owner)).Concat(_rules.Select(rule => rule(owner))).OfType<string>();
+
+    /// <summary>Throws a one-line <see cref="ConicException"/> for the first problem of <paramref name="owner"/>'s values.</summary>
+    public void ThrowIfInvalid(T owner)
+    {
+        foreach (string problem in Problems(owner)) throw new ConicException(problem);
+    }
+
+    /// <summary>These settings (and rules) of a record held inside <typeparamref name="TOuter"/>.</summary>
+    public Settings<TOuter> Within<TOuter>(Func<TOuter, T> get, Func<TOuter, T, TOuter> set)
+    {
+        var outer = new Settings<TOuter>();
+        outer.AddRange(this.Select(s => s.Within(get, set)));
+        foreach (var rule in _rules) outer.Rule(o => rule(get(o)));
+        return outer;
+    }
+
+    /// <summary>Appends <paramref name="others"/>, rules included.</summary>
+    public Settings<T> With(Settings<T> others)
+    {
+        var all = new Settings<T>();
+        all.AddRange(this);
+        all.AddRange(others);
+        all._rules.AddRange(_rules);
+        all._rules.AddRange(others._rules);
+        return all;
+    }
+
+    Settings<T> Add(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,
+                    bool appliedFirst = false)
+    {
+        Add(new Setting<T>(flag, valueName, help, current, apply, problem, appliedFirst));
+        return this;
+    }
+
+    static string NameOf<TValue>(TValue value, (string Name, TValue Value)[] choices) =>
+        choices.FirstOrDefault(c => EqualityComparer<TValue>.Default.Equals(c.Value, value)).Name ?? SettingText.Format(value);
+}
+
+/// <summary>Settings' values as text: invariant culture, enums in lower case; parse failures name the flag.</summary>
+public static class SettingText
+{
+    public static string Format(object? value) => value switch
+    {
+        null => "",
+        double d => d.ToString("G6", CultureInfo.InvariantCulture),
+        bool b => b ? "on" : "off",
+        Enum e => e.ToString().ToLowerInvariant(),
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    public static int Int(string flag, string text) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
+            ? value
+            : throw new ConicException($"{flag}: '{text}' is not an integer");
+
+    public static double Double(string flag, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && double.IsFinite(value)
+            ? value
+            : throw new ConicException($"{flag}: '{text}' is not a number");
+
+    public static TValue Choice<TValue>(string flag, string text, params (string Name, TValue Value)[] choices) =>
+        choices.FirstOrDefault(c => c.Name.Equals(text, StringComparison.OrdinalIgnoreCase)) is { Name: not null } hit
+            ? hit.Value
+            : throw new ConicException($"{flag}: '{text}' is not one of {string.Join(", ", choices.Select(c => c.Name))}");
+}

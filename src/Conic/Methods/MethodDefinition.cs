@@ -1,0 +1,60 @@
+using Conic.Configuration;
+using Conic.Models;
+
+namespace Conic.Methods;
+
+/// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser).</summary>
+public enum OptimizerKind { Sgd, Lars }
+
+/// <summary>A method's own learning rate (for batch 256), optimiser and weight decay, used where the run does not set them.</summary>
+public sealed record TrainingDefaults(double LearningRate, OptimizerKind Optimizer, double WeightDecay)
+{
+    /// <summary>SGD at 0.12 (the Fashion-MNIST sweep in the README), weight decay 5e-4.</summary>
+    public static readonly TrainingDefaults Sgd = new(0.12, OptimizerKind.Sgd, 5e-4);
+}
+
+/// <summary>The settings record of one method; each method file declares its own.</summary>
+public abstract record MethodSettings;
+
+/// <summary>
+/// Everything the rest of Conic knows of a method: its name, what it is, its settings with their defaults, flags and
+/// ranges, its training defaults, and how to build it. Each method file declares one (or, like MoCo v1/v2, two sharing
+/// settings); <see cref="MethodRegistry"/> lists them.
+/// </summary>
+public sealed class MethodDefinition
+{
+    readonly Func<ResNet, int, int, MethodSettings, SslMethod> _create;
+
+    MethodDefinition(string name, string summary, MethodSettings defaults, Settings<MethodSettings> settings, TrainingDefaults training,
+                     Func<ResNet, int, int, MethodSettings, SslMethod> create)
+    {
+        Name = name;
+        Summary = summary;
+        Defaults = defaults;
+        Settings = settings;
+        Training = training;
+        _create = create;
+    }
+
+    /// <summary>The CLI's name (<c>--method conic</c>), also the section of config files that holds the settings.</summary>
+    public string Name { get; }
+    public string Summary { get; }
+    public MethodSettings Defaults { get; }
+    public Settings<MethodSettings> Settings { get; }
+    public TrainingDefaults Training { get; }
+
+    /// <param name="create">The method from a backbone, the number of instances, the number of epochs and its settings.</param>
+    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<ResNet, int, int, T, SslMethod> create,
+                                         TrainingDefaults? training = null) where T : MethodSettings =>
+        new(name, summary, defaults, settings.Within<MethodSettings>(s => (T)s, (_, t) => t), training ?? TrainingDefaults.Sgd,
+            (backbone, instances, epochs, s) => create(backbone, instances, epochs, (T)s));
+
+    /// <summary>Whether <paramref name="settings"/> are this method's kind of settings.</summary>
+    public bool Owns(MethodSettings settings) => settings.GetType() == Defaults.GetType();
+
+    public SslMethod Create(ResNet backbone, int instanceCount, int epochs, MethodSettings settings)
+    {
+        Settings.ThrowIfInvalid(settings);
+        return _create(backbone, instanceCount, epochs, settings);
+    }
+}
