@@ -77,17 +77,14 @@ public class BaselineTests
         Assert.Equal(new float[] { 5, 6, 3, 4 }, method.Queue.flatten().data<float>().ToArray());
     }
 
-    // MoCo's loss rises on a fixed batch: its queue starts as random vectors and fills with real, similar keys.
+    public static TheoryData<string> Methods => new(MethodRegistry.Names);
+
     [Theory]
-    [InlineData("conic", true)]
-    [InlineData("instdisc", true)]
-    [InlineData("mocov1", false)]
-    [InlineData("mocov2", false)]
-    [InlineData("simclr", true)]
-    [InlineData("byol", true)]
-    [InlineData("swav", true)]
-    public void EveryMethodTrainsATinyBatch(string name, bool lossMustFall)
+    [MemberData(nameof(Methods))]
+    public void EveryMethodTrainsATinyBatch(string name)
     {
+        // MoCo's loss rises on a fixed batch: its queue starts as random vectors and fills with real, similar keys.
+        bool lossMustFall = !name.StartsWith("moco", StringComparison.Ordinal);
         manual_seed(1);
         var definition = MethodRegistry.Get(name);
         using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, definition.Defaults);

@@ -10,8 +10,8 @@ public class CompareTests
         Assert.Equal(new ComparisonEntry("simclr", 32, null), ComparisonEntry.Parse("simclr@32"));
         Assert.Equal(new ComparisonEntry("mocov2", null, "infomin"), ComparisonEntry.Parse("mocov2+infomin"));
         Assert.Equal("conic@32+infomin", ComparisonEntry.Parse("CONIC@32+infomin").Label);
-        Assert.Equal("--methods: unknown method 'vicreg' (known: conic, instdisc, mocov1, mocov2, simclr, byol, swav)",
-                     Assert.Throws<ConicException>(() => ComparisonEntry.Parse("vicreg")).Message);
+        Assert.StartsWith("--methods: unknown method 'nosuch' (known: conic, instdisc, mocov1, mocov2, simclr, byol, swav",
+                          Assert.Throws<ConicException>(() => ComparisonEntry.Parse("nosuch")).Message);
         Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic@x"));
         Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic+nope"));
         Assert.Throws<ConicException>(() => ComparisonEntry.Parse("conic:lambda"));
