@@ -15,6 +15,7 @@ public static class MethodRegistry
         SimclrMethod.Definition,
         ByolMethod.Definition,
         SwavMethod.Definition,
+        VicregMethod.Definition,
     ];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);

@@ -1,0 +1,98 @@
+using Conic.Configuration;
+using Conic.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Conic.Methods;
+
+/// <summary>
+/// VICReg's settings. The loss weights are the paper's (25, 25, 1); the expander is 2,048 wide on CIFAR in
+/// solo-learn and 8,192 on ImageNet, here 4x the backbone's features (512 at width 16) for a CPU budget.
+/// </summary>
+public sealed record VicregOptions : MethodSettings
+{
+    /// <summary>λ: weight of the invariance term (mean squared distance between the two views' embeddings).</summary>
+    public double InvarianceWeight { get; init; } = 25;
+    /// <summary>μ: weight of the variance term (hinge keeping each dimension's standard deviation at 1 or above).</summary>
+    public double VarianceWeight { get; init; } = 25;
+    /// <summary>ν: weight of the covariance term (squared off-diagonal covariances, decorrelating dimensions).</summary>
+    public double CovarianceWeight { get; init; } = 1;
+    /// <summary>Width of the expander's hidden layers and of its output; 0 means four times the backbone's features.</summary>
+    public int ExpanderDim { get; init; }
+}
+
+/// <summary>
+/// VICReg (Bardes, Ponce and LeCun 2022): an expander MLP (three linear layers, BatchNorm and ReLU between) maps both
+/// views' features to embeddings; the loss pulls the two views together (invariance) while each batch keeps every
+/// embedding dimension spread (variance) and the dimensions decorrelated (covariance). No negatives, no momentum
+/// encoder, no stop-gradient.
+/// </summary>
+public sealed class VicregMethod : SslMethod
+{
+    /// <summary>LARS at lr 0.3 with weight decay 1e-4, solo-learn's CIFAR recipe.</summary>
+    public static readonly MethodDefinition Definition = MethodDefinition.Of("vicreg",
+        "VICReg (Bardes et al. 2022): invariance, variance and covariance terms on expanded embeddings; no negatives", new VicregOptions(),
+        new Settings<VicregOptions>()
+            .Number("--vicreg-invariance", "W", "weight of the invariance term", o => o.InvarianceWeight, (o, v) => o with { InvarianceWeight = v },
+                    ValueRange.NonNegative)
+            .Number("--vicreg-variance", "W", "weight of the variance term", o => o.VarianceWeight, (o, v) => o with { VarianceWeight = v },
+                    ValueRange.NonNegative)
+            .Number("--vicreg-covariance", "W", "weight of the covariance term", o => o.CovarianceWeight, (o, v) => o with { CovarianceWeight = v },
+                    ValueRange.NonNegative)
+            .Integer("--vicreg-expander-dim", "D", "width of the expander's layers; 0 = 4 x feature width", o => o.ExpanderDim,
+                     (o, v) => o with { ExpanderDim = v }, ValueRange.NonNegative),
+        (backbone, _, _, options) => new VicregMethod(backbone, options),
+        new TrainingDefaults(0.3, OptimizerKind.Lars, 1e-4));
+
+    readonly ResNet backbone;
+    readonly Sequential expander;
+    readonly VicregOptions _options;
+
+    public VicregMethod(ResNet backbone, VicregOptions options) : base("vicreg")
+    {
+        _options = options;
+        this.backbone = backbone;
+        int width = options.ExpanderDim > 0 ? options.ExpanderDim : 4 * backbone.FeatureDim;
+        expander = Sequential(
+            ("0", Linear(backbone.FeatureDim, width)), ("1", BatchNorm1d(width)), ("2", ReLU()),
+            ("3", Linear(width, width)), ("4", BatchNorm1d(width)), ("5", ReLU()),
+            ("6", Linear(width, width)));
+        RegisterComponents();
+    }
+
+    public override ResNet Backbone => backbone;
+
+    public override MethodLoss TrainingStep(TrainingBatch batch)
+    {
+        int size = (int)batch.InstanceIndices.shape[0];
+        var z = expander.call(backbone.call(BothViews(batch)));
+        var (invariance, variance, covariance) = Terms(z[..size], z[size..]);
+        var total = invariance.mul(_options.InvarianceWeight).add(variance.mul(_options.VarianceWeight)).add(covariance.mul(_options.CovarianceWeight));
+        return new MethodLoss(total, new[] { new LossTerm("invariance", invariance), new LossTerm("variance", variance), new LossTerm("covariance", covariance) });
+    }
+
+    /// <summary>
+    /// The three unweighted terms for embeddings of two views [B, D]: mean squared difference; the mean hinge
+    /// max(0, 1 − std) per dimension (std from the unbiased variance + 1e-4), averaged over the views; and the squared
+    /// off-diagonal entries of each view's covariance matrix, summed and divided by D, added over the views.
+    /// </summary>
+    public static (Tensor Invariance, Tensor Variance, Tensor Covariance) Terms(Tensor first, Tensor second)
+    {
+        var invariance = F.mse_loss(first, second);
+        var variance = StandardDeviationHinge(first).add(StandardDeviationHinge(second)).div(2);
+        var covariance = OffDiagonalCovariance(first).add(OffDiagonalCovariance(second));
+        return (invariance, variance, covariance);
+    }
+
+    static Tensor StandardDeviationHinge(Tensor z) => F.relu(sqrt(z.var(0).add(1e-4)).neg().add(1)).mean();
+
+    static Tensor OffDiagonalCovariance(Tensor z)
+    {
+        long count = z.shape[0], dims = z.shape[1];
+        var centred = z.sub(z.mean([0], keepdim: true));
+        var covariance = centred.t().matmul(centred).div(count - 1);
+        return covariance.pow(2).sum().sub(covariance.diagonal().pow(2).sum()).div(dims);
+    }
+}
