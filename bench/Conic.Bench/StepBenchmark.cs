@@ -109,7 +109,7 @@ static class StepBenchmark
             using (Trainer.Pretrain(options with { RunDirectory = run }, train, TextWriter.Null)) { }
             double peak = (ProcessMemory.PeakResidentBytes() ?? 0) / 1048576.0;
             // The first epoch pays for warm-up (allocator, first-touch); the median of the others is the steady speed.
-            var speeds = new MetricsCsv(Path.Combine(run, Trainer.MetricsFile)).Column("images_per_second").Skip(1).Select(e => e.Value).Order().ToArray();
+            var speeds = new MetricsCsv(new RunFolder(run).Metrics).Column("images_per_second").Skip(1).Select(e => e.Value).Order().ToArray();
             return (speeds.Length > 0 ? speeds[speeds.Length / 2] : double.NaN, peak);
         }
         finally

@@ -21,7 +21,7 @@ sealed class SettingOptions
     public SettingOptions(Command command, bool withMethods)
     {
         _withMethods = withMethods;
-        var settings = PretrainOptions.SettingGroups(ConicMethod.Definition).Take(4).SelectMany(g => g.Settings)
+        var settings = PretrainOptions.GeneralSettingGroups.SelectMany(g => g.Settings)
             .Concat(withMethods ? PretrainOptions.AllMethodSettings().Select(m => m.Setting) : []);
         foreach (var setting in settings.Where(s => withMethods || s.Flag != PretrainOptions.MethodFlag))
         {

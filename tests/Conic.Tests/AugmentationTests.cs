@@ -1,4 +1,5 @@
 using Conic.Augmentation;
+using Conic.Models;
 using static TorchSharp.torch;
 
 namespace Conic.Tests;
@@ -12,9 +13,11 @@ public class AugmentationTests
         return one.expand(8, channels, 16, 16).contiguous();
     }
 
+    static InputNormalization Normalization(int channels) =>
+        new(Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.25f, channels).ToArray());
+
     static BatchAugmenter Augmenter(int channels, AugmentationOptions? options = null) =>
-        new(options ?? new AugmentationOptions { BlurProbability = 0.5 }, Enumerable.Repeat(0.5f, channels).ToArray(),
-            Enumerable.Repeat(0.25f, channels).ToArray());
+        new(options ?? new AugmentationOptions { BlurProbability = 0.5 }, Normalization(channels));
 
     [Theory]
     [InlineData(1)]
@@ -51,7 +54,7 @@ public class AugmentationTests
         };
         var images = SameImageEightTimes(3);
         var augmenter = Augmenter(3, identity);
-        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), augmenter.Normalize(images), atol: 1e-4));
+        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), Normalization(3).FromPixels(images), atol: 1e-4));
     }
 
     [Fact]
@@ -64,7 +67,7 @@ public class AugmentationTests
         };
         var images = SameImageEightTimes(1);
         var augmenter = Augmenter(1, flipOnly);
-        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), augmenter.Normalize(images).flip(3), atol: 1e-4));
+        Assert.True(allclose(augmenter.Augment(images, new Generator(0)), Normalization(1).FromPixels(images).flip(3), atol: 1e-4));
     }
 
     [Fact]

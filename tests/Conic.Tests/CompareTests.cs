@@ -1,4 +1,4 @@
-using Conic.Comparison;
+using Conic.Workflows;
 
 namespace Conic.Tests;
 

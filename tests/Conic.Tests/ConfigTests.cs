@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Conic.Methods;
 using Conic.Training;
+using Conic.Runtime;
 
 namespace Conic.Tests;
 
 public class ConfigTests
 {
     static PretrainOptions Saved(string run) =>
-        JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(Path.Combine(run, Trainer.ConfigFile)), RunJson.Options)!;
+        JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(new RunFolder(run).Config), RunJson.Options)!;
 
     [Fact]
     public void AYamlConfigIsReadAndFlagsRefineIt()
@@ -37,7 +38,7 @@ public class ConfigTests
                                                       saved.SettingsOf<ConicOptions>().ConsistencyRamp, saved.Prefetch, saved.Seed));
 
         // Any run's config.json is a config too; a name that is not an option is named.
-        var again = CliRunner.Run("pretrain", "--config", Path.Combine(run, Trainer.ConfigFile), "--run", Path.Combine(data, "again"), "--no-eval");
+        var again = CliRunner.Run("pretrain", "--config", new RunFolder(run).Config, "--run", Path.Combine(data, "again"), "--no-eval");
         Assert.True(again.ExitCode == 0, again.StdErr);
         Assert.Equal(saved with { RunDirectory = Path.Combine(data, "again") }, Saved(Path.Combine(data, "again")));
         File.WriteAllText(config, "epochs: 1\nbatch_sise: 16\n");
@@ -60,8 +61,8 @@ public class ConfigTests
         var extended = CliRunner.Run("pretrain", "--run", run, "--resume", "--epochs", "4", "--no-eval");
         Assert.True(extended.ExitCode == 0, extended.StdErr);
         Assert.Contains("after epoch 2", extended.StdErr);
-        Assert.Equal(4, Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile)).CompletedEpochs);
-        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile)).Length);
+        Assert.Equal(4, Checkpoint.ReadHeader(new RunFolder(run).Checkpoint).CompletedEpochs);
+        Assert.Equal(5, File.ReadAllLines(new RunFolder(run).Metrics).Length);
         Assert.Equal((4, 0.5), (Saved(run).Epochs, Saved(run).SettingsOf<ConicOptions>().ConsistencyWeight));
 
         // Other settings are still refused.
@@ -95,7 +96,7 @@ public class ConfigTests
         string docs = Path.Combine(AppContext.BaseDirectory, "../../../../../docs/compare-100-epochs");
         foreach (string folder in new[] { "mocov2", "instdisc", "conic" })
         {
-            var old = RunJson.Read<PretrainOptions>(Path.Combine(docs, folder, Trainer.ConfigFile));
+            var old = RunJson.Read<PretrainOptions>(new RunFolder(Path.Combine(docs, folder)).Config);
             Assert.Equal(folder, old.Method);
             Assert.True(old.MethodDefinition.Owns(old.MethodSettings));
             old.Validate();
@@ -122,5 +123,20 @@ public class ConfigTests
             Assert.Equal(settings.Count, settings.Select(s => s.Flag).Distinct().Count());
             new PretrainOptions().WithMethod(method.Name).Validate();
         }
+    }
+
+    [Theory]
+    [InlineData("method: nosuch", "'nosuch' is not a method (known: conic,")]
+    [InlineData("method: 5", "'method' must be a method's name")]
+    [InlineData("method: swav\nswav:\n  prototypes: 10\n  colour: red", "colour")]
+    public void AConfigWithAWrongMethodOrMethodSettingIsOneLineNamingIt(string yaml, string expected)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"conic-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, yaml);
+        var error = Assert.Throws<ConicException>(() => ConfigFile.Read(path));
+        Assert.StartsWith($"{path}: not a valid config (", error.Message);
+        Assert.Contains(expected, error.Message);
+        Assert.DoesNotContain("\n", error.Message);
+        File.Delete(path);
     }
 }

@@ -4,6 +4,7 @@ using Conic.Evaluation;
 using Conic.Methods;
 using Conic.Training;
 using static TorchSharp.torch;
+using Conic.Runtime;
 
 namespace Conic.Tests;
 
@@ -26,24 +27,24 @@ public class EndToEndTests
 
         using (var process = CliRunner.Start(TinyRun(data, killed, epochs)))
         {
-            string checkpoint = Path.Combine(killed, Trainer.CheckpointFile);
+            string checkpoint = new RunFolder(killed).Checkpoint;
             while (!File.Exists(checkpoint) && !process.HasExited) Thread.Sleep(2);
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
         }
-        int completed = Checkpoint.ReadHeader(Path.Combine(killed, Trainer.CheckpointFile)).CompletedEpochs;
+        int completed = Checkpoint.ReadHeader(new RunFolder(killed).Checkpoint).CompletedEpochs;
         Assert.True(completed < epochs, $"the run finished ({completed} epochs) before it could be killed");
 
         var (exitCode, _, stderr) = CliRunner.Run(TinyRun(data, killed, epochs).Append("--resume").ToArray());
         Assert.True(exitCode == 0, stderr);
-        Assert.Contains($"resuming {Path.Combine(killed, Trainer.CheckpointFile)} after epoch", stderr);
+        Assert.Contains($"resuming {new RunFolder(killed).Checkpoint} after epoch", stderr);
 
         using var expected = PretrainedModel.Load(uninterrupted);
         using var resumed = PretrainedModel.Load(killed);
         var expectedState = expected.Method.state_dict();
         foreach (var (name, value) in resumed.Method.state_dict())
             Assert.True(value.eq(expectedState[name]).all().item<bool>(), $"{name} differs after resume");
-        Assert.Equal(epochs + 1, File.ReadAllLines(Path.Combine(killed, Trainer.MetricsFile)).Length);
+        Assert.Equal(epochs + 1, File.ReadAllLines(new RunFolder(killed).Metrics).Length);
     }
 
     [Fact]
@@ -70,7 +71,7 @@ public class EndToEndTests
         string[] byol = TinyRun(data, run, 1).Concat(new[] { "--method", "byol" }).ToArray();
         Assert.Equal(0, CliRunner.Run(byol).ExitCode);
 
-        var config = JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(Path.Combine(run, Trainer.ConfigFile)), RunJson.Options)!;
+        var config = JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(new RunFolder(run).Config), RunJson.Options)!;
         Assert.Equal((1.0, OptimizerKind.Lars, 1e-5), (config.LearningRate, config.Optimizer, config.WeightDecay));
 
         // The defaults given explicitly are the same run; another optimiser is not.
@@ -94,7 +95,7 @@ public class EndToEndTests
         using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null);
         var result = Evaluator.EvaluateRun(model, run, splits, TextWriter.Null);
 
-        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, Evaluator.ResultFile)));
+        using var json = JsonDocument.Parse(File.ReadAllText(new RunFolder(run).Evaluation));
         double knn = json.RootElement.GetProperty("knn_top1").GetDouble();
         double linear = json.RootElement.GetProperty("linear_top1").GetDouble();
         Assert.Equal(result.KnnTop1, knn, 6);
@@ -102,7 +103,7 @@ public class EndToEndTests
         // Four textures (chance 25 %): even a briefly trained encoder separates most of them linearly. Three epochs
         // of a width-4 network land between 0.78 and 0.9 depending on the CPU's arithmetic (bfloat16 or float32).
         Assert.InRange(linear, 0.6, 1);
-        Assert.Equal(4, File.ReadAllLines(Path.Combine(run, Trainer.MetricsFile)).Length);
+        Assert.Equal(4, File.ReadAllLines(new RunFolder(run).Metrics).Length);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents.*"));
 
         var (exitCode, _, stderr) = CliRunner.Run("eval", "--run", run);
@@ -110,7 +111,7 @@ public class EndToEndTests
         Assert.Contains("linear probe top-1", stderr);
         Assert.True(File.Exists(Path.Combine(run, "report.md")));
         // eval rewrites report.html with what it measured.
-        var evaluated = RunJson.Read<EvaluationResult>(Path.Combine(run, Evaluator.ResultFile));
+        var evaluated = RunJson.Read<EvaluationResult>(new RunFolder(run).Evaluation);
         Assert.Contains(evaluated.KnnTop1.ToString("P2"), File.ReadAllText(Path.Combine(run, "report.html")));
     }
 
@@ -160,14 +161,14 @@ public class EndToEndTests
                 DataPath = data, RunDirectory = Path.Combine(data, name), Instances = 64, BatchSize = 16, Epochs = 2, WarmupEpochs = 1,
                 Threads = 1, MonitorEvery = 1, Backbone = new Models.BackboneOptions { Width = 4 },
             };
-            using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null, monitor: monitor);
+            using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null, monitor: monitor == null ? null : monitor.Measure);
             return model.Backbone.state_dict()["layer4.1.conv2.weight"].clone();
         }
         var monitor = KnnMonitor.Create(splits, seed: 0, bankSize: 40, querySize: 16)!;
         Assert.Equal((40, 16), (monitor.BankSize, monitor.QuerySize));
         Assert.True(Train("a", null).eq(Train("b", monitor)).all().item<bool>());
 
-        var rows = File.ReadAllLines(Path.Combine(data, "b", Trainer.MetricsFile)).Select(l => l.Split(',')).ToArray();
+        var rows = File.ReadAllLines(new RunFolder(Path.Combine(data, "b")).Metrics).Select(l => l.Split(',')).ToArray();
         int column = Array.IndexOf(rows[0], "monitor_knn_top1");
         Assert.All(rows.Skip(1), row => Assert.InRange(double.Parse(row[column], System.Globalization.CultureInfo.InvariantCulture), 0, 1));
         Assert.Null(KnnMonitor.Create(splits with { Test = null }, seed: 0));

@@ -155,7 +155,7 @@ public class FaultTests
     public void DamagedCheckpointsAreRefusedInOneLine()
     {
         string folder = TestFolder.New();
-        string path = Path.Combine(folder, Trainer.CheckpointFile);
+        string path = new RunFolder(folder).Checkpoint;
         var header = new CheckpointHeader(1, 10, 4, [0.5f], [0.25f], new PretrainOptions());
         var weights = arange(0, 64, dtype: ScalarType.Float32).reshape(8, 8);
         Checkpoint.Save(path, header, [("model.w", weights)]);
@@ -283,7 +283,7 @@ public class FaultTests
     public void ARunThatLearnedNothingIsSaidPlainly()
     {
         string run = TestFolder.New();
-        var csv = new MetricsCsv(Path.Combine(run, Trainer.MetricsFile));
+        var csv = new MetricsCsv(new RunFolder(run).Metrics);
         for (int epoch = 1; epoch <= 6; epoch++)
             csv.Append(new EpochMetrics(epoch, epoch * 10, 0.1, 4.159 - 0.001 * epoch, [("classification", 4.15)], 100, 1));
         var flat = new EvaluationResult(0.27, 0.3, 0.9, 0.91, 200, 0.07, 100, 20, 32, 1);
@@ -327,7 +327,7 @@ public class FaultTests
             for (int kill = 0; kill < 2; kill++)
             {
                 using var process = CliRunner.Start([.. TinyRun(data, run, epochs), "--resume"]);
-                string checkpoint = Path.Combine(run, Trainer.CheckpointFile);
+                string checkpoint = new RunFolder(run).Checkpoint;
                 var started = DateTime.UtcNow;
                 while (!File.Exists(checkpoint) && !process.HasExited && DateTime.UtcNow - started < TimeSpan.FromMinutes(1)) Thread.Sleep(1);
                 Thread.Sleep(random.Next(0, 400));

@@ -94,7 +94,7 @@ public class OnnxExportTests
         string card = File.ReadAllText(Path.Combine(run, "README.md"));
         Assert.StartsWith("---\nlibrary_name: conic\n", card);
         Assert.Contains("Weights: `encoder.onnx`", card);
-        Assert.Contains($"mean [{model.ChannelMean[0].ToString("G6", System.Globalization.CultureInfo.InvariantCulture)}]", card);
+        Assert.Contains($"mean [{model.Normalization.Mean[0].ToString("G6", System.Globalization.CultureInfo.InvariantCulture)}]", card);
         Assert.Contains("Not evaluated", card);
         string elsewhere = TestFolder.New();
         File.WriteAllText(Path.Combine(elsewhere, "README.md"), "my project");

@@ -84,7 +84,7 @@ public class TrainingPartsTests
     {
         var data = Data.DatasetLoader.Load(SyntheticData.WriteIdx(trainCount: 48, testCount: 4)).Train;
         var (mean, std) = data.ChannelStatistics();
-        var augmenter = new Augmentation.BatchAugmenter(new Augmentation.AugmentationOptions(), mean, std);
+        var augmenter = new Augmentation.BatchAugmenter(new Augmentation.AugmentationOptions(), new Models.InputNormalization(mean, std));
         var batches = new Data.InstanceSampler(data.Count, 48, seed: 1).EpochBatches(1, 16).ToList();
         List<Tensor> Views(bool prefetch)
         {
@@ -112,5 +112,42 @@ public class TrainingPartsTests
         for (int epoch = 2; epoch <= 9; epoch++) progress.Remaining(epoch, 10);
         // Five recent epochs of 10 s each: the slow one no longer counts.
         Assert.Equal(TimeSpan.FromSeconds(10 * 10), progress.Remaining(10, 10));
+    }
+}
+
+public class TensorBoardTests
+{
+    [Fact]
+    public void EventFilesAreTfRecordsOfEventsWithUnixWallTimes()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "conic-tb-" + Guid.NewGuid().ToString("N"));
+        using (var writer = new TensorBoardWriter(folder))
+            writer.Add(new EpochMetrics(1, 3_000_000_000L, 0.1, 2.5, [("classification", 2.0)], 123, 4, MonitorKnnTop1: 0.75));
+        byte[] bytes = File.ReadAllBytes(Directory.GetFiles(folder).Single());
+        var events = new List<Tensorboard.Event>();
+        for (int at = 0; at < bytes.Length;)
+        {
+            ulong length = BitConverter.ToUInt64(bytes, at);
+            Assert.Equal(Masked(bytes.AsSpan(at, 8)), BitConverter.ToUInt32(bytes, at + 8));
+            var data = bytes.AsSpan(at + 12, (int)length);
+            Assert.Equal(Masked(data), BitConverter.ToUInt32(bytes, at + 12 + (int)length));
+            events.Add(Tensorboard.Event.Parser.ParseFrom(data.ToArray()));
+            at += 16 + (int)length;
+        }
+        Assert.Equal("brain.Event:2", events[0].FileVersion);
+        double now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        Assert.All(events, e => Assert.InRange(e.WallTime, now - 60, now + 1));
+        var scalars = events.Skip(1).ToDictionary(e => e.Summary.Value.Single().Tag, e => (e.Step, e.Summary.Value.Single().SimpleValue));
+        Assert.Equal((3_000_000_000L, 2.5f), scalars["train/loss"]);
+        Assert.Equal((3_000_000_000L, 0.75f), scalars["monitor/knn_top1"]);
+        Assert.Equal(2.0f, scalars["train/classification"].SimpleValue);
+        Directory.Delete(folder, recursive: true);
+
+        // TFRecord's masked CRC, computed with TorchSharp's CRC-32C rather than Conic's own.
+        static uint Masked(ReadOnlySpan<byte> data)
+        {
+            uint crc = TorchSharp.Utils.CRC32C.process(data.ToArray());
+            return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+        }
     }
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Conic.Comparison;
+using Conic.Workflows;
 using Conic.Data;
 using Conic.Training;
 
@@ -38,7 +38,7 @@ static class CompareCommand
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
         if (data.Test?.Labels == null || data.Train.Labels == null)
             throw new ConicException($"{data.Train.Source}: compare evaluates every method, so it needs labelled train and test splits");
-        using var runLock = Runtime.RunLock.Acquire(options.RunDirectory);
+        using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();
         MethodComparison.Run(options, entries, data, options.RunDirectory, Console.Error);
         Console.WriteLine(File.ReadAllText(Path.Combine(options.RunDirectory, "compare.md")));
         return 0;

@@ -11,12 +11,12 @@ static class EmbedCommand
 {
     public static Command Create()
     {
-        var run = RunFolder.RunOption();
-        var data = RunFolder.DataOption("images: a folder (subfolders included), IDX files, or train/ and test/ folders (default: the run's data)");
+        var run = FinishedRun.RunOption();
+        var data = FinishedRun.DataOption("images: a folder (subfolders included), IDX files, or train/ and test/ folders (default: the run's data)");
         var split = new Option<string>("--split") { HelpName = "NAME", Description = "train or test (for data with both)", DefaultValueFactory = _ => "train" };
         split.AcceptOnlyFromAmong("train", "test");
         var output = new Option<string?>("--out") { HelpName = "PREFIX", Description = "output path without extension (default: RUN/embeddings)" };
-        var device = RunFolder.DeviceOption();
+        var device = FinishedRun.DeviceOption();
         var command = new Command("embed",
             "Writes the frozen backbone features (no augmentation) of every image: PREFIX.csv (file name, or index for IDX data, then " +
             "the vector) and PREFIX.npy (float32 [images, features], numpy.load reads it).") { run, data, split, output, device };
@@ -26,10 +26,10 @@ static class EmbedCommand
 
     static int Run(string run, string? data, bool test, string? output, string? device)
     {
-        using var runLock = Runtime.RunLock.Acquire(run, create: false);
+        using var runLock = new Runtime.RunFolder(run).Lock(create: false);
 
-        using var model = RunFolder.LoadModel(run, device);
-        var splits = RunFolder.LoadData(model, data);
+        using var model = FinishedRun.LoadModel(run, device);
+        var splits = FinishedRun.LoadData(model, data);
         var images = test ? splits.Test ?? throw new ConicException($"{splits.Train.Source}: has no test split") : splits.Train;
         if (images.Channels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{images.Source}: images have {images.Channels} channels, the encoder takes {model.Backbone.Options.InputChannels}");

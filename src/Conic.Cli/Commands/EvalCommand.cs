@@ -9,9 +9,9 @@ static class EvalCommand
 {
     public static Command Create()
     {
-        var run = RunFolder.RunOption();
-        var data = RunFolder.DataOption();
-        var device = RunFolder.DeviceOption();
+        var run = FinishedRun.RunOption();
+        var data = FinishedRun.DataOption();
+        var device = FinishedRun.DeviceOption();
         var command = new Command("eval",
             "Evaluates the encoder saved in a run folder on frozen features: weighted kNN (k=200, T=0.07, cosine) and a linear probe, " +
             "trained on the train split and measured on the test split. Writes eval.json, report.md and report.html.") { run, data, device };
@@ -21,9 +21,9 @@ static class EvalCommand
 
     static int Run(string run, string? data, string? device)
     {
-        using var runLock = Runtime.RunLock.Acquire(run, create: false);
-        using var model = RunFolder.LoadModel(run, device);
-        var splits = RunFolder.LoadData(model, data);
+        using var runLock = new Runtime.RunFolder(run).Lock(create: false);
+        using var model = FinishedRun.LoadModel(run, device);
+        var splits = FinishedRun.LoadData(model, data);
         var result = Evaluator.EvaluateRun(model, run, splits, Console.Error);
         Console.Error.WriteLine($"report: {MarkdownReport.Write(run, model.Options, result)}");
         // The HTML report shows the evaluation too: rewritten, not left stale.

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Conic.Export;
 using Conic.Training;
+using Conic.Runtime;
 
 namespace Conic.Cli.Commands;
 
@@ -12,7 +13,7 @@ static class ExportCommand
 
     public static Command Create()
     {
-        var run = RunFolder.RunOption();
+        var run = FinishedRun.RunOption();
         var format = new Option<string>("--format") { HelpName = "NAME", Description = "safetensors, pytorch or onnx", DefaultValueFactory = _ => "safetensors" };
         format.AcceptOnlyFromAmong(Enum.GetNames<Format>().Select(n => n.ToLowerInvariant()).ToArray());
         var output = new Option<string?>("--out") { HelpName = "PATH", Description = "output file (default: RUN/encoder.safetensors, .pt or .onnx)" };
@@ -29,9 +30,9 @@ static class ExportCommand
 
     static int Run(string run, Format format, string? output)
     {
-        using var runLock = Runtime.RunLock.Acquire(run, create: false);
+        using var runLock = new Runtime.RunFolder(run).Lock(create: false);
 
-        using var model = RunFolder.LoadModel(run, "cpu");
+        using var model = FinishedRun.LoadModel(run, "cpu");
         string path = output ?? Path.Combine(run, format switch { Format.PyTorch => "encoder.pt", Format.Onnx => "encoder.onnx", _ => "encoder.safetensors" });
         var options = model.Backbone.Options;
         var metadata = new Dictionary<string, string>
@@ -40,11 +41,11 @@ static class ExportCommand
             ["width"] = options.Width.ToString(CultureInfo.InvariantCulture),
             ["stem"] = options.SmallImageStem ? "small: conv1 3x3 stride 1 padding 1, no max-pool" : "imagenet",
             ["input_channels"] = options.InputChannels.ToString(CultureInfo.InvariantCulture),
-            ["channel_mean"] = string.Join(",", model.ChannelMean.Select(m => m.ToString("R", CultureInfo.InvariantCulture))),
-            ["channel_std"] = string.Join(",", model.ChannelStd.Select(s => s.ToString("R", CultureInfo.InvariantCulture))),
+            ["channel_mean"] = string.Join(",", model.Normalization.Mean.Select(m => m.ToString("R", CultureInfo.InvariantCulture))),
+            ["channel_std"] = string.Join(",", model.Normalization.Std.Select(s => s.ToString("R", CultureInfo.InvariantCulture))),
             ["method"] = model.Options.Method,
         };
-        var (height, width) = RunFolder.ImageSize(model);
+        var (height, width) = FinishedRun.ImageSize(model);
         metadata["image_height"] = height.ToString(CultureInfo.InvariantCulture);
         metadata["image_width"] = width.ToString(CultureInfo.InvariantCulture);
         switch (format)
@@ -53,7 +54,7 @@ static class ExportCommand
                 TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Backbone.state_dict());
                 break;
             case Format.Onnx:
-                OnnxWriter.Write(path, model.Backbone, model.ChannelMean, model.ChannelStd, metadata);
+                OnnxWriter.Write(path, model.Backbone, model.Normalization.Mean, model.Normalization.Std, metadata);
                 break;
             default:
                 // "format": "pt" tells safetensors' loaders the tensors are PyTorch's.
@@ -64,7 +65,7 @@ static class ExportCommand
             ? $"input '{OnnxWriter.InputName}': pixels in [0, 1], [batch, {options.InputChannels}, {height}, {width}], normalised inside the graph"
             : $"normalise inputs with mean {metadata["channel_mean"]} and std {metadata["channel_std"]}";
         Console.Error.WriteLine($"exported: {path} ({metadata["arch"]}, width {metadata["width"]}, stem {metadata["stem"]}; {input})");
-        string evaluationPath = Path.Combine(run, Evaluation.Evaluator.ResultFile);
+        string evaluationPath = new RunFolder(run).Evaluation;
         var evaluation = File.Exists(evaluationPath) ? RunJson.Read<Evaluation.EvaluationResult>(evaluationPath) : null;
         Console.Error.WriteLine($"model card: {ModelCard.Write(Path.GetDirectoryName(Path.GetFullPath(path))!, path, model, (height, width), evaluation)}");
         return 0;

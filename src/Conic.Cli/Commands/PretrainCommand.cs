@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Conic.Data;
-using Conic.Evaluation;
-using Conic.Reporting;
 using Conic.Training;
+using Conic.Workflows;
+using Conic.Runtime;
 
 namespace Conic.Cli.Commands;
 
@@ -38,7 +38,7 @@ static class PretrainCommand
     /// <summary>The flags applied to the <c>--config</c> file, or with <c>--resume</c> the run's own config.json, else to the defaults.</summary>
     static PretrainOptions Options(ParseResult result, SettingOptions settings)
     {
-        string saved = Path.Combine(settings.Given(result, PretrainOptions.RunFlag) ?? new PretrainOptions().RunDirectory, Trainer.ConfigFile);
+        string saved = new RunFolder(settings.Given(result, PretrainOptions.RunFlag) ?? new PretrainOptions().RunDirectory).Config;
         var start = result.GetValue(Config) is string config ? ConfigFile.Read(config)
             : result.GetValue(Resume) && File.Exists(saved) ? RunJson.Read<PretrainOptions>(saved)
             : new PretrainOptions();
@@ -49,22 +49,13 @@ static class PretrainCommand
     {
         var options = Options(result, settings);
         options.Validate();  // before the data loads, so that a bad option fails at once
-        using var runLock = Runtime.RunLock.Acquire(options.RunDirectory);
+        using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();
 
         var data = DatasetLoader.Load(options.DataPath, options.ImageSize, Console.Error);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
         foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
-        using var model = Trainer.Pretrain(options, data.Train, Console.Error, result.GetValue(Resume), KnnMonitor.Create(data, options.Seed));
-
-        EvaluationResult? evaluation = null;
-        if (!result.GetValue(NoEval) && data.Test?.Labels != null && data.Train.Labels != null)
-            evaluation = Evaluator.EvaluateRun(model, options.RunDirectory, data, Console.Error);
-        else if (!result.GetValue(NoEval))
-            Console.Error.WriteLine("no labelled test split: skipping evaluation");
-        Console.Error.WriteLine($"report: {MarkdownReport.Write(options.RunDirectory, model.Options, evaluation)}");
-        Console.Error.WriteLine($"report: {HtmlReport.Write(options.RunDirectory, model, data, log: Console.Error)}");
-        foreach (string warning in RunDiagnosis.Warnings(options.RunDirectory, evaluation)) Console.Error.WriteLine($"warning: {warning}");
+        using var run = PretrainRun.Execute(options, data, Console.Error, result.GetValue(Resume), evaluate: !result.GetValue(NoEval));
         return 0;
     }
 }

@@ -8,10 +8,10 @@ static class ReportCommand
 {
     public static Command Create()
     {
-        var run = RunFolder.RunOption();
+        var run = FinishedRun.RunOption();
         var compare = new Option<string?>("--compare") { HelpName = "DIR", Description = "a second run whose activation maps are shown under this run's" };
-        var data = RunFolder.DataOption();
-        var device = RunFolder.DeviceOption();
+        var data = FinishedRun.DataOption();
+        var device = FinishedRun.DeviceOption();
         var command = new Command("report",
             "Writes report.html into a run folder: evaluation, training curves, activation maps of fixed test images (beside a second " +
             "run's, given below), nearest-neighbour retrieval and the configuration. Opens from disk, no server.") { run, compare, data, device };
@@ -21,12 +21,12 @@ static class ReportCommand
 
     static int Run(string run, string? compare, string? data, string? device)
     {
-        using var runLock = Runtime.RunLock.Acquire(run, create: false);
-        using var model = RunFolder.LoadModel(run, device);
-        using var second = compare == null ? null : RunFolder.LoadModel(compare, device ?? model.Options.Device);
+        using var runLock = new Runtime.RunFolder(run).Lock(create: false);
+        using var model = FinishedRun.LoadModel(run, device);
+        using var second = compare == null ? null : FinishedRun.LoadModel(compare, device ?? model.Options.Device);
         if (second != null && second.Backbone.Options.InputChannels != model.Backbone.Options.InputChannels)
             throw new ConicException($"{compare}: its encoder takes {second.Backbone.Options.InputChannels} channels, {run}'s takes {model.Backbone.Options.InputChannels}");
-        var splits = RunFolder.LoadData(model, data);
+        var splits = FinishedRun.LoadData(model, data);
         Console.Error.WriteLine($"report: {HtmlReport.Write(run, model, splits, second, compare, Console.Error)}");
         return 0;
     }

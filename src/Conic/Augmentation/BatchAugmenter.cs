@@ -1,3 +1,4 @@
+using Conic.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -8,20 +9,18 @@ namespace Conic.Augmentation;
 /// Augments a whole batch at once with per-sample randomness: every random number is drawn on the CPU from the
 /// caller's generator (so a seed fixes the views on any device), then the images are transformed on their device
 /// with batched operations: one affine grid sample for crop + flip, broadcast factors for colour, a grouped
-/// convolution for blur. Output is normalised with the dataset's channel statistics.
+/// convolution for blur. Output is normalised as the model's inputs are (<see cref="InputNormalization"/>).
 /// </summary>
 public sealed class BatchAugmenter
 {
     readonly AugmentationOptions _options;
-    readonly float[] _mean;
-    readonly float[] _std;
+    readonly InputNormalization _normalization;
 
-    public BatchAugmenter(AugmentationOptions options, float[] mean, float[] std)
+    public BatchAugmenter(AugmentationOptions options, InputNormalization normalization)
     {
         AugmentationOptions.Settings.ThrowIfInvalid(options);
         _options = options;
-        _mean = mean;
-        _std = std;
+        _normalization = normalization;
     }
 
     /// <summary>The views a training step uses: two main views, then the small multi-crops (if any).</summary>
@@ -49,21 +48,7 @@ public sealed class BatchAugmenter
         x = ColourJitter(x, generator, channels);
         if (channels == 3) x = RandomGrayscale(x, generator);
         x = Blur(x, generator);
-        return Normalize01(x).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>The un-augmented image, normalised as the views are (for evaluation and embeddings).</summary>
-    public Tensor Normalize(Tensor images)
-    {
-        using var scope = NewDisposeScope();
-        return Normalize01(images.to_type(ScalarType.Float32).div_(255f)).MoveToOuterDisposeScope();
-    }
-
-    Tensor Normalize01(Tensor x)
-    {
-        var mean = tensor(_mean, device: x.device).view(1, -1, 1, 1);
-        var std = tensor(_std, device: x.device).view(1, -1, 1, 1);
-        return x.sub(mean).div_(std);
+        return _normalization.FromUnitRange(x).MoveToOuterDisposeScope();
     }
 
     internal static Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>

@@ -22,7 +22,7 @@ public static class ImageFolderReader
     /// <param name="log">Where a count of the files found and a progress line per twentieth of the decoding go (large folders take minutes).</param>
     public static ImageDataset Read(string folder, int imageSize, IReadOnlyList<string>? classNames = null, TextWriter? log = null)
     {
-        if (imageSize < 8) throw new ConicException($"--image-size: {imageSize} is too small (at least 8)");
+        if (imageSize < 8) throw new ConicException($"image size {imageSize} is too small (at least 8 px)");
         var files = ImageFiles(folder).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new ConicException($"{folder}: no PNG or JPEG images found");
         long pixelBytes = files.LongLength * 3 * imageSize * imageSize;

@@ -18,7 +18,7 @@ public static class ActivationMaps
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         long height = images.shape[2], width = images.shape[3];
-        var features = model.Backbone.forward_features(model.Augmenter.Normalize(images.to(model.Device)));
+        var features = model.Backbone.forward_features(model.Normalization.FromPixels(images.to(model.Device)));
         var energy = features.pow(2).sum(1, keepdim: true).sqrt_();
         var maps = F.interpolate(energy, new[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1);
         var flat = maps.flatten(1);

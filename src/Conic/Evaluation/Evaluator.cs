@@ -14,13 +14,11 @@ public sealed record EvaluationResult(double KnnTop1, double LinearTop1, double 
 /// <summary>Weighted kNN and a linear probe on frozen backbone features: trained on the train split, measured on the test split.</summary>
 public static class Evaluator
 {
-    public const string ResultFile = "eval.json";
-
     /// <summary>Evaluates the model saved in a run folder and writes eval.json there.</summary>
     public static EvaluationResult EvaluateRun(PretrainedModel model, string runDirectory, DatasetSplits data, TextWriter log)
     {
         var result = Evaluate(model, data, log);
-        RunJson.WriteAtomically(Path.Combine(runDirectory, ResultFile), result);
+        RunJson.WriteAtomically(new Runtime.RunFolder(runDirectory).Evaluation, result);
         return result;
     }
 
@@ -77,5 +75,5 @@ public static class Evaluator
 
     /// <summary>Pixels as features: scaled to [0, 1], or standardised as the encoder's input is.</summary>
     static Tensor PixelFeatures(PretrainedModel model, Tensor images, bool standardize) =>
-        (standardize ? model.Augmenter.Normalize(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
+        (standardize ? model.Normalization.FromPixels(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
 }

@@ -1,4 +1,5 @@
 using Conic.Training;
+using Conic.Runtime;
 
 namespace Conic.Evaluation;
 
@@ -16,7 +17,7 @@ public static class RunDiagnosis
     public static IReadOnlyList<string> Warnings(string runDirectory, EvaluationResult? result)
     {
         var warnings = new List<string>();
-        var loss = new MetricsCsv(Path.Combine(runDirectory, Trainer.MetricsFile)).Column("loss");
+        var loss = new MetricsCsv(new RunFolder(runDirectory).Metrics).Column("loss");
         if (loss.Count >= MinimumEpochs && loss[^1].Value > loss[0].Value * (1 - FlatFraction))
             warnings.Add($"the loss did not fall ({loss[0].Value:G4} after epoch {loss[0].Epoch}, {loss[^1].Value:G4} after epoch {loss[^1].Epoch}): " +
                          "the run learned nothing; check --lr and the method's settings");

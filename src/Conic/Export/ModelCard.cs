@@ -35,7 +35,7 @@ public static class ModelCard
                         "Every option is in the run's config.json.\n");
         card.AppendLine("## Input\n");
         card.AppendLine($"Images of {imageSize.Height}x{imageSize.Width} px (shorter side scaled, centre crop), pixels scaled to [0, 1], " +
-                        $"then normalised per channel with mean [{Numbers(model.ChannelMean)}] and std [{Numbers(model.ChannelStd)}] " +
+                        $"then normalised per channel with mean [{Numbers(model.Normalization.Mean)}] and std [{Numbers(model.Normalization.Std)}] " +
                         "(the ONNX export does this inside the graph).\n");
         card.AppendLine("## Evaluation\n");
         if (evaluation == null)

@@ -1,39 +1,43 @@
-using System.Text;
+using Google.Protobuf;
 
 namespace Conic.Export;
 
 /// <summary>
-/// The few protocol-buffer encodings an ONNX file needs (varints, little-endian floats, length-delimited fields):
-/// enough to write a model without a protobuf library. Nested messages are built in their own writer and
-/// embedded with <see cref="Message"/>.
+/// Builds an ONNX message field by field with Google.Protobuf's encoder (there is no generated ONNX message set for
+/// .NET to reference). Nested messages are built in their own writer and embedded with <see cref="Message"/>.
 /// </summary>
 sealed class ProtobufWriter
 {
-    const int VarintType = 0, Fixed32Type = 5, LengthDelimitedType = 2;
-
     readonly MemoryStream _buffer = new();
+    readonly CodedOutputStream _output;
+
+    public ProtobufWriter() => _output = new CodedOutputStream(_buffer, leaveOpen: true);
 
     public ProtobufWriter Int(int field, long value)
     {
-        Tag(field, VarintType);
-        Varint(unchecked((ulong)value));
+        _output.WriteTag(field, WireFormat.WireType.Varint);
+        _output.WriteInt64(value);
         return this;
     }
 
     public ProtobufWriter Float(int field, float value)
     {
-        Tag(field, Fixed32Type);
-        _buffer.Write(BitConverter.GetBytes(value));
+        _output.WriteTag(field, WireFormat.WireType.Fixed32);
+        _output.WriteFloat(value);
         return this;
     }
 
-    public ProtobufWriter String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
+    public ProtobufWriter String(int field, string value)
+    {
+        _output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+        _output.WriteString(value);
+        return this;
+    }
 
     public ProtobufWriter Bytes(int field, ReadOnlySpan<byte> value)
     {
-        Tag(field, LengthDelimitedType);
-        Varint((ulong)value.Length);
-        _buffer.Write(value);
+        _output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+        _output.WriteBytes(ByteString.CopyFrom(value));
         return this;
     }
 
@@ -43,21 +47,13 @@ sealed class ProtobufWriter
     public ProtobufWriter PackedInts(int field, IEnumerable<long> values)
     {
         var packed = new ProtobufWriter();
-        foreach (long value in values) packed.Varint(unchecked((ulong)value));
+        foreach (long value in values) packed._output.WriteInt64(value);
         return Bytes(field, packed.ToArray());
     }
 
-    public byte[] ToArray() => _buffer.ToArray();
-
-    void Tag(int field, int wireType) => Varint((ulong)((field << 3) | wireType));
-
-    void Varint(ulong value)
+    public byte[] ToArray()
     {
-        while (value >= 0x80)
-        {
-            _buffer.WriteByte((byte)(value | 0x80));
-            value >>= 7;
-        }
-        _buffer.WriteByte((byte)value);
+        _output.Flush();
+        return _buffer.ToArray();
     }
 }

@@ -6,6 +6,7 @@ using Conic.Data;
 using Conic.Evaluation;
 using Conic.Training;
 using static TorchSharp.torch;
+using Conic.Runtime;
 
 namespace Conic.Reporting;
 
@@ -54,7 +55,7 @@ public static class HtmlReport
 
     static void Evaluation(StringBuilder html, string runDirectory)
     {
-        string path = Path.Combine(runDirectory, Evaluator.ResultFile);
+        string path = new RunFolder(runDirectory).Evaluation;
         html.AppendLine("<h2>Evaluation</h2>");
         var result = File.Exists(path) ? RunJson.Read<EvaluationResult>(path) : null;
         foreach (string warning in RunDiagnosis.Warnings(runDirectory, result))
@@ -73,7 +74,7 @@ public static class HtmlReport
 
     static void Curves(StringBuilder html, string runDirectory)
     {
-        var metrics = new MetricsCsv(Path.Combine(runDirectory, Trainer.MetricsFile));
+        var metrics = new MetricsCsv(new RunFolder(runDirectory).Metrics);
         var header = metrics.Columns();
         if (header.Length == 0) return;
         (string, double[], double[]) Series(string column)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Conic.Evaluation;
 using Conic.Training;
+using Conic.Runtime;
 
 namespace Conic.Reporting;
 
@@ -33,7 +34,7 @@ public static class MarkdownReport
                 : "The encoder does **not** beat raw pixels: it has not learned a useful representation yet (train longer or tune).";
             text.AppendLine(verdict + "\n");
         }
-        string metricsPath = Path.Combine(runDirectory, Trainer.MetricsFile);
+        string metricsPath = new RunFolder(runDirectory).Metrics;
         if (File.Exists(metricsPath))
         {
             var lines = File.ReadAllLines(metricsPath);

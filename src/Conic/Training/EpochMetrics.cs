@@ -9,7 +9,8 @@ public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, dou
 
 /// <summary>
 /// metrics.csv in the run folder: one row per epoch. On resume the rows after the checkpoint's epoch are dropped,
-/// so the file always matches the weights.
+/// so the file always matches the weights. Every change rewrites the (small) file atomically, so a kill leaves no
+/// half-written row.
 /// </summary>
 public sealed class MetricsCsv(string path)
 {
@@ -25,7 +26,7 @@ public sealed class MetricsCsv(string path)
         var lines = File.ReadAllLines(path);
         var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
             int.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int e) && e <= epoch));
-        File.WriteAllLines(path, kept);
+        Runtime.AtomicFile.WriteText(path, string.Concat(kept.Select(line => line + "\n")));
     }
 
     /// <summary>The column names, in file order (empty when the file does not exist).</summary>
@@ -46,15 +47,15 @@ public sealed class MetricsCsv(string path)
 
     public void Append(EpochMetrics metrics)
     {
-        bool writeHeader = !File.Exists(path);
-        using var writer = new StreamWriter(path, append: true);
-        if (writeHeader)
-            writer.WriteLine(string.Join(",", new[] { "epoch", "step", "lr", "loss" }.Concat(metrics.Terms.Select(t => t.Name))
-                                                   .Concat(new[] { "images_per_second", "seconds", "monitor_knn_top1" })));
+        string text = File.Exists(path)
+            ? File.ReadAllText(path)
+            : string.Join(",", new[] { "epoch", "step", "lr", "loss" }.Concat(metrics.Terms.Select(t => t.Name))
+                                                                      .Concat(new[] { "images_per_second", "seconds", "monitor_knn_top1" })) + "\n";
         var values = new[] { metrics.LearningRate, metrics.Loss }.Concat(metrics.Terms.Select(t => t.Value))
                                                                   .Concat(new[] { metrics.ImagesPerSecond, metrics.Seconds });
-        writer.WriteLine(string.Join(",", new[] { metrics.Epoch.ToString(CultureInfo.InvariantCulture), metrics.Step.ToString(CultureInfo.InvariantCulture) }
+        string row = string.Join(",", new[] { metrics.Epoch.ToString(CultureInfo.InvariantCulture), metrics.Step.ToString(CultureInfo.InvariantCulture) }
             .Concat(values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))
-            .Append(metrics.MonitorKnnTop1?.ToString("G6", CultureInfo.InvariantCulture) ?? "")));
+            .Append(metrics.MonitorKnnTop1?.ToString("G6", CultureInfo.InvariantCulture) ?? ""));
+        Runtime.AtomicFile.WriteText(path, text + row + "\n");
     }
 }

@@ -93,17 +93,23 @@ public sealed record PretrainOptions
     /// <paramref name="method"/>'s settings.
     /// </summary>
     public static IReadOnlyList<(string Title, Settings<PretrainOptions> Settings)> SettingGroups(MethodDefinition method) =>
+        [.. GeneralSettingGroups, ($"method {method.Name}", MethodSettingsOf(method))];
+
+    /// <summary>The settings every method shares, grouped.</summary>
+    public static IReadOnlyList<(string Title, Settings<PretrainOptions> Settings)> GeneralSettingGroups =>
     [
         ("common", CommonSettings),
         ("data", DataSettings),
         ("backbone", BackboneOptions.Settings.Within<PretrainOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })),
         ("augmentation", AugmentationOptions.Settings.Within<PretrainOptions>(o => o.Augmentation, (o, a) => o with { Augmentation = a })),
-        ($"method {method.Name}", method.Settings.Within<PretrainOptions>(o => o.MethodSettings, (o, s) => o with { MethodSettings = s })),
     ];
+
+    static Settings<PretrainOptions> MethodSettingsOf(MethodDefinition method) =>
+        method.Settings.Within<PretrainOptions>(o => o.MethodSettings, (o, s) => o with { MethodSettings = s });
 
     /// <summary>Every method's settings, for parsers that must know all flags before the method is known.</summary>
     public static IEnumerable<(MethodDefinition Method, Setting<PretrainOptions> Setting)> AllMethodSettings() =>
-        MethodRegistry.All.SelectMany(m => SettingGroups(m)[^1].Settings.Select(s => (m, s)));
+        MethodRegistry.All.SelectMany(m => MethodSettingsOf(m).Select(s => (m, s)));
 
     static readonly Settings<PretrainOptions> CommonSettings = new Settings<PretrainOptions>()
         .Text(MethodFlag, "NAME", $"self-supervised method ({string.Join(", ", MethodRegistry.Names)}); --help with it lists its settings",

@@ -32,7 +32,12 @@ sealed class PretrainOptionsJson : JsonConverter<PretrainOptions>
     {
         var node = JsonNode.Parse(ref reader) as JsonObject ?? throw new JsonException("pretraining options must be a JSON object");
         var inner = InnerOf(options);
-        string methodName = node["method"]?.GetValue<string>() ?? new PretrainOptions().Method;
+        string methodName = node["method"] switch
+        {
+            null => new PretrainOptions().Method,
+            JsonValue value when value.TryGetValue(out string? name) => name,
+            _ => throw new JsonException("'method' must be a method's name"),
+        };
         var method = MethodRegistry.Find(methodName)
                      ?? throw new JsonException($"'{methodName}' is not a method (known: {string.Join(", ", MethodRegistry.Names)})");
         var section = node[method.Name] ?? (OlderSectionNames.TryGetValue(method.Name, out string? older) ? node[older] : null);

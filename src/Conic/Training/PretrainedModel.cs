@@ -11,26 +11,26 @@ namespace Conic.Training;
 /// <summary>A method with its backbone, and the input normalisation it was trained with; built fresh or from a run folder.</summary>
 public sealed class PretrainedModel : IDisposable
 {
-    PretrainedModel(PretrainOptions options, SslMethod method, BatchAugmenter augmenter, int instanceCount,
-                    float[] mean, float[] std, (int Height, int Width) imageSize, Device device)
+    PretrainedModel(PretrainOptions options, SslMethod method, InputNormalization normalization, int instanceCount,
+                    (int Height, int Width) imageSize, Device device)
     {
         ImageSize = imageSize;
         Options = options;
         Method = method;
-        Augmenter = augmenter;
+        Normalization = normalization;
+        Augmenter = new BatchAugmenter(options.Augmentation, normalization);
         InstanceCount = instanceCount;
-        ChannelMean = mean;
-        ChannelStd = std;
         Device = device;
     }
 
     public PretrainOptions Options { get; }
     public SslMethod Method { get; }
     public ResNet Backbone => Method.Backbone;
+    /// <summary>How images are prepared for the backbone (training statistics); evaluation and exports use it too.</summary>
+    public InputNormalization Normalization { get; }
+    /// <summary>The training views, normalised as <see cref="Normalization"/> says.</summary>
     public BatchAugmenter Augmenter { get; }
     public int InstanceCount { get; }
-    public float[] ChannelMean { get; }
-    public float[] ChannelStd { get; }
     /// <summary>Height and width of the training images; (0, 0) for runs from before it was recorded.</summary>
     public (int Height, int Width) ImageSize { get; }
     public Device Device { get; }
@@ -63,15 +63,15 @@ public sealed class PretrainedModel : IDisposable
         if (options.Backbone.InputChannels != train.Channels)
             throw new ArgumentException($"{train.Source} has {train.Channels} channels, the backbone expects {options.Backbone.InputChannels}");
         var (mean, std) = train.ChannelStatistics();
-        return Create(options, instanceCount, mean, std, (train.Height, train.Width), device);
+        return Create(options, instanceCount, new InputNormalization(mean, std), (train.Height, train.Width), device);
     }
 
     /// <summary>The model saved in a run folder's checkpoint.</summary>
     public static PretrainedModel Load(string runDirectory, string device = "cpu", int threads = 0)
     {
-        string path = Path.Combine(runDirectory, Trainer.CheckpointFile);
+        string path = new RunFolder(runDirectory).Checkpoint;
         var header = Checkpoint.ReadHeader(path);
-        var model = Create(header.Options, header.InstanceCount, header.ChannelMean, header.ChannelStd,
+        var model = Create(header.Options, header.InstanceCount, new InputNormalization(header.ChannelMean, header.ChannelStd),
                            (header.ImageHeight, header.ImageWidth), TorchRuntime.Initialize(device, threads));
         var targets = model.Method.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
         Checkpoint.Load(path, targets, skip: name => name.StartsWith(Trainer.OptimizerStatePrefix, StringComparison.Ordinal));
@@ -80,21 +80,21 @@ public sealed class PretrainedModel : IDisposable
         return model;
     }
 
-    static PretrainedModel Create(PretrainOptions options, int instanceCount, float[] mean, float[] std,
+    static PretrainedModel Create(PretrainOptions options, int instanceCount, InputNormalization normalization,
                                   (int Height, int Width) imageSize, Device device)
     {
         manual_seed(options.Seed);
         var backbone = new ResNet(options.Backbone);
         var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings);
         method.to(device);
-        return new PretrainedModel(options, method, new BatchAugmenter(options.Augmentation, mean, std), instanceCount, mean, std, imageSize, device);
+        return new PretrainedModel(options, method, normalization, instanceCount, imageSize, device);
     }
 
     /// <summary>Images per forward when features are extracted, as the arithmetic check sees them.</summary>
     const int EvaluationBatchImages = 256;
 
     public CheckpointHeader Header(int completedEpochs, long step) =>
-        new(completedEpochs, step, InstanceCount, ChannelMean, ChannelStd, Options, ImageSize.Height, ImageSize.Width);
+        new(completedEpochs, step, InstanceCount, Normalization.Mean, Normalization.Std, Options, ImageSize.Height, ImageSize.Width);
 
     public void Dispose() => Method.Dispose();
 }

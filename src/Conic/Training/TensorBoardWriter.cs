@@ -1,10 +1,12 @@
-using System.Text;
+using Google.Protobuf;
+using Tensorboard;
 
 namespace Conic.Training;
 
 /// <summary>
-/// Writes scalar summaries as a TensorBoard event file (TFRecord framing of hand-encoded Event protobufs), so
-/// <c>tensorboard --logdir runs</c> shows the curves without any Python or protobuf dependency here.
+/// Writes scalar summaries as a TensorBoard event file: TorchSharp's generated Event/Summary messages, serialised by
+/// Google.Protobuf, in TFRecord framing. Not TorchSharp's SummaryWriter: it stamps events with wall time 0 (or .NET
+/// ticks, not Unix seconds), which breaks TensorBoard's time axes, and takes the step as an int.
 /// </summary>
 public sealed class TensorBoardWriter : IDisposable
 {
@@ -13,27 +15,17 @@ public sealed class TensorBoardWriter : IDisposable
     public TensorBoardWriter(string directory)
     {
         Directory.CreateDirectory(directory);
-        double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
+        double now = UnixSeconds();
         string path = Path.Combine(directory, $"events.out.tfevents.{(long)now}.{Environment.MachineName}.conic");
         _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
-        var header = new List<byte>();
-        WriteDouble(header, 1, now);
-        WriteBytes(header, 3, Encoding.UTF8.GetBytes("brain.Event:2"));
-        WriteRecord(header.ToArray());
+        WriteRecord(new Event { WallTime = now, FileVersion = "brain.Event:2" }.ToByteArray());
     }
 
     public void AddScalar(string tag, double value, long step)
     {
-        var summaryValue = new List<byte>();
-        WriteBytes(summaryValue, 1, Encoding.UTF8.GetBytes(tag));
-        WriteFloat(summaryValue, 2, (float)value);
-        var summary = new List<byte>();
-        WriteBytes(summary, 1, summaryValue.ToArray());
-        var ev = new List<byte>();
-        WriteDouble(ev, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0);
-        WriteVarintField(ev, 2, (ulong)step);
-        WriteBytes(ev, 5, summary.ToArray());
-        WriteRecord(ev.ToArray());
+        var summary = new Summary();
+        summary.Value.Add(new Summary.Types.Value { Tag = tag, SimpleValue = (float)value });
+        WriteRecord(new Event { WallTime = UnixSeconds(), Step = step, Summary = summary }.ToByteArray());
     }
 
     /// <summary>An epoch's loss, terms, learning rate and speed under train/..., at its last step.</summary>
@@ -49,6 +41,9 @@ public sealed class TensorBoardWriter : IDisposable
 
     public void Dispose() => _stream.Dispose();
 
+    static double UnixSeconds() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
+
+    /// <summary>TFRecord: length, its masked CRC, the data, its masked CRC.</summary>
     void WriteRecord(byte[] data)
     {
         byte[] length = BitConverter.GetBytes((ulong)data.Length);
@@ -56,43 +51,6 @@ public sealed class TensorBoardWriter : IDisposable
         _stream.Write(BitConverter.GetBytes(MaskedCrc(length)));
         _stream.Write(data);
         _stream.Write(BitConverter.GetBytes(MaskedCrc(data)));
-    }
-
-    static void WriteTag(List<byte> buffer, int field, int wireType) => WriteVarint(buffer, (ulong)((field << 3) | wireType));
-
-    static void WriteVarint(List<byte> buffer, ulong value)
-    {
-        while (value >= 0x80)
-        {
-            buffer.Add((byte)(value | 0x80));
-            value >>= 7;
-        }
-        buffer.Add((byte)value);
-    }
-
-    static void WriteVarintField(List<byte> buffer, int field, ulong value)
-    {
-        WriteTag(buffer, field, 0);
-        WriteVarint(buffer, value);
-    }
-
-    static void WriteDouble(List<byte> buffer, int field, double value)
-    {
-        WriteTag(buffer, field, 1);
-        buffer.AddRange(BitConverter.GetBytes(value));
-    }
-
-    static void WriteFloat(List<byte> buffer, int field, float value)
-    {
-        WriteTag(buffer, field, 5);
-        buffer.AddRange(BitConverter.GetBytes(value));
-    }
-
-    static void WriteBytes(List<byte> buffer, int field, byte[] value)
-    {
-        WriteTag(buffer, field, 2);
-        WriteVarint(buffer, (ulong)value.Length);
-        buffer.AddRange(value);
     }
 
     /// <summary>TFRecord's CRC: CRC-32C, rotated right by 15 and offset by a constant.</summary>

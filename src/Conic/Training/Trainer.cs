@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Conic.Augmentation;
 using Conic.Data;
-using Conic.Evaluation;
 using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
@@ -12,24 +11,23 @@ namespace Conic.Training;
 /// <summary>The one pretraining loop every method shares: sampling, two augmented views, a step, logging, checkpoints.</summary>
 public static class Trainer
 {
-    public const string CheckpointFile = "checkpoint.bin";
-    public const string ConfigFile = "config.json";
-    public const string MetricsFile = "metrics.csv";
     public const string OptimizerStatePrefix = "optimizer.";
 
     /// <summary>
     /// Pretrains in <see cref="PretrainOptions.RunDirectory"/>. With <paramref name="resume"/>, continues from that
     /// folder's checkpoint (same options required) and ends with the weights an uninterrupted run would have. The
-    /// <paramref name="monitor"/>, when given, measures kNN accuracy every <see cref="PretrainOptions.MonitorEvery"/> epochs.
+    /// <paramref name="monitor"/>, when given, measures an accuracy every <see cref="PretrainOptions.MonitorEvery"/> epochs
+    /// (Evaluation's KnnMonitor; it must only read the model, leaving it in training mode).
     /// </summary>
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
-                                           KnnMonitor? monitor = null)
+                                           Func<PretrainedModel, double>? monitor = null)
     {
         options = Resolve(options, train);
         options.Validate();
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
-        using var runLock = RunLock.Acquire(options.RunDirectory);
-        string checkpointPath = Path.Combine(options.RunDirectory, CheckpointFile);
+        using var runLock = new RunFolder(options.RunDirectory).Lock();
+        var folder = new RunFolder(options.RunDirectory);
+        string checkpointPath = folder.Checkpoint;
 
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
         var model = PretrainedModel.Build(options, train, sampler.Count, device);
@@ -49,11 +47,14 @@ public static class Trainer
             throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
         int startEpoch = 0;
         long step = 0;
-        if (resume && File.Exists(checkpointPath))
+        if (folder.ContinuesCheckpoint(resume, path => $"checkpoint after epoch {Checkpoint.ReadHeader(path).CompletedEpochs}"))
         {
             var header = Checkpoint.ReadHeader(checkpointPath);
             if (!ComputesTheSame(header.Options, options))
-                throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {ConfigFile}) or use a new --run folder");
+                throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {Path.GetFileName(folder.Config)}) or use a new --run folder");
+            if (header.ImageHeight > 0 && (header.ImageHeight, header.ImageWidth) != (train.Height, train.Width))
+                throw new ConicException($"{checkpointPath}: was trained on {header.ImageHeight}x{header.ImageWidth} images, the data now gives {train.Height}x{train.Width}; " +
+                                         "resume with the run's image size");
             Checkpoint.Load(checkpointPath, TrainingState(method, optimizer));
             startEpoch = header.CompletedEpochs;
             step = header.Step;
@@ -63,19 +64,14 @@ public static class Trainer
         {
             log.WriteLine($"no checkpoint in {options.RunDirectory}; starting from scratch");
         }
-        else if (File.Exists(checkpointPath))
-        {
-            int done = Checkpoint.ReadHeader(checkpointPath).CompletedEpochs;
-            throw new ConicException($"{options.RunDirectory}: holds a run already (checkpoint after epoch {done}); pass --resume to continue it or choose another --run");
-        }
-        RunJson.WriteAtomically(Path.Combine(options.RunDirectory, ConfigFile), options);
+        RunJson.WriteAtomically(folder.Config, options);
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         long totalSteps = (long)options.Epochs * stepsPerEpoch;
         var schedule = new LearningRateSchedule(options.ScaledLearningRate, (long)(options.WarmupEpochs * stepsPerEpoch), totalSteps);
-        var csv = new MetricsCsv(Path.Combine(options.RunDirectory, MetricsFile));
+        var csv = new MetricsCsv(folder.Metrics);
         csv.StartAfter(startEpoch);
-        using var tensorBoard = new TensorBoardWriter(Path.Combine(options.RunDirectory, "tensorboard"));
+        using var tensorBoard = new TensorBoardWriter(folder.TensorBoard);
         var progress = new ProgressBar(log, options.Epochs, stepsPerEpoch);
 
         for (int epoch = startEpoch + 1; epoch <= options.Epochs; epoch++)
@@ -104,7 +100,7 @@ public static class Trainer
             double seconds = clock.Elapsed.TotalSeconds;
             bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || epoch == options.Epochs);
             var metrics = new EpochMetrics(epoch, step, schedule.At(step - 1), sums.MeanLoss, sums.MeanTerms(),
-                                           sums.Steps * options.BatchSize / seconds, seconds, monitorNow ? monitor!.Measure(model) : null);
+                                           sums.Steps * options.BatchSize / seconds, seconds, monitorNow ? monitor!(model) : null);
             csv.Append(metrics);
             tensorBoard.Add(metrics);
             Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
@@ -190,9 +186,16 @@ public static class Trainer
         return state;
     }
 
-    /// <summary>The options as a run on <paramref name="train"/> saves them: input channels from the data, method defaults filled in.</summary>
+    /// <summary>
+    /// The options as a run on <paramref name="train"/> saves them: input channels and image size from the data (IDX
+    /// files keep their own size), method defaults filled in.
+    /// </summary>
     public static PretrainOptions Resolve(PretrainOptions options, ImageDataset train) =>
-        (options with { Backbone = options.Backbone with { InputChannels = train.Channels } }).WithMethodDefaults();
+        (options with
+        {
+            Backbone = options.Backbone with { InputChannels = train.Channels },
+            ImageSize = train.Height == train.Width ? train.Height : options.ImageSize,
+        }).WithMethodDefaults();
 
     /// <summary>
     /// Whether a run saved with <paramref name="saved"/> computes what <paramref name="requested"/> (resolved) asks for:
@@ -207,6 +210,8 @@ public static class Trainer
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
             Prefetch = saved.Prefetch, Kernels = saved.Kernels,
+            // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
+            ImageSize = saved.ImageSize,
             Epochs = requested.Epochs > saved.Epochs && saved.InstanceWindow == 0 ? saved.Epochs : requested.Epochs,
         };
         // requested has its method defaults written in already; older checkpoints may leave them to the method.

@@ -7,7 +7,7 @@ using Conic.Methods;
 using Conic.Runtime;
 using Conic.Training;
 
-namespace Conic.Comparison;
+namespace Conic.Workflows;
 
 /// <summary>
 /// One row of a comparison: a method, optionally with its own batch size, augmentation preset and pretraining
@@ -106,7 +106,6 @@ public static class MethodComparison
         return rows;
     }
 
-    const string RowFile = "comparison-row.json";
     const string CsvFile = "compare.csv";
 
     /// <summary>The rows of the folder's previous table in its order (as they are now on disk), then the rows new to it.</summary>
@@ -117,7 +116,7 @@ public static class MethodComparison
         var table = new List<ComparisonRow>();
         foreach (string label in earlierLabels)
         {
-            string rowPath = Path.Combine(root, ComparisonEntry.FolderOf(label), RowFile);
+            string rowPath = new RunFolder(Path.Combine(root, ComparisonEntry.FolderOf(label))).ComparisonRow;
             if (rows.FirstOrDefault(r => r.Label == label) is ComparisonRow current) table.Add(current);
             else if (File.Exists(rowPath)) table.Add(RunJson.Read<ComparisonRow>(rowPath));
         }
@@ -127,11 +126,11 @@ public static class MethodComparison
 
     static ComparisonRow RunOne(ComparisonEntry entry, PretrainOptions options, DatasetSplits data, TextWriter log)
     {
-        string evalPath = Path.Combine(options.RunDirectory, Evaluator.ResultFile);
-        string rowPath = Path.Combine(options.RunDirectory, RowFile);
+        string evalPath = new RunFolder(options.RunDirectory).Evaluation;
+        string rowPath = new RunFolder(options.RunDirectory).ComparisonRow;
         if (File.Exists(evalPath) && File.Exists(rowPath))
         {
-            string configPath = Path.Combine(options.RunDirectory, Trainer.ConfigFile);
+            string configPath = new RunFolder(options.RunDirectory).Config;
             if (!File.Exists(configPath))
                 throw new ConicException($"{configPath}: missing, so this finished entry's options are unknown; delete {evalPath} to train it again");
             var saved = RunJson.Read<PretrainOptions>(configPath);
@@ -143,10 +142,11 @@ public static class MethodComparison
             return RunJson.Read<ComparisonRow>(rowPath);
         }
         ProcessMemory.ResetPeak();
-        using var model = Trainer.Pretrain(options, data.Train, log, resume: true, KnnMonitor.Create(data, options.Seed));
+        // No reports per entry (the HTML one takes a minute): `conic report --run ENTRY` writes them for the entries that interest.
+        using var run = PretrainRun.Execute(options, data, log, resume: true, report: false);
         long? peak = ProcessMemory.PeakResidentBytes();
-        var result = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
-        var metrics = new MetricsCsv(Path.Combine(options.RunDirectory, Trainer.MetricsFile));
+        var result = run.Evaluation!;
+        var metrics = new MetricsCsv(new RunFolder(options.RunDirectory).Metrics);
         double imagesPerSecond = metrics.Column("images_per_second").Average(e => e.Value);
         // From the per-epoch times, so that a resumed entry still reports its whole training.
         double trainSeconds = metrics.Column("seconds").Sum(e => e.Value);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Conic.Data;
 using Conic.Training;
+using Conic.Runtime;
 
 namespace Conic.Cli.Commands;
 
@@ -8,11 +9,11 @@ namespace Conic.Cli.Commands;
 /// What the commands that read a finished run share: their --run, --data and --device options, the run's model (on
 /// the run's device unless told otherwise) and its data.
 /// </summary>
-static class RunFolder
+static class FinishedRun
 {
     public static Option<string> RunOption() => new(PretrainOptions.RunFlag)
     {
-        HelpName = "DIR", Description = $"run folder with {Trainer.CheckpointFile}",
+        HelpName = "DIR", Description = $"run folder with checkpoint.bin",
         DefaultValueFactory = _ => new PretrainOptions().RunDirectory,
     };
 
@@ -23,7 +24,7 @@ static class RunFolder
 
     public static PretrainedModel LoadModel(string run, string? device)
     {
-        var trained = Checkpoint.ReadHeader(Path.Combine(run, Trainer.CheckpointFile)).Options;
+        var trained = Checkpoint.ReadHeader(new RunFolder(run).Checkpoint).Options;
         return PretrainedModel.Load(run, device ?? trained.Device, trained.Threads);
     }
 

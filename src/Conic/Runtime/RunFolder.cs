@@ -1,0 +1,37 @@
+namespace Conic.Runtime;
+
+/// <summary>
+/// The files of a run folder, named in one place: what pretraining, evaluation, reports and comparisons write there.
+/// Every file is written atomically (<see cref="AtomicFile"/>) by the one process holding <see cref="Lock"/>.
+/// </summary>
+public sealed record RunFolder(string Directory)
+{
+    /// <summary>The run's <c>PretrainOptions</c>; any run's is a valid <c>--config</c> file.</summary>
+    public string Config => File("config.json");
+    public string Checkpoint => File("checkpoint.bin");
+    public string Metrics => File("metrics.csv");
+    public string Evaluation => File("eval.json");
+    public string MarkdownReport => File("report.md");
+    public string HtmlReport => File("report.html");
+    public string TensorBoard => File("tensorboard");
+    /// <summary>A comparison entry's row, kept so that a rerun comparison reads finished entries back.</summary>
+    public string ComparisonRow => File("comparison-row.json");
+
+    /// <summary>
+    /// The resume/overwrite rule. With <paramref name="resume"/> a run continues the checkpoint when there is one (and
+    /// starts when there is none); without, a folder holding a checkpoint is refused, never overwritten.
+    /// </summary>
+    /// <param name="describeCheckpoint">What the refusal says of the checkpoint found (its path given).</param>
+    public bool ContinuesCheckpoint(bool resume, Func<string, string> describeCheckpoint)
+    {
+        if (!System.IO.File.Exists(Checkpoint)) return false;
+        if (!resume)
+            throw new ConicException($"{Directory}: holds a run already ({describeCheckpoint(Checkpoint)}); pass --resume to continue it or choose another --run");
+        return true;
+    }
+
+    /// <summary>Takes the folder's writer lock (see <see cref="RunLock"/>), creating the folder unless told not to.</summary>
+    public RunLock Lock(bool create = true) => RunLock.Acquire(Directory, create);
+
+    string File(string name) => Path.Combine(Directory, name);
+}
