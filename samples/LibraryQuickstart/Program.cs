@@ -1,0 +1,45 @@
+// Pretrains a small ConIC encoder from C#, evaluates it and embeds images with it, using Conic as a package:
+//   dotnet pack src/Conic -o artifacts/packages
+//   dotnet run --project samples/LibraryQuickstart -- [DATA] [RUN]
+// DATA: a folder of images (one subfolder per class for the evaluation), IDX files, or train/ and test/ folders;
+// by default Debian's Fashion-MNIST (apt install dataset-fashion-mnist).
+using Conic;
+using Conic.Data;
+using Conic.Evaluation;
+using Conic.Training;
+using Conic.Workflows;
+
+string data = args.Length > 0 ? args[0] : DatasetLoader.DefaultFashionMnist;
+string run = args.Length > 1 ? args[1] : "runs/library-quickstart";
+try
+{
+    var splits = DatasetLoader.Load(data, log: Console.Error);
+    Console.WriteLine($"data: {splits.Train.Count} training images, {splits.Test?.Count ?? 0} test images");
+
+    // Settings are records: the defaults, changed where it matters. Any setting also has a flag (conic pretrain --help)
+    // and a config-file name; Set applies one by its flag, as a command line would.
+    var options = new PretrainOptions
+    {
+        DataPath = data, RunDirectory = run, Epochs = 15, WarmupEpochs = 1, Instances = 1024, BatchSize = 32, MonitorEvery = 0,
+        Backbone = new() { Width = 8 },
+    }.WithMethod("conic").Set("--lambda", "1");
+
+    // Pretrain, evaluate (weighted kNN and a linear probe on frozen features) and write report.md/report.html;
+    // run again with resume: true to continue from the checkpoint.
+    using var result = PretrainRun.Execute(options, splits, Console.Error, resume: true);
+    if (result.Evaluation is { } evaluation)
+        Console.WriteLine($"kNN top-1 {evaluation.KnnTop1:P1}, linear probe {evaluation.LinearTop1:P1}, raw pixels {evaluation.RawPixelKnnTop1:P1}");
+
+    // A trained run loads later (in another program) with PretrainedModel.Load(run); here the model is at hand.
+    var images = splits.Test ?? splits.Train;
+    using var features = FeatureExtractor.Extract(result.Model, images);
+    Console.WriteLine($"embeddings: {features.shape[0]} x {features.shape[1]} (first image: " +
+                      $"{string.Join(", ", features[0][..4].data<float>().Select(v => v.ToString("F3")))}, ...)");
+    return 0;
+}
+catch (ConicException e)
+{
+    // Every input problem is one line that names the file or the setting.
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
