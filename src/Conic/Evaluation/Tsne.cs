@@ -5,7 +5,8 @@ namespace Conic.Evaluation;
 /// <summary>
 /// Exact t-SNE (van der Maaten and Hinton 2008) for a few thousand points, on tensors: Gaussian affinities with a
 /// per-point bandwidth found by bisection to match the perplexity, Student-t similarities in 2-D, early
-/// exaggeration, momentum and adaptive gains. O(n²) memory and time per iteration.
+/// exaggeration, momentum and adaptive gains. O(n²) memory and time per iteration. Written here: no t-SNE library for
+/// .NET is served on NuGet, and on tensors it runs where the features already are.
 /// </summary>
 public static class Tsne
 {

@@ -8,6 +8,8 @@ namespace Conic.Export;
 /// <summary>
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header naming each tensor's
 /// dtype, shape and byte range, then the raw little-endian data. Read by safetensors.torch.load_file and others.
+/// Kept rather than TorchSharp.PyBridge's save_safetensors, which writes no <c>__metadata__</c> (where the
+/// normalisation and architecture go) and sizes the header in characters, not UTF-8 bytes.
 /// </summary>
 public static class SafetensorsWriter
 {
