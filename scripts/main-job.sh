@@ -35,4 +35,4 @@ fi
 
 # Batch 32 rather than the default 256: on a CPU budget the 8x more steps beat the faster batch-256 steps, at the
 # same images and at the same time (docs/ablation/README.md); on a GPU pass --batch-size 256.
-exec ./conic pretrain --resume --batch-size 32 "$@"
+exec ./conic pretrain --resume --batch-size 32 --instances 2048 "$@"

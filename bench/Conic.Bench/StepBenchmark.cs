@@ -73,12 +73,12 @@ static class StepBenchmark
     /// <summary>Median seconds of one full training step (views made once) with <paramref name="instanceCount"/> classifier rows (default: the instances).</summary>
     public static double StepSeconds(PretrainOptions options, ImageDataset train, int steps, int? instanceCount = null)
     {
-        using var model = PretrainedModel.Build(options, train, instanceCount ?? options.Instances, CPU);
+        using var model = PretrainedModel.Build(options, train, instanceCount ?? (options.Instances > 0 ? options.Instances : train.Count), CPU);
         model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
         var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum);
         using var generator = new Generator(0);
         var indices = arange(options.BatchSize, dtype: ScalarType.Int64);
-        var views = model.Augmenter.Views(BatchGather.Images(train, Enumerable.Range(0, options.BatchSize).ToArray()), generator);
+        var views = model.Augmenter.Views(train, Enumerable.Range(0, options.BatchSize).ToArray(), CPU, generator);
         model.Method.train();
         double seconds = Measure.MedianSeconds(
             () => Trainer.Step(model.Method, optimizer, new TrainingBatch(views, indices, 0.5, generator), options.ScaledLearningRate),
@@ -89,13 +89,13 @@ static class StepBenchmark
 
     static double PipelineSeconds(PretrainOptions options, ImageDataset train, int steps)
     {
-        using var model = PretrainedModel.Build(options, train, options.Instances, CPU);
+        using var model = PretrainedModel.Build(options, train, options.Instances > 0 ? options.Instances : train.Count, CPU);
         using var generator = new Generator(0);
         var random = new Random(0);
         return Measure.MedianSeconds(() =>
         {
             var batch = Enumerable.Range(0, options.BatchSize).Select(_ => random.Next(train.Count)).ToArray();
-            model.Augmenter.Views(BatchGather.Images(train, batch), generator);
+            foreach (var view in model.Augmenter.Views(train, batch, CPU, generator)) view.Dispose();
         }, steps, warmup: 2);
     }
 

@@ -24,13 +24,15 @@ public class ImageFolderTests
 
         var log = new StringWriter();
         var dataset = ImageFolderReader.Read(root, imageSize: 12, log: log);
-        Assert.Equal($"{root}: 3 images found; decoding", log.ToString().Split('\n')[0].TrimEnd());
+        Assert.Equal($"{root}: 3 images found; checking their headers", log.ToString().Split('\n')[0].TrimEnd());
+        Assert.True(dataset.IsStreamed);
         Assert.Equal((3, 3, 12, 12), (dataset.Count, dataset.Channels, dataset.Height, dataset.Width));
         Assert.Equal(new[] { "cats", "dogs" }, dataset.ClassNames);
         Assert.Equal(new[] { 0, 0, 1 }, dataset.Labels);
         // The dog image is blue: channel 2 is bright, channel 0 dark, at the centre.
-        int plane = 12 * 12, centre = 6 * 12 + 6, dog = 2 * 3 * plane;
-        Assert.True(dataset.Pixels[dog + 2 * plane + centre] > 200 && dataset.Pixels[dog + centre] < 50);
+        int plane = 12 * 12, centre = 6 * 12 + 6;
+        var dog = dataset.Gather([2]).data<byte>().ToArray();
+        Assert.True(dog[2 * plane + centre] > 200 && dog[centre] < 50);
     }
 
     [Fact]
@@ -44,13 +46,29 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void CorruptImageIsNamed()
+    public void UnreadableFilesAreLeftOutAndCountedOrStopTheRead()
     {
         string root = TestFolder.New();
         WritePng(Path.Combine(root, "good.png"), 10, 10, SKColors.Gray);
-        string bad = Path.Combine(root, "bad.png");
-        File.WriteAllText(bad, "not a png");
-        var error = Assert.Throws<ConicException>(() => ImageFolderReader.Read(root, imageSize: 8));
-        Assert.Equal($"{bad}: not a readable image", error.Message);
+        WritePng(Path.Combine(root, "truncated.png"), 30, 30, SKColors.Gray);
+        var whole = File.ReadAllBytes(Path.Combine(root, "truncated.png"));
+        File.WriteAllBytes(Path.Combine(root, "truncated.png"), whole[..(whole.Length - 20)]);
+        File.WriteAllText(Path.Combine(root, "text.jpg"), "not a jpeg");
+        File.WriteAllBytes(Path.Combine(root, "empty.jpg"), []);
+
+        var dataset = ImageFolderReader.Read(root, imageSize: 8);
+        Assert.Equal(["good.png"], dataset.ItemNames);
+        Assert.Equal(new Dictionary<string, string>
+        {
+            [Path.Combine(root, "empty.jpg")] = "empty file",
+            [Path.Combine(root, "text.jpg")] = "not a readable image",
+            [Path.Combine(root, "truncated.png")] = "truncated (no PNG end chunk)",
+        }, dataset.BadFiles.ToDictionary());
+        Assert.StartsWith($"3 unreadable images left out of {root}: ", Assert.Single(dataset.Notes));
+
+        var error = Assert.Throws<ConicException>(() => ImageFolderReader.Read(root, imageSize: 8, onBadImage: BadImagePolicy.Fail));
+        Assert.Equal($"{Path.Combine(root, "empty.jpg")}: empty file", error.Message);
+        File.Delete(Path.Combine(root, "good.png"));
+        Assert.StartsWith($"{root}: none of its 3 images is readable", Assert.Throws<ConicException>(() => ImageFolderReader.Read(root, imageSize: 8)).Message);
     }
 }

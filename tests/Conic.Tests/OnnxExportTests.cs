@@ -79,7 +79,7 @@ public class OnnxExportTests
 
         using var model = PretrainedModel.Load(run);
         var test = DatasetLoader.Load(data).Test!;
-        using var bytes = BatchGather.Images(test, Enumerable.Range(0, test.Count).ToArray());
+        using var bytes = test.Gather(Enumerable.Range(0, test.Count).ToArray());
         using var pixels = bytes.to_type(ScalarType.Float32).div(255f);
         using var features = FeatureExtractor.Extract(model, test);
         using var difference = features.flatten().sub(tensor(RunOnnx(session, pixels))).abs().max();

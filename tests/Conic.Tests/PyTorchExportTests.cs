@@ -48,7 +48,7 @@ public class PyTorchExportTests
 
         using var model = PretrainedModel.Load(run);
         var test = DatasetLoader.Load(data).Test!;
-        using var inputs = model.Normalization.FromPixels(BatchGather.Images(test, Enumerable.Range(0, test.Count).ToArray()));
+        using var inputs = model.Normalization.FromPixels(test.Gather(Enumerable.Range(0, test.Count).ToArray()));
         using var features = FeatureExtractor.Extract(model, test);
         EmbeddingWriter.WriteNpy(Path.Combine(run, "inputs.npy"), inputs);
         EmbeddingWriter.WriteNpy(Path.Combine(run, "features.npy"), features);

@@ -28,14 +28,14 @@ static class CompareCommand
     }
 
     static PretrainOptions Options(ParseResult result, SettingOptions settings) =>
-        settings.Apply(result, new PretrainOptions { RunDirectory = "runs/compare" });
+        settings.Apply(result, new PretrainOptions { RunDirectory = "runs/compare", Instances = 2048 });
 
     static int Run(PretrainOptions options, string methods)
     {
         var entries = methods.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(ComparisonEntry.Parse).ToList();
         // Every entry's options are checked before the first one trains for hours.
         foreach (var entry in entries) entry.Apply(options, options.RunDirectory).Validate();
-        var data = DatasetLoader.Load(options.DataPath, options.ImageSize);
+        var data = options.LoadData(Console.Error);
         if (data.Test?.Labels == null || data.Train.Labels == null)
             throw new ConicException($"{data.Train.Source}: compare evaluates every method, so it needs labelled train and test splits");
         using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();

@@ -31,7 +31,7 @@ static class FinishedRun
     /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
     public static DatasetSplits LoadData(PretrainedModel model, string? data)
     {
-        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height, Console.Error);
+        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height, Console.Error, model.Options.OnBadImage, model.Options.Workers);
         foreach (string note in splits.Notes) Console.Error.WriteLine($"note: {note}");
         return splits;
     }
@@ -44,5 +44,5 @@ static class FinishedRun
         return (train.Height, train.Width);
     }
 
-    static DatasetSplits TrainingData(PretrainedModel model) => DatasetLoader.Load(model.Options.DataPath, model.Options.ImageSize, Console.Error);
+    static DatasetSplits TrainingData(PretrainedModel model) => model.Options.LoadData(Console.Error);
 }

@@ -51,7 +51,7 @@ static class PretrainCommand
         options.Validate();  // before the data loads, so that a bad option fails at once
         using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();
 
-        var data = DatasetLoader.Load(options.DataPath, options.ImageSize, Console.Error);
+        var data = options.LoadData(Console.Error);
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
         foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");

@@ -1,3 +1,4 @@
+using Conic.Data;
 using Conic.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,32 +24,70 @@ public sealed class BatchAugmenter
         _normalization = normalization;
     }
 
-    /// <summary>The views a training step uses: two main views, then the small multi-crops (if any).</summary>
-    public Tensor[] Views(Tensor images, Generator generator)
+    /// <summary>
+    /// The views a training step uses of images <paramref name="datasetIndices"/>: two main views, then the small
+    /// multi-crops (if any), on <paramref name="device"/>. Crops of a streamed data set are cut from the whole decoded
+    /// image; of an in-memory one from the stored image. Both draw the same random numbers.
+    /// </summary>
+    public Tensor[] Views(ImageDataset data, int[] datasetIndices, Device device, Generator generator)
     {
-        var views = new List<Tensor> { Augment(images, generator), Augment(images, generator) };
-        long side = Math.Min(images.shape[2], images.shape[3]);
-        long smallSide = _options.SmallCropSize > 0 ? _options.SmallCropSize : Math.Max(4, side / 2);
+        using var scope = NewDisposeScope();
+        var stored = data.IsStreamed ? null : data.Gather(datasetIndices).to(device);
+        Tensor View(double areaMin, double areaMax, int? side) => stored is null
+            ? Finish(Cropped(data, datasetIndices, device, generator, areaMin, areaMax, side ?? data.Height), generator)
+            : Finish(CropAndFlip(stored.to_type(ScalarType.Float32).div_(255f), generator, areaMin, areaMax, side), generator);
+        var views = new List<Tensor> { View(_options.CropAreaMin, _options.CropAreaMax, null), View(_options.CropAreaMin, _options.CropAreaMax, null) };
+        int imageSide = Math.Min(data.Height, data.Width);
+        int smallSide = _options.SmallCropSize > 0 ? _options.SmallCropSize : Math.Max(4, imageSide / 2);
         for (int i = 0; i < _options.SmallCrops; i++)
-            views.Add(Augment(images, generator, _options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
-        return views.ToArray();
+            views.Add(View(_options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
+        return views.Select(v => v.MoveToOuterDisposeScope()).ToArray();
     }
 
     /// <summary>One random view of each image. <paramref name="images"/>: uint8 [B, C, H, W]; returns float [B, C, H, W].</summary>
-    public Tensor Augment(Tensor images, Generator generator) =>
-        Augment(images, generator, _options.CropAreaMin, _options.CropAreaMax, outputSide: null);
-
-    Tensor Augment(Tensor images, Generator generator, double areaMin, double areaMax, long? outputSide)
+    public Tensor Augment(Tensor images, Generator generator)
     {
         using var scope = NewDisposeScope();
-        long channels = images.shape[1];
-        var x = images.to_type(ScalarType.Float32).div_(255f);
-        x = CropAndFlip(x, generator, areaMin, areaMax, outputSide);
+        var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(255f), generator, _options.CropAreaMin, _options.CropAreaMax, outputSide: null);
+        return Finish(x, generator).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Everything after the crop and flip: RandAugment, colour, grayscale, blur, normalisation.</summary>
+    Tensor Finish(Tensor x, Generator generator)
+    {
+        long channels = x.shape[1];
         if (_options.RandAugmentOps > 0) x = RandAugment.Apply(x, generator, _options.RandAugmentOps, _options.RandAugmentMagnitude);
         x = ColourJitter(x, generator, channels);
         if (channels == 3) x = RandomGrayscale(x, generator);
         x = Blur(x, generator);
-        return _normalization.FromUnitRange(x).MoveToOuterDisposeScope();
+        return _normalization.FromUnitRange(x);
+    }
+
+    /// <summary>Random resized crops cut from the whole decoded images, then flipped: the streamed form of <see cref="CropAndFlip"/>.</summary>
+    Tensor Cropped(ImageDataset data, int[] indices, Device device, Generator generator, double areaMin, double areaMax, int side)
+    {
+        var (width, height, centreX, centreY, flip) = DrawCrops(generator, indices.Length, areaMin, areaMax);
+        float[] w = width.data<float>().ToArray(), h = height.data<float>().ToArray(), cx = centreX.data<float>().ToArray(), cy = centreY.data<float>().ToArray();
+        var boxes = Enumerable.Range(0, indices.Length).Select(i => new CropBox(cx[i], cy[i], w[i], h[i])).ToArray();
+        var x = data.Crops(indices, boxes, side).to(device).to_type(ScalarType.Float32).div_(255f);
+        return where(flip.to(device).view(-1, 1, 1, 1), x.flip(3), x);
+    }
+
+    /// <summary>
+    /// Each sample's crop: width and height as fractions of the image's sides (area and log-ratio uniform, clipped to
+    /// the image), centre in [-1, 1] keeping the crop inside, and whether it is mirrored.
+    /// </summary>
+    (Tensor Width, Tensor Height, Tensor CentreX, Tensor CentreY, Tensor Flip) DrawCrops(Generator generator, long batch, double areaMin, double areaMax)
+    {
+        var o = _options;
+        var area = Uniform(generator, batch, areaMin, areaMax, CPU);
+        var ratio = Uniform(generator, batch, Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), CPU).exp();
+        var width = area.mul(ratio).sqrt_().clamp_max_(1.0);
+        var height = area.div(ratio).sqrt_().clamp_max_(1.0);
+        var centreX = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(width.neg().add(1));
+        var centreY = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(height.neg().add(1));
+        var flip = rand(new[] { batch }, generator: generator).lt(o.FlipProbability);
+        return (width, height, centreX, centreY, flip);
     }
 
     internal static Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
@@ -60,17 +99,7 @@ public sealed class BatchAugmenter
     Tensor CropAndFlip(Tensor x, Generator generator, double areaMin, double areaMax, long? outputSide)
     {
         long batch = x.shape[0];
-        var o = _options;
-        var cpu = CPU;
-        var area = Uniform(generator, batch, areaMin, areaMax, cpu);
-        var logRatio = Uniform(generator, batch, Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), cpu);
-        var ratio = logRatio.exp();
-        // Crop width and height as fractions of the image side; a crop that would not fit is clipped to the image.
-        var width = area.mul(ratio).sqrt_().clamp_max_(1.0);
-        var height = area.div(ratio).sqrt_().clamp_max_(1.0);
-        var centreX = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(width.neg().add(1));
-        var centreY = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(height.neg().add(1));
-        var flip = rand(new[] { batch }, generator: generator).lt(o.FlipProbability);
+        var (width, height, centreX, centreY, flip) = DrawCrops(generator, batch, areaMin, areaMax);
         var signX = where(flip, tensor(-1f), tensor(1f));
         var zeros = torch.zeros(batch);
         var theta = stack(new[]

@@ -11,8 +11,11 @@ public static class DatasetLoader
     /// <summary>Side of the square images made from image folders (IDX files keep their size).</summary>
     public const int DefaultImageSize = 32;
 
-    /// <param name="log">Where image folders report their decoding progress; null for silence.</param>
-    public static DatasetSplits Load(string? path, int imageSize = DefaultImageSize, TextWriter? log = null)
+    /// <param name="log">Where image folders report their scanning progress; null for silence.</param>
+    /// <param name="onBadImage">What an unreadable file in an image folder does (see <see cref="BadImagePolicy"/>).</param>
+    /// <param name="workers">Threads that decode images of image folders for a batch; 0 = one per core.</param>
+    public static DatasetSplits Load(string? path, int imageSize = DefaultImageSize, TextWriter? log = null,
+                                     BadImagePolicy onBadImage = BadImagePolicy.Skip, int workers = 0)
     {
         if (string.IsNullOrEmpty(path))
         {
@@ -38,15 +41,15 @@ public static class DatasetLoader
         if (Directory.Exists(trainFolder) && Directory.Exists(testFolder))
         {
             // Test labels are numbered by the training classes' names, so that the splits agree on what label 3 means.
-            var train = ImageFolderReader.Read(trainFolder, imageSize, log: log);
-            var test = ImageFolderReader.Read(testFolder, imageSize, train.ClassNames, log);
+            var train = ImageFolderReader.Read(trainFolder, imageSize, log: log, onBadImage: onBadImage, workers: workers);
+            var test = ImageFolderReader.Read(testFolder, imageSize, train.ClassNames, log, onBadImage, workers);
             var absent = train.ClassNames?.Where((_, c) => test.Labels != null && !test.Labels.Contains(c)).ToArray() ?? [];
             var matching = absent.Length == 0 ? [] : new[] { $"{testFolder}: no test images of class {string.Join(", ", absent)}; accuracy covers the other classes" };
             return new DatasetSplits(train, test) { Notes = [.. train.Notes, .. test.Notes, .. matching] };
         }
         if (ImageFolderReader.ContainsImages(path))
         {
-            var images = ImageFolderReader.Read(path, imageSize, log: log);
+            var images = ImageFolderReader.Read(path, imageSize, log: log, onBadImage: onBadImage, workers: workers);
             return new DatasetSplits(images, null) { Notes = images.Notes };
         }
         throw new ConicException($"{path}: neither IDX files (train-images-idx3-ubyte[.gz]) nor PNG/JPEG images found");

@@ -1,19 +1,41 @@
+using System.Collections.Concurrent;
+using static TorchSharp.torch;
+
 namespace Conic.Data;
 
+/// <summary>What to do with an image file that cannot be read: leave it out with a counted warning, or stop.</summary>
+public enum BadImagePolicy { Skip, Fail }
+
 /// <summary>
-/// Images held in memory as bytes, layout [count, channels, height, width], all of one size.
-/// Labels are optional: pretraining never reads them, evaluation needs them.
+/// Images of one split, all served at one size [channels, height, width], with optional labels (pretraining never
+/// reads them, evaluation needs them). Either held in memory as bytes (IDX data), or streamed: only the file list is
+/// held and each image is decoded when a batch needs it, so memory does not grow with the number of images, and
+/// training crops come from the whole image (<see cref="Crops"/>).
 /// </summary>
 public sealed class ImageDataset
 {
+    readonly byte[]? _pixels;
+    readonly StreamedFiles? _files;
+
     public ImageDataset(byte[] pixels, int count, int channels, int height, int width, int[]? labels,
                         string source, IReadOnlyList<string>? itemNames = null, IReadOnlyList<string>? classNames = null)
+        : this(count, channels, height, width, labels, source, itemNames, classNames)
     {
         if (pixels.Length != (long)count * channels * height * width)
             throw new ArgumentException($"{source}: {pixels.Length} bytes do not make {count} images of {channels}x{height}x{width}");
+        _pixels = pixels;
+    }
+
+    /// <summary>A streamed set: the files, decoded at <paramref name="side"/> × <paramref name="side"/> when used.</summary>
+    internal ImageDataset(StreamedFiles files, int channels, int side, int[]? labels, string source, IReadOnlyList<string> itemNames,
+                          IReadOnlyList<string>? classNames)
+        : this(files.Paths.Count, channels, side, side, labels, source, itemNames, classNames) => _files = files;
+
+    ImageDataset(int count, int channels, int height, int width, int[]? labels, string source, IReadOnlyList<string>? itemNames,
+                 IReadOnlyList<string>? classNames)
+    {
         if (labels != null && labels.Length != count)
             throw new ConicException($"{source}: {labels.Length} labels for {count} images");
-        Pixels = pixels;
         Count = count;
         Channels = channels;
         Height = height;
@@ -24,7 +46,6 @@ public sealed class ImageDataset
         ClassNames = classNames;
     }
 
-    public byte[] Pixels { get; }
     public int Count { get; }
     public int Channels { get; }
     public int Height { get; }
@@ -37,26 +58,28 @@ public sealed class ImageDataset
     public IReadOnlyList<string>? ClassNames { get; }
     /// <summary>What the reader left out or changed and a user should know (e.g. truncated files), one line each.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+    /// <summary>Whether images are decoded from files when used (image folders) rather than held in memory.</summary>
+    public bool IsStreamed => _files != null;
+    /// <summary>Files left out when the folder was read, and files that failed to decode since, with the problem.</summary>
+    public IReadOnlyCollection<KeyValuePair<string, string>> BadFiles => _files?.Bad ?? (IReadOnlyCollection<KeyValuePair<string, string>>)[];
 
     public int ImageBytes => Channels * Height * Width;
     public int ClassCount => Labels == null ? 0 : (ClassNames?.Count ?? Labels.Max() + 1);
 
     /// <summary>The first <paramref name="count"/> images (a view for quick runs and tests).</summary>
-    public ImageDataset Take(int count)
-    {
-        if (count >= Count) return this;
-        return new ImageDataset(Pixels[..(count * ImageBytes)], count, Channels, Height, Width, Labels?[..count],
-                                Source, ItemNames?.Take(count).ToArray(), ClassNames);
-    }
+    public ImageDataset Take(int count) => count >= Count ? this : Subset(Enumerable.Range(0, count).ToArray());
 
     /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
     public ImageDataset Subset(IReadOnlyList<int> indices)
     {
+        var labels = Labels == null ? null : indices.Select(i => Labels[i]).ToArray();
+        var names = ItemNames == null ? null : indices.Select(i => ItemNames[i]).ToArray();
+        if (_files != null)
+            return new ImageDataset(_files.Subset(indices), Channels, Height, labels, Source, names!, ClassNames) { Notes = Notes };
         var pixels = new byte[indices.Count * ImageBytes];
         for (int i = 0; i < indices.Count; i++)
-            Pixels.AsSpan(indices[i] * ImageBytes, ImageBytes).CopyTo(pixels.AsSpan(i * ImageBytes));
-        return new ImageDataset(pixels, indices.Count, Channels, Height, Width, Labels == null ? null : indices.Select(i => Labels[i]).ToArray(),
-                                Source, ItemNames == null ? null : indices.Select(i => ItemNames[i]).ToArray(), ClassNames);
+            _pixels.AsSpan(indices[i] * ImageBytes, ImageBytes).CopyTo(pixels.AsSpan(i * ImageBytes));
+        return new ImageDataset(pixels, indices.Count, Channels, Height, Width, labels, Source, names, ClassNames);
     }
 
     /// <summary>The indices of up to <paramref name="count"/> images drawn without replacement, the same for the same seed, in dataset order.</summary>
@@ -66,30 +89,94 @@ public sealed class ImageDataset
         return Enumerable.Range(0, Count).OrderBy(_ => random.Next()).Take(count).Order().ToArray();
     }
 
-    /// <summary>Per-channel mean and standard deviation of the pixels scaled to [0, 1].</summary>
+    /// <summary>The images at <paramref name="indices"/> as uint8 [B, C, H, W]; streamed images as their centre square, resized.</summary>
+    public Tensor Gather(IReadOnlyList<int> indices)
+    {
+        var buffer = new byte[indices.Count * ImageBytes];
+        if (_files != null)
+            _files.Decode(indices, i => CropBox.CentreSquare(_files.Sizes[indices[i]].Width, _files.Sizes[indices[i]].Height), Height, Channels, buffer);
+        else
+            for (int i = 0; i < indices.Count; i++)
+                Buffer.BlockCopy(_pixels!, indices[i] * ImageBytes, buffer, i * ImageBytes, ImageBytes);
+        return tensor(buffer, new long[] { indices.Count, Channels, Height, Width });
+    }
+
+    /// <summary>
+    /// Streamed images only: region <paramref name="boxes"/>[i] of the whole image <paramref name="indices"/>[i],
+    /// resized to side × side, as uint8 [B, C, side, side]. Decoded on the worker threads.
+    /// </summary>
+    public Tensor Crops(IReadOnlyList<int> indices, IReadOnlyList<CropBox> boxes, int side)
+    {
+        var files = _files ?? throw new InvalidOperationException($"{Source}: crops from whole images need a streamed data set");
+        var buffer = new byte[indices.Count * Channels * side * side];
+        files.Decode(indices, i => boxes[i], side, Channels, buffer);
+        return tensor(buffer, new long[] { indices.Count, Channels, side, side });
+    }
+
+    /// <summary>
+    /// Per-channel mean and standard deviation of the pixels scaled to [0, 1]; for a streamed set, of a seeded sample of
+    /// up to 2,000 images' centre squares.
+    /// </summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {
+        byte[] pixels = _pixels ?? Gather(SampleIndices(2_000, seed: 0)).data<byte>().ToArray();
+        int count = pixels.Length / ImageBytes, plane = Height * Width;
         var mean = new float[Channels];
         var std = new float[Channels];
-        int plane = Height * Width;
         for (int c = 0; c < Channels; c++)
         {
             double sum = 0, sumSquares = 0;
-            for (int i = 0; i < Count; i++)
+            for (int i = 0; i < count; i++)
             {
-                var span = Pixels.AsSpan((i * Channels + c) * plane, plane);
-                foreach (byte b in span)
+                foreach (byte b in pixels.AsSpan((i * Channels + c) * plane, plane))
                 {
                     sum += b;
                     sumSquares += b * b;
                 }
             }
-            double n = (double)Count * plane * 255.0;
+            double n = (double)count * plane * 255.0;
             double m = sum / n;
             mean[c] = (float)m;
             std[c] = (float)Math.Sqrt(Math.Max(sumSquares / (n * 255.0) - m * m, 1e-12));
         }
         return (mean, std);
+    }
+}
+
+/// <summary>
+/// The files of a streamed data set, their full sizes, and what to do with one that fails to decode. Failures are
+/// shared by every subset of the set (they are facts about the files).
+/// </summary>
+sealed class StreamedFiles(IReadOnlyList<string> paths, IReadOnlyList<(int Width, int Height)> sizes, int workers, BadImagePolicy policy,
+                           ConcurrentDictionary<string, string> bad)
+{
+    public IReadOnlyList<string> Paths => paths;
+    public IReadOnlyList<(int Width, int Height)> Sizes => sizes;
+    public ConcurrentDictionary<string, string> Bad => bad;
+
+    public StreamedFiles Subset(IReadOnlyList<int> indices) =>
+        new(indices.Select(i => paths[i]).ToArray(), indices.Select(i => sizes[i]).ToArray(), workers, policy, bad);
+
+    /// <summary>Decodes image <paramref name="indices"/>[i]'s region <paramref name="box"/>(i) into slot i of <paramref name="buffer"/>, in parallel.</summary>
+    public void Decode(IReadOnlyList<int> indices, Func<int, CropBox> box, int side, int channels, byte[] buffer)
+    {
+        int size = channels * side * side;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount };
+        try
+        {
+            Parallel.For(0, indices.Count, options, i =>
+            {
+                string path = paths[indices[i]];
+                if (ImageDecoder.Decode(path, box(i), side, channels, buffer.AsSpan(i * size, size))) return;
+                if (policy == BadImagePolicy.Fail) throw new ConicException($"{path}: the image could not be decoded completely (damaged data)");
+                // Kept in the batch as far as it decoded (the rest black), so batches keep their size and order; listed for the user.
+                bad.TryAdd(path, "damaged data (found while decoding)");
+            });
+        }
+        catch (AggregateException e) when (e.InnerException is ConicException inner)
+        {
+            throw inner;
+        }
     }
 }
 

@@ -41,22 +41,24 @@ public static class Evaluator
         log.WriteLine($"evaluating: features of {data.Train.Count} train and {test.Count} test images");
         var trainFeatures = FeatureExtractor.Extract(model, data.Train);
         var testFeatures = FeatureExtractor.Extract(model, test);
-        var trainLabels = tensor(data.Train.Labels.Select(l => (long)l).ToArray());
-        var testLabels = tensor(test.Labels.Select(l => (long)l).ToArray());
+        var trainLabels = Labels(data.Train);
+        var testLabels = Labels(test);
         int classes = Math.Max(data.Train.ClassCount, test.ClassCount);
 
         double knn = KnnClassifier.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes, k, temperature);
         log.WriteLine($"kNN (k={k}, T={temperature}) top-1: {knn:P2}");
-        var trainImages = AllImages(data.Train);
-        var testImages = AllImages(test);
+        ImageDataset floorTrain = PixelFloorSet(data.Train), floorTest = PixelFloorSet(test);
+        var trainImages = floorTrain.Gather(Enumerable.Range(0, floorTrain.Count).ToArray());
+        var testImages = floorTest.Gather(Enumerable.Range(0, floorTest.Count).ToArray());
         double Pixels(bool standardize)
         {
             using var pixelScope = NewDisposeScope();
-            return KnnClassifier.Accuracy(PixelFeatures(model, trainImages, standardize), trainLabels,
-                                          PixelFeatures(model, testImages, standardize), testLabels, classes, k, temperature);
+            return KnnClassifier.Accuracy(PixelFeatures(model, trainImages, standardize), Labels(floorTrain),
+                                          PixelFeatures(model, testImages, standardize), Labels(floorTest), classes, k, temperature);
         }
         double rawPixels = Pixels(standardize: false), standardizedPixels = Pixels(standardize: true);
-        log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}");
+        log.WriteLine($"pixel kNN top-1 (floors): raw {rawPixels:P2}, standardised {standardizedPixels:P2}" +
+                      (floorTrain.Count < data.Train.Count || floorTest.Count < test.Count ? $" (on {floorTrain.Count} train and {floorTest.Count} test images)" : ""));
         log.WriteLine($"linear probe: training a {trainFeatures.shape[1]}-to-{classes} classifier on {data.Train.Count} frozen features");
         double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,
                                              probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
@@ -64,14 +66,24 @@ public static class Evaluator
         return new EvaluationResult(knn, linear, rawPixels, standardizedPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>Whether every image (of a sample of 1,000 for a large set) is the first one.</summary>
     static bool AllTheSame(ImageDataset images)
     {
-        int size = images.ImageBytes;
-        return Enumerable.Range(1, images.Count - 1)
-                         .All(i => images.Pixels.AsSpan(i * size, size).SequenceEqual(images.Pixels.AsSpan(0, size)));
+        using var scope = NewDisposeScope();
+        var sample = images.Gather(images.SampleIndices(1_000, seed: 0));
+        return sample.eq(sample[..1]).all().item<bool>();
     }
 
-    static Tensor AllImages(ImageDataset dataset) => BatchGather.Images(dataset, Enumerable.Range(0, dataset.Count).ToArray());
+    /// <summary>
+    /// The images the pixel floors are measured on: all of an in-memory set; of a streamed set a seeded sample of
+    /// <see cref="PixelFloorImages"/> (a floor over every image of a large folder would hold it all in memory).
+    /// </summary>
+    static ImageDataset PixelFloorSet(ImageDataset images) =>
+        images.IsStreamed && images.Count > PixelFloorImages ? images.Subset(images.SampleIndices(PixelFloorImages, seed: 0)) : images;
+
+    const int PixelFloorImages = 10_000;
+
+    static Tensor Labels(ImageDataset images) => tensor(images.Labels!.Select(l => (long)l).ToArray());
 
     /// <summary>Pixels as features: scaled to [0, 1], or standardised as the encoder's input is.</summary>
     static Tensor PixelFeatures(PretrainedModel model, Tensor images, bool standardize) =>

@@ -18,7 +18,7 @@ public static class FeatureExtractor
         {
             using var scope = NewDisposeScope();
             var indices = Enumerable.Range(start, Math.Min(batchSize, dataset.Count - start)).ToArray();
-            var images = BatchGather.Images(dataset, indices).to(model.Device);
+            var images = dataset.Gather(indices).to(model.Device);
             chunks.Add(model.Backbone.call(model.Normalization.FromPixels(images)).cpu().MoveToOuterDisposeScope());
             progress?.Invoke(start + indices.Length);
         }

@@ -97,7 +97,7 @@ public static class HtmlReport
     {
         var chosen = ChooseImages(images, MapImages);
         using var scope = NewDisposeScope();
-        var batch = BatchGather.Images(images, chosen);
+        var batch = images.Gather(chosen);
         var rows = new List<(string, IReadOnlyList<Figures.Cell>)> { ("input", Inputs(images, chosen)) };
         rows.Add(("this run: " + model.Options.Method + MethodDetail(model.Options), HeatCells(ActivationMaps.Compute(model, batch), chosen, images)));
         if (compare != null)
@@ -138,8 +138,9 @@ public static class HtmlReport
         var queryIndices = ChooseImages(queries, Queries);
         var bankFeatures = TorchSharp.torch.nn.functional.normalize(FeatureExtractor.Extract(model, bankSubset), dim: 1);
         var queryFeatures = TorchSharp.torch.nn.functional.normalize(FeatureExtractor.Extract(model, queries.Subset(queryIndices)), dim: 1);
-        // A query from the bank would find itself first: take one more and drop it.
-        var (scores, neighbours) = queryFeatures.matmul(bankFeatures.t()).topk(Neighbours + (queriesFromBank ? 1 : 0), dim: 1);
+        // A query from the bank would find itself first: take one more and drop it. A small bank gives what it has.
+        int shown = Math.Min(Neighbours, bankSubset.Count - (queriesFromBank ? 1 : 0));
+        var (scores, neighbours) = queryFeatures.matmul(bankFeatures.t()).topk(shown + (queriesFromBank ? 1 : 0), dim: 1);
         var rows = new List<(string, IReadOnlyList<Figures.Cell>)>();
         for (int q = 0; q < queryIndices.Length; q++)
         {
@@ -152,7 +153,7 @@ public static class HtmlReport
             rows.Add(($"query {q + 1}", cells));
         }
         html.AppendLine("<h2>Nearest neighbours</h2>");
-        html.AppendLine($"<p>Each query (first column) with its {Neighbours} nearest training images by cosine similarity of backbone features " +
+        html.AppendLine($"<p>Each query (first column) with its {shown} nearest training images by cosine similarity of backbone features " +
                         $"(among {bankSubset.Count:N0}); captions: label and similarity.</p>");
         Figure(html, Figures.Grid(rows), "nearest-neighbour retrieval");
     }
@@ -174,8 +175,11 @@ public static class HtmlReport
         chosen.Select((index, k) => new Figures.Cell(Figures.HeatMap(maps[k].flatten().data<float>().ToArray(), images.Height, images.Width), Label(images, index)))
               .ToArray();
 
-    static SkiaSharp.SKBitmap Image(ImageDataset images, int index) =>
-        Figures.Picture(images.Pixels.AsSpan(index * images.ImageBytes, images.ImageBytes).ToArray(), images.Channels, images.Height, images.Width);
+    static SkiaSharp.SKBitmap Image(ImageDataset images, int index)
+    {
+        using var pixels = images.Gather([index]);
+        return Figures.Picture(pixels.data<byte>().ToArray(), images.Channels, images.Height, images.Width);
+    }
 
     static string Label(ImageDataset images, int index) =>
         images.Labels == null ? $"#{index}" : images.ClassNames?[images.Labels[index]] ?? images.Labels[index].ToString(CultureInfo.InvariantCulture);

@@ -14,6 +14,8 @@ public sealed record RunFolder(string Directory)
     public string MarkdownReport => File("report.md");
     public string HtmlReport => File("report.html");
     public string TensorBoard => File("tensorboard");
+    /// <summary>A comparison's table of every entry (compare.md is its readable form).</summary>
+    public string ComparisonTable => File("compare.csv");
     /// <summary>A comparison entry's row, kept so that a rerun comparison reads finished entries back.</summary>
     public string ComparisonRow => File("comparison-row.json");
 
@@ -30,8 +32,19 @@ public sealed record RunFolder(string Directory)
         return true;
     }
 
-    /// <summary>Takes the folder's writer lock (see <see cref="RunLock"/>), creating the folder unless told not to.</summary>
-    public RunLock Lock(bool create = true) => RunLock.Acquire(Directory, create);
+    /// <summary>
+    /// Takes the folder's writer lock (see <see cref="RunLock"/>), creating the folder unless told not to. A folder this
+    /// call creates is removed again on release if it then holds no results (no checkpoint, no comparison table, no
+    /// entry folder): a run that fails at its start leaves nothing behind.
+    /// </summary>
+    public RunLock Lock(bool create = true) => RunLock.Acquire(Directory, create, removeIfCreatedAndEmpty: () => !HoldsResults);
+
+    bool HoldsResults =>
+        System.IO.File.Exists(Checkpoint) || System.IO.File.Exists(ComparisonTable) ||
+        System.IO.Directory.EnumerateDirectories(Directory).Any(sub => sub != TensorBoard);
+
+    /// <summary>Images of the training data that could not be read, one per line with the problem.</summary>
+    public string BadImages => File("bad-images.txt");
 
     string File(string name) => Path.Combine(Directory, name);
 }

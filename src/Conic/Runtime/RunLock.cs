@@ -10,7 +10,7 @@ namespace Conic.Runtime;
 public sealed class RunLock : IDisposable
 {
     public const string FileName = "run.lock";
-    static readonly Dictionary<string, (FileStream Stream, int Holders)> Held = new();
+    static readonly Dictionary<string, (FileStream Stream, int Holders, Func<bool>? RemoveOnRelease)> Held = new();
     readonly string _key;
     bool _released;
 
@@ -20,13 +20,17 @@ public sealed class RunLock : IDisposable
     /// Takes the folder's lock (creating the folder), or fails with a one-line error saying that another process holds it
     /// or saying that the folder cannot be written. Temporary files there are a dead writer's and are removed.
     /// </summary>
-    public static RunLock Acquire(string runDirectory, bool create = true)
+    /// <param name="removeIfCreatedAndEmpty">
+    /// When this call creates the folder: asked as the last holder lets go, whether the folder still holds nothing worth
+    /// keeping; then it is removed, so a run that fails at its start leaves no half-made folder.
+    /// </param>
+    public static RunLock Acquire(string runDirectory, bool create = true, Func<bool>? removeIfCreatedAndEmpty = null)
     {
         if (string.IsNullOrWhiteSpace(runDirectory)) throw new ConicException("--run: the run folder name is empty");
         if (!create && !Directory.Exists(runDirectory)) throw new ConicException($"{runDirectory}: no such run folder");
         try
         {
-            return TryAcquire(runDirectory);
+            return TryAcquire(runDirectory, Directory.Exists(runDirectory) ? null : removeIfCreatedAndEmpty);
         }
         catch (UnauthorizedAccessException e)
         {
@@ -34,7 +38,7 @@ public sealed class RunLock : IDisposable
         }
     }
 
-    static RunLock TryAcquire(string runDirectory)
+    static RunLock TryAcquire(string runDirectory, Func<bool>? removeOnRelease)
     {
         Directory.CreateDirectory(runDirectory);
         string path = Path.GetFullPath(Path.Combine(runDirectory, FileName));
@@ -42,7 +46,7 @@ public sealed class RunLock : IDisposable
         {
             if (Held.TryGetValue(path, out var held))
             {
-                Held[path] = (held.Stream, held.Holders + 1);
+                Held[path] = (held.Stream, held.Holders + 1, held.RemoveOnRelease);
                 return new RunLock(path);
             }
             FileStream stream;
@@ -61,7 +65,7 @@ public sealed class RunLock : IDisposable
             stream.SetLength(0);
             stream.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
             stream.Flush();
-            Held[path] = (stream, 1);
+            Held[path] = (stream, 1, removeOnRelease);
             AtomicFile.RemoveLeftovers(runDirectory);
             return new RunLock(path);
         }
@@ -88,14 +92,20 @@ public sealed class RunLock : IDisposable
         _released = true;
         lock (Held)
         {
-            var (stream, holders) = Held[_key];
+            var (stream, holders, removeOnRelease) = Held[_key];
             if (holders > 1)
             {
-                Held[_key] = (stream, holders - 1);
+                Held[_key] = (stream, holders - 1, removeOnRelease);
                 return;
             }
             Held.Remove(_key);
             stream.Dispose();
+            string folder = Path.GetDirectoryName(_key)!;
+            if (removeOnRelease?.Invoke() == true)
+            {
+                try { Directory.Delete(folder, recursive: true); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* left for the user; the run's error matters more */ }
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ sealed class PreparedBatch : IDisposable
     public static PreparedBatch Make(BatchAugmenter augmenter, ImageDataset data, int[] datasetIndices, int[] instances, Device device, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var views = augmenter.Views(BatchGather.Images(data, datasetIndices).to(device), generator);
+        var views = augmenter.Views(data, datasetIndices, device, generator);
         var indices = tensor(instances.Select(i => (long)i).ToArray()).to(device);
         return new PreparedBatch(views.Select(v => v.DetachFromDisposeScope()).ToArray(), indices.DetachFromDisposeScope());
     }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Conic.Augmentation;
+using Conic.Data;
 using Conic.Configuration;
 using Conic.Methods;
 using Conic.Models;
@@ -16,14 +17,14 @@ public sealed record PretrainOptions
     /// <summary>Dataset folder (see <see cref="Data.DatasetLoader"/>); null means Debian's Fashion-MNIST.</summary>
     public string? DataPath { get; init; }
     /// <summary>Side of the square images made from image folders; IDX files keep their own size.</summary>
-    public int ImageSize { get; init; } = Data.DatasetLoader.DefaultImageSize;
+    public int ImageSize { get; init; } = DatasetLoader.DefaultImageSize;
     public string RunDirectory { get; init; } = "runs/conic";
     public string Method { get; init; } = ConicMethod.Definition.Name;
     /// <summary>The chosen method's settings; <c>with { Method = ... }</c> alone leaves them stale, so use <see cref="WithMethod"/>.</summary>
     [JsonIgnore]
     public MethodSettings MethodSettings { get; init; } = ConicMethod.Definition.Defaults;
     /// <summary>How many training images are instances (classes); 0 means all. They are a seeded random subset.</summary>
-    public int Instances { get; init; } = 2048;
+    public int Instances { get; init; }
     /// <summary>Instances per epoch, a window that slides over all instances once during the run; 0 = every instance every epoch.</summary>
     public int InstanceWindow { get; init; }
     public int Epochs { get; init; } = 150;
@@ -40,6 +41,10 @@ public sealed record PretrainOptions
     public int Threads { get; init; }
     /// <summary>Prepare the next batch's views on a worker thread while the current step computes (same views either way).</summary>
     public bool Prefetch { get; init; } = true;
+    /// <summary>Threads that decode the images of image folders for a batch; 0 means one per core.</summary>
+    public int Workers { get; init; }
+    /// <summary>What an unreadable file in an image folder does: left out with a counted warning (listed in the run folder), or stops the run.</summary>
+    public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
     /// <summary>Online kNN monitor every this many epochs (and after the last); 0 = off. Reads the model only.</summary>
     public int MonitorEvery { get; init; } = 10;
     public BackboneOptions Backbone { get; init; } = new();
@@ -144,11 +149,15 @@ public sealed record PretrainOptions
 
     static readonly Settings<PretrainOptions> DataSettings = new Settings<PretrainOptions>()
         .Text("--data", "PATH", "folder of IDX files, of images (optionally one subfolder per class), or with train/ and test/ image folders",
-              o => o.DataPath, (o, v) => o with { DataPath = v }, unsetText: Conic.Data.DatasetLoader.DefaultFashionMnist)
+              o => o.DataPath, (o, v) => o with { DataPath = v }, unsetText: DatasetLoader.DefaultFashionMnist)
         .Integer("--image-size", "PX", "side of the square images made from image folders (IDX files keep their size)", o => o.ImageSize,
                  (o, v) => o with { ImageSize = v }, ValueRange.AtLeast(8))
         .Integer("--instances", "N", "training images used as instances (a seeded random subset); 0 = all", o => o.Instances,
                  (o, v) => o with { Instances = v }, ValueRange.NonNegative)
+        .Integer("--workers", "N", "threads that decode images of image folders for each batch; 0 = one per core", o => o.Workers,
+                 (o, v) => o with { Workers = v }, ValueRange.NonNegative)
+        .Choice("--on-bad-image", "WHAT", "an unreadable image file: skip (left out, counted, listed in bad-images.txt) or fail", o => o.OnBadImage,
+                (o, v) => o with { OnBadImage = v }, ("skip", BadImagePolicy.Skip), ("fail", BadImagePolicy.Fail))
         .Integer("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run, so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
                  o => o.InstanceWindow, (o, v) => o with { InstanceWindow = v }, ValueRange.NonNegative);
 
@@ -157,6 +166,9 @@ public sealed record PretrainOptions
 
     /// <summary>The flag that chooses the method; the method's own settings are shown and accepted after it.</summary>
     public const string MethodFlag = "--method";
+
+    /// <summary>The training data these options name, read as they say (image size, bad files, decoding threads).</summary>
+    public DatasetSplits LoadData(TextWriter? log = null) => DatasetLoader.Load(DataPath, ImageSize, log, OnBadImage, Workers);
 
     /// <summary>The setting behind <paramref name="flag"/>, for any method; null when there is none.</summary>
     public static Setting<PretrainOptions>? FindSetting(string flag, string method) =>

@@ -22,7 +22,10 @@ public static class Trainer
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
                                            Func<PretrainedModel, double>? monitor = null)
     {
+        int requestedBatch = options.BatchSize;
         options = Resolve(options, train);
+        if (options.BatchSize < requestedBatch)
+            log.WriteLine($"note: batch size {requestedBatch} is more than the {options.BatchSize} instances per epoch; training with batch {options.BatchSize}");
         options.Validate();
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
         using var runLock = new RunFolder(options.RunDirectory).Lock();
@@ -65,6 +68,7 @@ public static class Trainer
             log.WriteLine($"no checkpoint in {options.RunDirectory}; starting from scratch");
         }
         RunJson.WriteAtomically(folder.Config, options);
+        int badImages = ListBadImages(folder, train, 0, log);
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         long totalSteps = (long)options.Epochs * stepsPerEpoch;
@@ -102,6 +106,7 @@ public static class Trainer
             var metrics = new EpochMetrics(epoch, step, schedule.At(step - 1), sums.MeanLoss, sums.MeanTerms(),
                                            sums.Steps * options.BatchSize / seconds, seconds, monitorNow ? monitor!(model) : null);
             csv.Append(metrics);
+            badImages = ListBadImages(folder, train, badImages, log);
             tensorBoard.Add(metrics);
             Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
             progress.EndEpoch(metrics, progress.Remaining(epoch, clock.Elapsed.TotalSeconds));
@@ -147,6 +152,20 @@ public static class Trainer
                (term != null && term.Name != "loss" ? $" or the weight of the '{term.Name}' term" : "");
     }
 
+    /// <summary>
+    /// Writes bad-images.txt (file, tab, problem) when more files of <paramref name="train"/> were found unreadable than
+    /// the <paramref name="listed"/> ones, says so, and returns how many are listed now.
+    /// </summary>
+    static int ListBadImages(RunFolder folder, ImageDataset train, int listed, TextWriter log)
+    {
+        var bad = train.BadFiles.OrderBy(b => b.Key, StringComparer.Ordinal).ToArray();
+        if (bad.Length == listed) return listed;
+        AtomicFile.WriteText(folder.BadImages, string.Concat(bad.Select(b => $"{b.Key}\t{b.Value}\n")));
+        log.WriteLine($"warning: {bad.Length} unreadable image{(bad.Length == 1 ? "" : "s")} in {train.Source}" +
+                      (listed > 0 ? $" ({bad.Length - listed} found while decoding)" : "") + $", listed in {folder.BadImages}");
+        return bad.Length;
+    }
+
     /// <summary>Running sums of the loss and its terms over an epoch; a non-finite loss is refused (the trainer diagnoses it).</summary>
     sealed class LossSums
     {
@@ -188,14 +207,19 @@ public static class Trainer
 
     /// <summary>
     /// The options as a run on <paramref name="train"/> saves them: input channels and image size from the data (IDX
-    /// files keep their own size), method defaults filled in.
+    /// files keep their own size), the batch no larger than an epoch's instances, method defaults filled in.
     /// </summary>
-    public static PretrainOptions Resolve(PretrainOptions options, ImageDataset train) =>
-        (options with
+    public static PretrainOptions Resolve(PretrainOptions options, ImageDataset train)
+    {
+        // A batch cannot hold more instances than an epoch has (a small folder with the default batch).
+        int perEpoch = options.InstanceWindow > 0 ? options.InstanceWindow : options.Instances > 0 ? options.Instances : train.Count;
+        return (options with
         {
             Backbone = options.Backbone with { InputChannels = train.Channels },
             ImageSize = train.Height == train.Width ? train.Height : options.ImageSize,
+            BatchSize = perEpoch >= 2 ? Math.Min(options.BatchSize, perEpoch) : options.BatchSize,
         }).WithMethodDefaults();
+    }
 
     /// <summary>
     /// Whether a run saved with <paramref name="saved"/> computes what <paramref name="requested"/> (resolved) asks for:
@@ -209,7 +233,7 @@ public static class Trainer
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
-            Prefetch = saved.Prefetch, Kernels = saved.Kernels,
+            Prefetch = saved.Prefetch, Kernels = saved.Kernels, Workers = saved.Workers, OnBadImage = saved.OnBadImage,
             // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
             ImageSize = saved.ImageSize,
             Epochs = requested.Epochs > saved.Epochs && saved.InstanceWindow == 0 ? saved.Epochs : requested.Epochs,

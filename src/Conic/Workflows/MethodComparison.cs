@@ -106,12 +106,11 @@ public static class MethodComparison
         return rows;
     }
 
-    const string CsvFile = "compare.csv";
 
     /// <summary>The rows of the folder's previous table in its order (as they are now on disk), then the rows new to it.</summary>
     static List<ComparisonRow> WithEarlierRows(string root, IReadOnlyList<ComparisonRow> rows)
     {
-        string csvPath = Path.Combine(root, CsvFile);
+        string csvPath = new RunFolder(root).ComparisonTable;
         var earlierLabels = File.Exists(csvPath) ? File.ReadLines(csvPath).Skip(1).Select(line => line.Split(',')[0]).ToList() : [];
         var table = new List<ComparisonRow>();
         foreach (string label in earlierLabels)
@@ -162,7 +161,7 @@ public static class MethodComparison
         foreach (var r in rows)
             csv.AppendLine(string.Join(",", r.Label, r.BatchSize.ToString(CultureInfo.InvariantCulture), F(r.KnnTop1, "F4"), F(r.LinearTop1, "F4"),
                                        F(r.TrainSeconds, "F0"), F(r.ImagesPerSecond, "F0"), r.PeakMemoryMiB is double m ? F(m, "F0") : ""));
-        AtomicFile.WriteText(Path.Combine(root, CsvFile), csv.ToString());
+        AtomicFile.WriteText(new RunFolder(root).ComparisonTable, csv.ToString());
 
         var md = new StringBuilder();
         md.AppendLine($"Budget: {shared.Epochs} epochs over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
