@@ -6,6 +6,8 @@ using Conic.Bench;
 //   step   [--data PATH] [--instances 2048] [--batch 256] [--steps 10] [--epochs 3] [--python PATH]
 //   memory [--data PATH] [--steps 2000] [--batch 32]
 //   arithmetic [--widths 4,8,16,64] [--batches 64,512] [--size 28] [--repeats 5]
+//   make-photos --out DIR [--count 100000] [--classes 10]
+//   pipeline --data DIR [--image-size 64] [--batch 256] [--batches 20] [--workers 2]
 var arguments = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0], pair => pair[1]);
 string Text(string name, string fallback) => arguments.TryGetValue(name, out var value) ? value : fallback;
 int Int(string name, int fallback) => int.Parse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
@@ -29,7 +31,14 @@ switch (args.FirstOrDefault())
         ArithmeticBenchmark.Run(Text("--widths", "4,8,16,64").Split(',').Select(int.Parse).ToArray(),
                                 Text("--batches", "64,512").Split(',').Select(int.Parse).ToArray(), Int("--size", 28), Int("--repeats", 5), Console.Out);
         return 0;
+    case "make-photos":
+        PipelineBenchmark.MakePhotos(Text("--out", "/tmp/conic-photos"), Int("--count", 100_000), Int("--classes", 10), Console.Out);
+        return 0;
+    case "pipeline":
+        PipelineBenchmark.Run(Text("--data", "/tmp/conic-photos"), Int("--image-size", 64), Int("--batch", 256), Int("--batches", 20),
+                              Int("--workers", 2), Console.Out);
+        return 0;
     default:
-        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic [options] (see Program.cs)");
+        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic|make-photos|pipeline [options] (see Program.cs)");
         return 2;
 }

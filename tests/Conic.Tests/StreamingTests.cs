@@ -32,7 +32,7 @@ public class StreamingTests
         // The evaluation view is the centre square: no marker in it.
         Assert.True(dataset.Gather([0]).max().item<byte>() < 100);
         // A crop of the top-left corner holds it.
-        var corner = dataset.Crops([0], [new CropBox(-0.85f, -0.6f, 0.15f, 0.4f)], 16);
+        var corner = dataset.Crops([0], [([new CropBox(-0.85f, -0.6f, 0.15f, 0.4f)], 16)])[0];
         Assert.True(corner.max().item<byte>() > 200);
 
         // Random resized crops reach it: over 64 small crops of one image, some hold the marker.

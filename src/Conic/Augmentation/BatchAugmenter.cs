@@ -26,29 +26,49 @@ public sealed class BatchAugmenter
 
     /// <summary>
     /// The views a training step uses of images <paramref name="datasetIndices"/>: two main views, then the small
-    /// multi-crops (if any), on <paramref name="device"/>. Crops of a streamed data set are cut from the whole decoded
-    /// image; of an in-memory one from the stored image. Both draw the same random numbers.
+    /// multi-crops (if any), on <paramref name="device"/>. Every view's crop is drawn first, then cut: from the whole
+    /// decoded image for a streamed data set (each image decoded once for all its views), from the stored image for an
+    /// in-memory one; then each view is flipped, coloured and normalised.
     /// </summary>
     public Tensor[] Views(ImageDataset data, int[] datasetIndices, Device device, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var stored = data.IsStreamed ? null : data.Gather(datasetIndices).to(device);
-        Tensor View(double areaMin, double areaMax, int? side) => stored is null
-            ? Finish(Cropped(data, datasetIndices, device, generator, areaMin, areaMax, side ?? data.Height), generator)
-            : Finish(CropAndFlip(stored.to_type(ScalarType.Float32).div_(255f), generator, areaMin, areaMax, side), generator);
-        var views = new List<Tensor> { View(_options.CropAreaMin, _options.CropAreaMax, null), View(_options.CropAreaMin, _options.CropAreaMax, null) };
         int imageSide = Math.Min(data.Height, data.Width);
         int smallSide = _options.SmallCropSize > 0 ? _options.SmallCropSize : Math.Max(4, imageSide / 2);
-        for (int i = 0; i < _options.SmallCrops; i++)
-            views.Add(View(_options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
-        return views.Select(v => v.MoveToOuterDisposeScope()).ToArray();
+        var specs = new List<(double AreaMin, double AreaMax, int? Side)> { (_options.CropAreaMin, _options.CropAreaMax, null), (_options.CropAreaMin, _options.CropAreaMax, null) };
+        for (int i = 0; i < _options.SmallCrops; i++) specs.Add((_options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
+        var draws = specs.Select(s => DrawCrops(generator, datasetIndices.Length, s.AreaMin, s.AreaMax)).ToArray();
+
+        Tensor[] cropped;
+        if (data.IsStreamed)
+        {
+            var views = draws.Select((d, v) => ((IReadOnlyList<CropBox>)Boxes(d), specs[v].Side ?? data.Height)).ToArray();
+            cropped = data.Crops(datasetIndices, views)
+                          .Select((x, v) => Flip(x.to(device).to_type(ScalarType.Float32).div_(255f), draws[v].Flip.to(device))).ToArray();
+        }
+        else
+        {
+            var stored = data.Gather(datasetIndices).to(device).to_type(ScalarType.Float32).div_(255f);
+            cropped = draws.Select((d, v) => CropAndFlip(stored, d, specs[v].Side)).ToArray();
+        }
+        return cropped.Select(x => Finish(x, generator).MoveToOuterDisposeScope()).ToArray();
     }
+
+    static CropBox[] Boxes(CropDraw draw)
+    {
+        float[] w = draw.Width.data<float>().ToArray(), h = draw.Height.data<float>().ToArray();
+        float[] cx = draw.CentreX.data<float>().ToArray(), cy = draw.CentreY.data<float>().ToArray();
+        return Enumerable.Range(0, w.Length).Select(i => new CropBox(cx[i], cy[i], w[i], h[i])).ToArray();
+    }
+
+    static Tensor Flip(Tensor x, Tensor flip) => where(flip.view(-1, 1, 1, 1), x.flip(3), x);
 
     /// <summary>One random view of each image. <paramref name="images"/>: uint8 [B, C, H, W]; returns float [B, C, H, W].</summary>
     public Tensor Augment(Tensor images, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(255f), generator, _options.CropAreaMin, _options.CropAreaMax, outputSide: null);
+        var draw = DrawCrops(generator, images.shape[0], _options.CropAreaMin, _options.CropAreaMax);
+        var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(255f), draw, outputSide: null);
         return Finish(x, generator).MoveToOuterDisposeScope();
     }
 
@@ -63,21 +83,11 @@ public sealed class BatchAugmenter
         return _normalization.FromUnitRange(x);
     }
 
-    /// <summary>Random resized crops cut from the whole decoded images, then flipped: the streamed form of <see cref="CropAndFlip"/>.</summary>
-    Tensor Cropped(ImageDataset data, int[] indices, Device device, Generator generator, double areaMin, double areaMax, int side)
-    {
-        var (width, height, centreX, centreY, flip) = DrawCrops(generator, indices.Length, areaMin, areaMax);
-        float[] w = width.data<float>().ToArray(), h = height.data<float>().ToArray(), cx = centreX.data<float>().ToArray(), cy = centreY.data<float>().ToArray();
-        var boxes = Enumerable.Range(0, indices.Length).Select(i => new CropBox(cx[i], cy[i], w[i], h[i])).ToArray();
-        var x = data.Crops(indices, boxes, side).to(device).to_type(ScalarType.Float32).div_(255f);
-        return where(flip.to(device).view(-1, 1, 1, 1), x.flip(3), x);
-    }
-
     /// <summary>
     /// Each sample's crop: width and height as fractions of the image's sides (area and log-ratio uniform, clipped to
     /// the image), centre in [-1, 1] keeping the crop inside, and whether it is mirrored.
     /// </summary>
-    (Tensor Width, Tensor Height, Tensor CentreX, Tensor CentreY, Tensor Flip) DrawCrops(Generator generator, long batch, double areaMin, double areaMax)
+    CropDraw DrawCrops(Generator generator, long batch, double areaMin, double areaMax)
     {
         var o = _options;
         var area = Uniform(generator, batch, areaMin, areaMax, CPU);
@@ -87,8 +97,11 @@ public sealed class BatchAugmenter
         var centreX = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(width.neg().add(1));
         var centreY = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(height.neg().add(1));
         var flip = rand(new[] { batch }, generator: generator).lt(o.FlipProbability);
-        return (width, height, centreX, centreY, flip);
+        return new CropDraw(width, height, centreX, centreY, flip);
     }
+
+    /// <summary>A batch's crops: sizes and centres as fractions of the image (CPU tensors [B]) and the mirrored ones.</summary>
+    readonly record struct CropDraw(Tensor Width, Tensor Height, Tensor CentreX, Tensor CentreY, Tensor Flip);
 
     internal static Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
         rand(new[] { count }, generator: generator).mul_(high - low).add_(low).to(device);
@@ -96,10 +109,10 @@ public sealed class BatchAugmenter
     internal static Tensor Bernoulli(Generator generator, long count, double probability, Device device) =>
         rand(new[] { count }, generator: generator).lt(probability).to(device);
 
-    Tensor CropAndFlip(Tensor x, Generator generator, double areaMin, double areaMax, long? outputSide)
+    static Tensor CropAndFlip(Tensor x, CropDraw draw, long? outputSide)
     {
         long batch = x.shape[0];
-        var (width, height, centreX, centreY, flip) = DrawCrops(generator, batch, areaMin, areaMax);
+        var (width, height, centreX, centreY, flip) = draw;
         var signX = where(flip, tensor(-1f), tensor(1f));
         var zeros = torch.zeros(batch);
         var theta = stack(new[]

@@ -92,25 +92,31 @@ public sealed class ImageDataset
     /// <summary>The images at <paramref name="indices"/> as uint8 [B, C, H, W]; streamed images as their centre square, resized.</summary>
     public Tensor Gather(IReadOnlyList<int> indices)
     {
-        var buffer = new byte[indices.Count * ImageBytes];
         if (_files != null)
-            _files.Decode(indices, i => CropBox.CentreSquare(_files.Sizes[indices[i]].Width, _files.Sizes[indices[i]].Height), Height, Channels, buffer);
-        else
-            for (int i = 0; i < indices.Count; i++)
-                Buffer.BlockCopy(_pixels!, indices[i] * ImageBytes, buffer, i * ImageBytes, ImageBytes);
+        {
+            var sizes = _files.Sizes;
+            return Crops(indices, [(indices.Select(i => CropBox.CentreSquare(sizes[i].Width, sizes[i].Height)).ToArray(), Height)])[0];
+        }
+        var buffer = new byte[indices.Count * ImageBytes];
+        for (int i = 0; i < indices.Count; i++)
+            Buffer.BlockCopy(_pixels!, indices[i] * ImageBytes, buffer, i * ImageBytes, ImageBytes);
         return tensor(buffer, new long[] { indices.Count, Channels, Height, Width });
     }
 
     /// <summary>
-    /// Streamed images only: region <paramref name="boxes"/>[i] of the whole image <paramref name="indices"/>[i],
-    /// resized to side × side, as uint8 [B, C, side, side]. Decoded on the worker threads.
+    /// Streamed images only: for each view v, region Boxes[i] of the whole image <paramref name="indices"/>[i] resized
+    /// to Side × Side, as uint8 [B, C, Side, Side]. Each image is decoded once for all views, on the worker threads.
     /// </summary>
-    public Tensor Crops(IReadOnlyList<int> indices, IReadOnlyList<CropBox> boxes, int side)
+    public Tensor[] Crops(IReadOnlyList<int> indices, IReadOnlyList<(IReadOnlyList<CropBox> Boxes, int Side)> views)
     {
         var files = _files ?? throw new InvalidOperationException($"{Source}: crops from whole images need a streamed data set");
-        var buffer = new byte[indices.Count * Channels * side * side];
-        files.Decode(indices, i => boxes[i], side, Channels, buffer);
-        return tensor(buffer, new long[] { indices.Count, Channels, side, side });
+        var buffers = views.Select(v => new byte[indices.Count * Channels * v.Side * v.Side]).ToArray();
+        files.Decode(indices, Channels, i => views.Select((v, k) =>
+        {
+            int size = Channels * v.Side * v.Side;
+            return new Crop(v.Boxes[i], v.Side, buffers[k].AsMemory(i * size, size));
+        }).ToArray());
+        return views.Select((v, k) => tensor(buffers[k], new long[] { indices.Count, Channels, v.Side, v.Side })).ToArray();
     }
 
     /// <summary>
@@ -157,17 +163,16 @@ sealed class StreamedFiles(IReadOnlyList<string> paths, IReadOnlyList<(int Width
     public StreamedFiles Subset(IReadOnlyList<int> indices) =>
         new(indices.Select(i => paths[i]).ToArray(), indices.Select(i => sizes[i]).ToArray(), workers, policy, bad);
 
-    /// <summary>Decodes image <paramref name="indices"/>[i]'s region <paramref name="box"/>(i) into slot i of <paramref name="buffer"/>, in parallel.</summary>
-    public void Decode(IReadOnlyList<int> indices, Func<int, CropBox> box, int side, int channels, byte[] buffer)
+    /// <summary>Decodes image <paramref name="indices"/>[i] once and writes its <paramref name="crops"/>(i), images in parallel.</summary>
+    public void Decode(IReadOnlyList<int> indices, int channels, Func<int, Crop[]> crops)
     {
-        int size = channels * side * side;
         var options = new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount };
         try
         {
             Parallel.For(0, indices.Count, options, i =>
             {
                 string path = paths[indices[i]];
-                if (ImageDecoder.Decode(path, box(i), side, channels, buffer.AsSpan(i * size, size))) return;
+                if (ImageDecoder.Decode(path, channels, crops(i))) return;
                 if (policy == BadImagePolicy.Fail) throw new ConicException($"{path}: the image could not be decoded completely (damaged data)");
                 // Kept in the batch as far as it decoded (the rest black), so batches keep their size and order; listed for the user.
                 bad.TryAdd(path, "damaged data (found while decoding)");

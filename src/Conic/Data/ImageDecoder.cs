@@ -55,45 +55,62 @@ public static class ImageDecoder
     }
 
     /// <summary>
-    /// Writes <paramref name="box"/> of the image at <paramref name="path"/>, resized to side × side, into
-    /// <paramref name="destination"/> (planar, <paramref name="channels"/> of 1 or 3). False when the file could not
-    /// be decoded completely (then the destination holds what was decoded, the rest black).
+    /// Decodes the image at <paramref name="path"/> once and writes each region <paramref name="crops"/>[v].Box, resized
+    /// to Side × Side, into <paramref name="crops"/>[v].Destination (planar, <paramref name="channels"/> of 1 or 3).
+    /// False when the file could not be decoded completely (then the crops hold what was decoded, the rest black).
     /// </summary>
-    public static bool Decode(string path, CropBox box, int side, int channels, Span<byte> destination)
+    public static bool Decode(string path, int channels, params ReadOnlySpan<Crop> crops)
     {
         using var codec = SKCodec.Create(path);
         if (codec == null)
         {
-            destination.Clear();
+            foreach (var crop in crops) crop.Destination.Span.Clear();
             return false;
         }
         var full = codec.Info;
-        // The region's size in the full image; decode at the smallest supported scale that keeps it at least side px.
-        float regionWidth = box.HalfWidth * full.Width, regionHeight = box.HalfHeight * full.Height;
-        float needed = Math.Min(1f, Math.Max(side / Math.Max(regionWidth, 1f), side / Math.Max(regionHeight, 1f)));
-        var scaled = codec.GetScaledDimensions(needed);
-        if (scaled.Width * regionWidth / full.Width < side * 0.999f || scaled.Height * regionHeight / full.Height < side * 0.999f)
-            scaled = new SKSizeI(full.Width, full.Height);
+        // Decode at the smallest supported scale that keeps every region at least its output side.
+        float needed = 0;
+        foreach (var crop in crops)
+            needed = Math.Max(needed, Math.Max(crop.Side / Math.Max(crop.Box.HalfWidth * full.Width, 1f), crop.Side / Math.Max(crop.Box.HalfHeight * full.Height, 1f)));
+        var scaled = new SKSizeI(full.Width, full.Height);
+        for (int eighths = 1; eighths < 8; eighths++)
+        {
+            // JPEG decodes at k/8 scale; other formats answer with the full size.
+            var candidate = codec.GetScaledDimensions(eighths / 8f);
+            if (candidate.Width >= full.Width * needed && candidate.Height >= full.Height * needed)
+            {
+                scaled = candidate;
+                break;
+            }
+        }
         var info = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
         bool complete = result == SKCodecResult.Success;
         if (!complete && result is not (SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput))
         {
-            destination.Clear();
+            foreach (var crop in crops) crop.Destination.Span.Clear();
             return false;
         }
+        foreach (var crop in crops) Render(bitmap, crop, channels);
+        return complete;
+    }
 
-        var source = SKRect.Create((box.CentreX - box.HalfWidth + 1) / 2 * scaled.Width, (box.CentreY - box.HalfHeight + 1) / 2 * scaled.Height,
-                                   box.HalfWidth * scaled.Width, box.HalfHeight * scaled.Height);
+    static void Render(SKBitmap bitmap, Crop crop, int channels)
+    {
+        var box = crop.Box;
+        int side = crop.Side;
+        int left = (int)Math.Round((box.CentreX - box.HalfWidth + 1) / 2 * bitmap.Width), top = (int)Math.Round((box.CentreY - box.HalfHeight + 1) / 2 * bitmap.Height);
+        int width = Math.Clamp((int)Math.Round(box.HalfWidth * bitmap.Width), 1, bitmap.Width - Math.Clamp(left, 0, bitmap.Width - 1));
+        int height = Math.Clamp((int)Math.Round(box.HalfHeight * bitmap.Height), 1, bitmap.Height - Math.Clamp(top, 0, bitmap.Height - 1));
+        using var region = new SKBitmap();
+        bitmap.ExtractSubset(region, SKRectI.Create(Math.Clamp(left, 0, bitmap.Width - 1), Math.Clamp(top, 0, bitmap.Height - 1), width, height));
+        // Mipmaps only where the region shrinks by more than half: building them costs more than the resize itself.
+        var mipmaps = width > 2 * side || height > 2 * side ? SKMipmapMode.Linear : SKMipmapMode.None;
         using var target = new SKBitmap(new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        using (var canvas = new SKCanvas(target))
-        using (var image = SKImage.FromBitmap(bitmap))
-        {
-            canvas.Clear(SKColors.Black);
-            canvas.DrawImage(image, source, SKRect.Create(side, side), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
-        }
+        region.ScalePixels(target, new SKSamplingOptions(SKFilterMode.Linear, mipmaps));
         var rgba = target.GetPixelSpan();
+        var destination = crop.Destination.Span;
         int plane = side * side;
         for (int p = 0; p < plane; p++)
         {
@@ -104,6 +121,8 @@ public static class ImageDecoder
                 destination[2 * plane + p] = rgba[4 * p + 2];
             }
         }
-        return complete;
     }
 }
+
+/// <summary>One region to cut from a decoded image, its output side, and where its planar bytes go.</summary>
+public readonly record struct Crop(CropBox Box, int Side, Memory<byte> Destination);
