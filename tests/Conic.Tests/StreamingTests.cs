@@ -99,4 +99,23 @@ public class StreamingTests
         Assert.Contains("--instances: 100 is more than the 6 training images", bad.StdErr);
         Assert.False(Directory.Exists(failed), "a failed start left its run folder behind");
     }
+
+    [Fact]
+    public void AnImageFolderReadsUnderThePreloadedAllocatorThatConicUses()
+    {
+        // ./conic preloads tcmalloc; memory a C library allocates must then not be freed by libc's own free.
+        string? tcmalloc = new[] { "/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4" }
+            .FirstOrDefault(File.Exists);
+        if (tcmalloc == null)
+        {
+            Console.Error.WriteLine("skipped: libtcmalloc-minimal4 is not installed");
+            return;
+        }
+        string root = TestFolder.New();
+        for (int i = 0; i < 4; i++) PhotoWithCornerMarker(Path.Combine(root, "photos"), $"{i}.png");
+        var (exitCode, _, stderr) = CliRunner.Run(new Dictionary<string, string> { ["LD_PRELOAD"] = tcmalloc },
+                                                  "pretrain", "--data", Path.Combine(root, "photos"), "--run", Path.Combine(root, "run"), "--epochs", "1",
+                                                  "--width", "4", "--image-size", "16", "--threads", "1", "--monitor-every", "0", "--no-eval");
+        Assert.True(exitCode == 0, stderr);
+    }
 }

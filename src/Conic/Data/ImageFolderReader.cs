@@ -133,24 +133,29 @@ public static class ImageFolderReader
     {
         if (!OperatingSystem.IsWindows())
         {
-            IntPtr resolved = NativeMethods.realpath(path, IntPtr.Zero);
-            if (resolved != IntPtr.Zero)
+            // realpath writes into a buffer of ours: a buffer it allocated would have to be freed by the same malloc,
+            // and under a preloaded allocator (./conic's tcmalloc) libc's own free is not that one.
+            IntPtr buffer = System.Runtime.InteropServices.Marshal.AllocHGlobal(PathMax);
+            try
             {
-                string real = System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!;
-                NativeMethods.free(resolved);
-                return real;
+                if (NativeMethods.realpath(path, buffer) != IntPtr.Zero)
+                    return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(buffer)!;
+            }
+            finally
+            {
+                System.Runtime.InteropServices.Marshal.FreeHGlobal(buffer);
             }
         }
         return Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
     }
 
+    /// <summary>Linux's PATH_MAX, the size realpath may write.</summary>
+    const int PathMax = 4096;
+
     static class NativeMethods
     {
         [System.Runtime.InteropServices.DllImport("libc", CharSet = System.Runtime.InteropServices.CharSet.Ansi)]
         public static extern IntPtr realpath(string path, IntPtr resolved);
-
-        [System.Runtime.InteropServices.DllImport("libc")]
-        public static extern void free(IntPtr pointer);
     }
 
     static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
