@@ -50,13 +50,13 @@ static class PipelineBenchmark
         output.WriteLine($"{count} JPEGs in {classes} classes written to {folder} in {clock.Elapsed.TotalSeconds:F0} s");
     }
 
-    /// <summary>Scan, first batch, and <paramref name="batches"/> batches of two augmented views each, as training prepares them.</summary>
+    /// <summary>Scan (or cache index), first batch, and <paramref name="batches"/> batches of two augmented views each, as training prepares them.</summary>
     public static void Run(string folder, int imageSize, int batch, int batches, int workers, TextWriter output)
     {
         TorchRuntime.Initialize("cpu", 0);
         ProcessMemory.ResetPeak();
         var clock = Stopwatch.StartNew();
-        var data = ImageFolderReader.Read(folder, imageSize, workers: workers);
+        var data = DatasetLoader.Load(folder, imageSize, workers: workers).Train;
         double scan = clock.Elapsed.TotalSeconds;
         var (mean, std) = data.ChannelStatistics();
         double statistics = clock.Elapsed.TotalSeconds - scan;

@@ -11,6 +11,7 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     ReportCommand.Create(),
     EmbedCommand.Create(),
     ExportCommand.Create(),
+    CacheCommand.Create(),
 };
 if (args.Length == 0)
 {

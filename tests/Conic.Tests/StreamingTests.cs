@@ -118,4 +118,48 @@ public class StreamingTests
                                                   "--width", "4", "--image-size", "16", "--threads", "1", "--monitor-every", "0", "--no-eval");
         Assert.True(exitCode == 0, stderr);
     }
+
+    [Fact]
+    public void TheMemoryMappedCacheServesTheSameImagesAsTheFolder()
+    {
+        string root = TestFolder.New();
+        for (int i = 0; i < 3; i++)
+        {
+            PhotoWithCornerMarker(Path.Combine(root, "photos", "a"), $"{i}.png");
+            PhotoWithCornerMarker(Path.Combine(root, "photos", "b"), $"{i}.png");
+        }
+        var folder = ImageFolderReader.Read(Path.Combine(root, "photos"), imageSize: 16);
+        string path = Path.Combine(root, "cache", "train" + ImageCache.Extension);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        // Stored at full size (the photos' shorter side is 100 px), the cache holds exactly the decoded pixels.
+        Assert.Empty(ImageCache.Write(folder, path, maxSide: 100));
+        var cached = DatasetLoader.Load(Path.Combine(root, "cache"), imageSize: 16).Train;
+        Assert.Equal((folder.Count, folder.Channels), (cached.Count, cached.Channels));
+        Assert.Equal(folder.ClassNames, cached.ClassNames);
+        Assert.Equal(folder.Labels, cached.Labels);
+        Assert.Equal(folder.ItemNames, cached.ItemNames);
+        int[] all = Enumerable.Range(0, folder.Count).ToArray();
+        Assert.True(folder.Gather(all).eq(cached.Gather(all)).all().item<bool>());
+        var boxes = all.Select(i => new CropBox(-0.5f + 0.1f * i, 0.2f, 0.3f, 0.5f)).ToArray();
+        Assert.True(folder.Crops(all, [(boxes, 24)])[0].eq(cached.Crops(all, [(boxes, 24)])[0]).all().item<bool>());
+
+        // A damaged cache is one line naming it.
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length - 100)]);
+        Assert.Contains("truncated image cache", Assert.Throws<ConicException>(() => ImageCache.Open(path, 16)).Message);
+    }
+
+    [Fact]
+    public void ConicCacheWritesACacheThatPretrainReads()
+    {
+        string root = TestFolder.New();
+        for (int i = 0; i < 4; i++) PhotoWithCornerMarker(Path.Combine(root, "photos"), $"{i}.png");
+        var cached = CliRunner.Run("cache", "--data", Path.Combine(root, "photos"), "--out", Path.Combine(root, "cache"), "--max-side", "40");
+        Assert.True(cached.ExitCode == 0, cached.StdErr);
+        Assert.Contains("4 images", cached.StdErr);
+        var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--data", Path.Combine(root, "cache"), "--run", Path.Combine(root, "run"), "--epochs", "1",
+                                                  "--width", "4", "--image-size", "16", "--threads", "1", "--monitor-every", "0", "--no-eval");
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains($"data: 4 training images 3x16x16 from {Path.Combine(root, "cache", "train" + ImageCache.Extension)}", stderr);
+    }
 }

@@ -24,8 +24,9 @@ public static class DatasetLoader
                     $"{DefaultFashionMnist}: Fashion-MNIST not found; install it with 'apt-get install dataset-fashion-mnist' or pass --data PATH");
             path = DefaultFashionMnist;
         }
+        if (ImageCache.IsCache(path)) return new DatasetSplits(ImageCache.Open(path, imageSize, workers), null);
         if (File.Exists(path))
-            throw new ConicException($"{path}: --data takes a folder (of IDX files or of images), not a file");
+            throw new ConicException($"{path}: --data takes a folder (of IDX files, of images or of caches) or a Conic image cache, not this file");
         if (!Directory.Exists(path))
             throw new ConicException($"{path}: no such folder (--data)");
 
@@ -36,6 +37,10 @@ public static class DatasetLoader
             return imageSize == DefaultImageSize ? idx
                 : idx with { Notes = [$"--image-size {imageSize} is ignored: IDX images keep their {idx.Train.Height}x{idx.Train.Width} px"] };
         }
+
+        string trainCache = Path.Combine(path, "train" + ImageCache.Extension), testCache = Path.Combine(path, "test" + ImageCache.Extension);
+        if (File.Exists(trainCache))
+            return new DatasetSplits(ImageCache.Open(trainCache, imageSize, workers), File.Exists(testCache) ? ImageCache.Open(testCache, imageSize, workers) : null);
 
         string trainFolder = Path.Combine(path, "train"), testFolder = Path.Combine(path, "test");
         if (Directory.Exists(trainFolder) && Directory.Exists(testFolder))

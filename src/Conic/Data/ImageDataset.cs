@@ -29,7 +29,7 @@ public sealed class ImageDataset
     /// <summary>A streamed set: the files, decoded at <paramref name="side"/> × <paramref name="side"/> when used.</summary>
     internal ImageDataset(StreamedFiles files, int channels, int side, int[]? labels, string source, IReadOnlyList<string> itemNames,
                           IReadOnlyList<string>? classNames)
-        : this(files.Paths.Count, channels, side, side, labels, source, itemNames, classNames) => _files = files;
+        : this(files.Count, channels, side, side, labels, source, itemNames, classNames) => _files = files;
 
     ImageDataset(int count, int channels, int height, int width, int[]? labels, string source, IReadOnlyList<string>? itemNames,
                  IReadOnlyList<string>? classNames)
@@ -58,6 +58,8 @@ public sealed class ImageDataset
     public IReadOnlyList<string>? ClassNames { get; }
     /// <summary>What the reader left out or changed and a user should know (e.g. truncated files), one line each.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+    /// <summary>The image files of a data set read from an image folder; null for IDX data and caches.</summary>
+    public IReadOnlyList<string>? SourceFiles => _files?.Paths;
     /// <summary>Whether images are decoded from files when used (image folders) rather than held in memory.</summary>
     public bool IsStreamed => _files != null;
     /// <summary>Files left out when the folder was read, and files that failed to decode since, with the problem.</summary>
@@ -94,8 +96,8 @@ public sealed class ImageDataset
     {
         if (_files != null)
         {
-            var sizes = _files.Sizes;
-            return Crops(indices, [(indices.Select(i => CropBox.CentreSquare(sizes[i].Width, sizes[i].Height)).ToArray(), Height)])[0];
+            var files = _files;
+            return Crops(indices, [(indices.Select(i => CropBox.CentreSquare(files.Size(i).Width, files.Size(i).Height)).ToArray(), Height)])[0];
         }
         var buffer = new byte[indices.Count * ImageBytes];
         for (int i = 0; i < indices.Count; i++)
@@ -149,21 +151,41 @@ public sealed class ImageDataset
     }
 }
 
+/// <summary>Where a streamed data set's images come from: image files, or a cache of them resized (<see cref="ImageCache"/>).</summary>
+interface IImageSource
+{
+    (int Width, int Height) Size(int index);
+    /// <summary>The file (or cache entry) for messages.</summary>
+    string Name(int index);
+    /// <summary>Writes image <paramref name="index"/>'s crops; false when it could not be read completely.</summary>
+    bool Render(int index, int channels, ReadOnlySpan<Crop> crops);
+}
+
+/// <summary>Image files decoded when used.</summary>
+sealed class FileSource(IReadOnlyList<string> paths, IReadOnlyList<(int Width, int Height)> sizes) : IImageSource
+{
+    public (int Width, int Height) Size(int index) => sizes[index];
+    public string Name(int index) => paths[index];
+    public bool Render(int index, int channels, ReadOnlySpan<Crop> crops) => ImageDecoder.Decode(paths[index], channels, crops);
+}
+
 /// <summary>
-/// The files of a streamed data set, their full sizes, and what to do with one that fails to decode. Failures are
-/// shared by every subset of the set (they are facts about the files).
+/// The images of a streamed data set (a selection of a source's), and what to do with one that fails to read.
+/// Failures are shared by every subset of the set (they are facts about the files).
 /// </summary>
-sealed class StreamedFiles(IReadOnlyList<string> paths, IReadOnlyList<(int Width, int Height)> sizes, int workers, BadImagePolicy policy,
+sealed class StreamedFiles(IImageSource source, IReadOnlyList<int> selection, int workers, BadImagePolicy policy,
                            ConcurrentDictionary<string, string> bad)
 {
-    public IReadOnlyList<string> Paths => paths;
-    public IReadOnlyList<(int Width, int Height)> Sizes => sizes;
+    public int Count => selection.Count;
     public ConcurrentDictionary<string, string> Bad => bad;
+    /// <summary>The image files, when the source is files (not a cache).</summary>
+    public IReadOnlyList<string>? Paths => source is FileSource files ? selection.Select(files.Name).ToArray() : null;
 
-    public StreamedFiles Subset(IReadOnlyList<int> indices) =>
-        new(indices.Select(i => paths[i]).ToArray(), indices.Select(i => sizes[i]).ToArray(), workers, policy, bad);
+    public (int Width, int Height) Size(int index) => source.Size(selection[index]);
 
-    /// <summary>Decodes image <paramref name="indices"/>[i] once and writes its <paramref name="crops"/>(i), images in parallel.</summary>
+    public StreamedFiles Subset(IReadOnlyList<int> indices) => new(source, indices.Select(i => selection[i]).ToArray(), workers, policy, bad);
+
+    /// <summary>Reads image <paramref name="indices"/>[i] once and writes its <paramref name="crops"/>(i), images in parallel.</summary>
     public void Decode(IReadOnlyList<int> indices, int channels, Func<int, Crop[]> crops)
     {
         var options = new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount };
@@ -171,11 +193,12 @@ sealed class StreamedFiles(IReadOnlyList<string> paths, IReadOnlyList<(int Width
         {
             Parallel.For(0, indices.Count, options, i =>
             {
-                string path = paths[indices[i]];
-                if (ImageDecoder.Decode(path, channels, crops(i))) return;
-                if (policy == BadImagePolicy.Fail) throw new ConicException($"{path}: the image could not be decoded completely (damaged data)");
+                int index = selection[indices[i]];
+                if (source.Render(index, channels, crops(i))) return;
+                string name = source.Name(index);
+                if (policy == BadImagePolicy.Fail) throw new ConicException($"{name}: the image could not be decoded completely (damaged data)");
                 // Kept in the batch as far as it decoded (the rest black), so batches keep their size and order; listed for the user.
-                bad.TryAdd(path, "damaged data (found while decoding)");
+                bad.TryAdd(name, "damaged data (found while decoding)");
             });
         }
         catch (AggregateException e) when (e.InnerException is ConicException inner)

@@ -62,16 +62,68 @@ public static class ImageDecoder
     public static bool Decode(string path, int channels, params ReadOnlySpan<Crop> crops)
     {
         using var codec = SKCodec.Create(path);
-        if (codec == null)
-        {
-            foreach (var crop in crops) crop.Destination.Span.Clear();
-            return false;
-        }
-        var full = codec.Info;
-        // Decode at the smallest supported scale that keeps every region at least its output side.
         float needed = 0;
-        foreach (var crop in crops)
-            needed = Math.Max(needed, Math.Max(crop.Side / Math.Max(crop.Box.HalfWidth * full.Width, 1f), crop.Side / Math.Max(crop.Box.HalfHeight * full.Height, 1f)));
+        if (codec != null)
+            foreach (var crop in crops)
+                needed = Math.Max(needed, Math.Max(crop.Side / Math.Max(crop.Box.HalfWidth * codec.Info.Width, 1f),
+                                                   crop.Side / Math.Max(crop.Box.HalfHeight * codec.Info.Height, 1f)));
+        var (bitmap, complete) = DecodeAtLeast(codec, needed);
+        using (bitmap)
+        {
+            foreach (var crop in crops)
+                if (bitmap == null) crop.Destination.Span.Clear(); else Render(bitmap, crop, channels);
+        }
+        return complete;
+    }
+
+    /// <summary>
+    /// The image at <paramref name="path"/> with its shorter side at most <paramref name="maxSide"/>, as interleaved
+    /// bytes of <paramref name="channels"/> per pixel (the cache's form); null when it cannot be decoded at all.
+    /// </summary>
+    public static (byte[] Pixels, int Width, int Height, bool Complete)? Resized(string path, int maxSide, int channels)
+    {
+        using var codec = SKCodec.Create(path);
+        if (codec == null) return null;
+        var (bitmap, complete) = DecodeAtLeast(codec, Math.Min(1f, (float)maxSide / Math.Min(codec.Info.Width, codec.Info.Height)));
+        if (bitmap == null) return null;
+        using (bitmap)
+        {
+            double scale = Math.Min(1.0, (double)maxSide / Math.Min(bitmap.Width, bitmap.Height));
+            int width = Math.Max(1, (int)Math.Round(bitmap.Width * scale)), height = Math.Max(1, (int)Math.Round(bitmap.Height * scale));
+            using var resized = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            bitmap.ScalePixels(resized, new SKSamplingOptions(SKFilterMode.Linear, scale < 0.5 ? SKMipmapMode.Linear : SKMipmapMode.None));
+            var rgba = resized.GetPixelSpan();
+            var pixels = new byte[width * height * channels];
+            for (int p = 0; p < width * height; p++)
+                for (int c = 0; c < channels; c++) pixels[p * channels + c] = rgba[4 * p + c];
+            return (pixels, width, height, complete);
+        }
+    }
+
+    /// <summary>Writes the <paramref name="crops"/> of an image stored as interleaved bytes (a cache entry), as <see cref="Decode"/> does.</summary>
+    public static void Render(ReadOnlySpan<byte> stored, int width, int height, int storedChannels, int channels, params ReadOnlySpan<Crop> crops)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var rgba = bitmap.GetPixelSpan();
+        for (int p = 0; p < width * height; p++)
+        {
+            byte r = stored[p * storedChannels];
+            rgba[4 * p] = r;
+            rgba[4 * p + 1] = storedChannels == 3 ? stored[p * 3 + 1] : r;
+            rgba[4 * p + 2] = storedChannels == 3 ? stored[p * 3 + 2] : r;
+            rgba[4 * p + 3] = 255;
+        }
+        foreach (var crop in crops) Render(bitmap, crop, channels);
+    }
+
+    /// <summary>
+    /// The decoded image (of a null codec: none) at the smallest supported scale (JPEG: k/8) that keeps <paramref name="needed"/> of its size;
+    /// whether it decoded completely. A truncated or damaged file gives what decoded (the rest black); null: nothing.
+    /// </summary>
+    static (SKBitmap? Bitmap, bool Complete) DecodeAtLeast(SKCodec? codec, float needed)
+    {
+        if (codec == null) return (null, false);
+        var full = codec.Info;
         var scaled = new SKSizeI(full.Width, full.Height);
         for (int eighths = 1; eighths < 8; eighths++)
         {
@@ -84,16 +136,12 @@ public static class ImageDecoder
             }
         }
         var info = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bitmap = new SKBitmap(info);
+        var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
-        bool complete = result == SKCodecResult.Success;
-        if (!complete && result is not (SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput))
-        {
-            foreach (var crop in crops) crop.Destination.Span.Clear();
-            return false;
-        }
-        foreach (var crop in crops) Render(bitmap, crop, channels);
-        return complete;
+        if (result is SKCodecResult.Success or SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput)
+            return (bitmap, result == SKCodecResult.Success);
+        bitmap.Dispose();
+        return (null, false);
     }
 
     static void Render(SKBitmap bitmap, Crop crop, int channels)

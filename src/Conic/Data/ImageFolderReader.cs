@@ -61,7 +61,8 @@ public static class ImageFolderReader
 
         var (labels, classes) = Labels(folder, names, classNames);
         int channels = kept.All(i => probes[i].Gray) ? 1 : 3;
-        var streamed = new StreamedFiles(files, kept.Select(i => (probes[i].Width, probes[i].Height)).ToArray(), workers, onBadImage, bad);
+        var source = new FileSource(files, kept.Select(i => (probes[i].Width, probes[i].Height)).ToArray());
+        var streamed = new StreamedFiles(source, Enumerable.Range(0, files.Length).ToArray(), workers, onBadImage, bad);
         return new ImageDataset(streamed, channels, imageSize, labels, folder, names, classes) { Notes = notes };
     }
 
