@@ -13,13 +13,16 @@ public class EndToEndTests
     static string[] TinyRun(string data, string run, int epochs) => new[]
     {
         "pretrain", "--data", data, "--run", run, "--instances", "96", "--batch-size", "32", "--epochs", epochs.ToString(),
-        "--width", "4", "--threads", "1", "--warmup-epochs", "1", "--seed", "3", "--no-eval",
+        "--width", "4", "--threads", "1", "--warmup-epochs", "1", "--seed", "3", "--no-eval", "--image-size", "16",
     };
 
-    [Fact]
-    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun(bool streamedFolder)
     {
-        string data = SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
+        // IDX data is held in memory; an image folder is decoded batch by batch, its crops cut from the files.
+        string data = streamedFolder ? SyntheticData.WriteImageFolder(count: 128) : SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
         string uninterrupted = Path.Combine(data, "uninterrupted"), killed = Path.Combine(data, "killed");
         const int epochs = 40;
 

@@ -9,6 +9,31 @@ namespace Conic.Tests;
 /// </summary>
 static class SyntheticData
 {
+    /// <summary>The same textures as PNG files in class subfolders (an image folder, which Conic streams).</summary>
+    public static string WriteImageFolder(int count, int size = 16, int classes = 4, int seed = 0)
+    {
+        string idx = WriteIdx(count, 1, size, classes, seed);
+        var images = Data.DatasetLoader.Load(idx).Train;
+        using var pixels = images.Gather(Enumerable.Range(0, count).ToArray());
+        var bytes = pixels.data<byte>().ToArray();
+        string folder = TestFolder.New();
+        for (int i = 0; i < count; i++)
+        {
+            using var bitmap = new SkiaSharp.SKBitmap(size, size);
+            for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+            {
+                byte value = bytes[i * size * size + y * size + x];
+                bitmap.SetPixel(x, y, new SkiaSharp.SKColor(value, value, value));
+            }
+            string path = Path.Combine(folder, $"class{images.Labels![i]}", $"{i:D4}.png");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(path, data.ToArray());
+        }
+        return folder;
+    }
+
     public static string WriteIdx(int trainCount, int testCount, int size = 16, int classes = 4, int seed = 0)
     {
         string folder = TestFolder.New();
