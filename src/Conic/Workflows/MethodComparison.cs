@@ -19,7 +19,7 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
     public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "") +
                            (Options is string o ? $":{o}" : "");
 
-    /// <summary>The entry's options as flags and values (<c>("--lambda", "0")</c>).</summary>
+    /// <summary>The entry's options as (flag, value) pairs: <c>lambda=0</c> gives the flag with its dashes and "0".</summary>
     public IEnumerable<(string Flag, string Value)> OptionValues =>
         Options?.Split(':').Select(o => ("--" + o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])) ?? [];
 
