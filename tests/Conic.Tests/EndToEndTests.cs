@@ -106,6 +106,8 @@ public class EndToEndTests
         // Four textures (chance 25 %): even a briefly trained encoder separates most of them linearly. Three epochs
         // of a width-4 network land between 0.78 and 0.9 depending on the CPU's arithmetic (bfloat16 or float32).
         Assert.InRange(linear, 0.6, 1);
+        // The linear probe's own floor: the same probe on raw pixels (textures a linear model on pixels cannot all tell apart).
+        Assert.InRange(json.RootElement.GetProperty("raw_pixel_linear_top1").GetDouble(), 0.25, 1);
         Assert.Equal(4, File.ReadAllLines(new RunFolder(run).Metrics).Length);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents.*"));
 
@@ -116,6 +118,10 @@ public class EndToEndTests
         // eval rewrites report.html with what it measured.
         var evaluated = RunJson.Read<EvaluationResult>(new RunFolder(run).Evaluation);
         Assert.Contains(evaluated.KnnTop1.ToString("P2"), File.ReadAllText(Path.Combine(run, "report.html")));
+        Assert.Contains("linear probe on raw pixels", File.ReadAllText(Path.Combine(run, "report.md")));
+        // eval.json written before the pixel linear floor existed still reads.
+        var older = JsonSerializer.Deserialize<EvaluationResult>(File.ReadAllText(new RunFolder(run).Evaluation).Replace("raw_pixel_linear_top1", "unknown_field"), RunJson.Options)!;
+        Assert.Null(older.RawPixelLinearTop1);
     }
 
     [Fact]

@@ -8,8 +8,9 @@ namespace Conic.Evaluation;
 /// <summary>What evaluation measured; written to eval.json in the run folder.</summary>
 /// <param name="RawPixelKnnTop1">The same kNN on raw pixels scaled to [0, 1]: the floor a representation must beat.</param>
 /// <param name="StandardizedPixelKnnTop1">The same kNN on pixels standardised with the train mean and std (a stricter floor).</param>
+/// <param name="RawPixelLinearTop1">The same linear probe on raw pixels: the floor of the linear number (null in eval.json from before 2026-12-01).</param>
 public sealed record EvaluationResult(double KnnTop1, double LinearTop1, double RawPixelKnnTop1, double StandardizedPixelKnnTop1, int KnnK, double KnnTemperature,
-                                      int TrainImages, int TestImages, int FeatureDim, double Seconds);
+                                      int TrainImages, int TestImages, int FeatureDim, double Seconds, double? RawPixelLinearTop1 = null);
 
 /// <summary>Weighted kNN and a linear probe on frozen backbone features: trained on the train split, measured on the test split.</summary>
 public static class Evaluator
@@ -63,7 +64,13 @@ public static class Evaluator
         double linear = LinearProbe.Accuracy(trainFeatures, trainLabels, testFeatures, testLabels, classes,
                                              probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
         log.WriteLine($"linear probe top-1: {linear:P2}");
-        return new EvaluationResult(knn, linear, rawPixels, standardizedPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1], clock.Elapsed.TotalSeconds);
+        log.WriteLine($"linear probe on raw pixels (floor): training a {trainImages[0].numel()}-to-{classes} classifier on {floorTrain.Count} images");
+        double pixelLinear = LinearProbe.Accuracy(PixelFeatures(model, trainImages, standardize: false), Labels(floorTrain),
+                                                  PixelFeatures(model, testImages, standardize: false), Labels(floorTest), classes,
+                                                  probe ?? new LinearProbeOptions { Seed = model.Options.Seed });
+        log.WriteLine($"linear probe on raw pixels top-1: {pixelLinear:P2}");
+        return new EvaluationResult(knn, linear, rawPixels, standardizedPixels, k, temperature, data.Train.Count, test.Count, (int)trainFeatures.shape[1],
+                                    clock.Elapsed.TotalSeconds, pixelLinear);
     }
 
     /// <summary>Whether every image (of a sample of 1,000 for a large set) is the first one.</summary>

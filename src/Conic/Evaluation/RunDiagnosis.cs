@@ -24,6 +24,8 @@ public static class RunDiagnosis
         if (result != null && result.KnnTop1 <= result.RawPixelKnnTop1)
             warnings.Add($"kNN accuracy {result.KnnTop1:P2} is not above kNN on raw pixels ({result.RawPixelKnnTop1:P2}): " +
                          "this encoder is no better than the images themselves; train longer or tune");
+        if (result?.RawPixelLinearTop1 is double pixelLinear && result.LinearTop1 <= pixelLinear)
+            warnings.Add($"linear probe accuracy {result.LinearTop1:P2} is not above the linear probe on raw pixels ({pixelLinear:P2})");
         return warnings;
     }
 }

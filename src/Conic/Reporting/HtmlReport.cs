@@ -69,7 +69,10 @@ public static class HtmlReport
         html.AppendLine($"<tr><td>weighted kNN (k={result.KnnK}, T={result.KnnTemperature})</td><td><b>{result.KnnTop1:P2}</b></td></tr>");
         html.AppendLine($"<tr><td>linear probe</td><td><b>{result.LinearTop1:P2}</b></td></tr>");
         html.AppendLine($"<tr><td>kNN on raw pixels (floor)</td><td>{result.RawPixelKnnTop1:P2}</td></tr>");
-        html.AppendLine($"<tr><td>kNN on standardised pixels (stricter floor)</td><td>{result.StandardizedPixelKnnTop1:P2}</td></tr></table>");
+        html.AppendLine($"<tr><td>kNN on standardised pixels (stricter floor)</td><td>{result.StandardizedPixelKnnTop1:P2}</td></tr>");
+        if (result.RawPixelLinearTop1 is double pixelLinear)
+            html.AppendLine($"<tr><td>linear probe on raw pixels (floor of the linear probe)</td><td>{pixelLinear:P2}</td></tr>");
+        html.AppendLine("</table>");
     }
 
     static void Curves(StringBuilder html, string runDirectory)

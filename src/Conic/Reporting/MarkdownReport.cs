@@ -27,7 +27,9 @@ public static class MarkdownReport
             text.AppendLine($"| weighted kNN (k={evaluation.KnnK}, T={evaluation.KnnTemperature}) | {evaluation.KnnTop1:P2} |");
             text.AppendLine($"| linear probe | {evaluation.LinearTop1:P2} |");
             text.AppendLine($"| kNN on raw pixels (floor) | {evaluation.RawPixelKnnTop1:P2} |");
-            text.AppendLine($"| kNN on standardised pixels (stricter floor) | {evaluation.StandardizedPixelKnnTop1:P2} |\n");
+            text.AppendLine($"| kNN on standardised pixels (stricter floor) | {evaluation.StandardizedPixelKnnTop1:P2} |");
+            if (evaluation.RawPixelLinearTop1 is double pixelLinear) text.AppendLine($"| linear probe on raw pixels (floor of the linear probe) | {pixelLinear:P2} |");
+            text.AppendLine();
             string verdict = evaluation.KnnTop1 > evaluation.RawPixelKnnTop1
                 ? $"The encoder beats raw pixels by {100 * (evaluation.KnnTop1 - evaluation.RawPixelKnnTop1):F1} points of kNN accuracy " +
                   $"({100 * (evaluation.KnnTop1 - evaluation.StandardizedPixelKnnTop1):+0.0;-0.0} against standardised pixels)."
