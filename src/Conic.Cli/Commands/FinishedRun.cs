@@ -31,7 +31,7 @@ static class FinishedRun
     /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
     public static DatasetSplits LoadData(PretrainedModel model, string? data)
     {
-        var splits = data == null ? TrainingData(model) : DatasetLoader.Load(data, ImageSize(model).Height, Console.Error, model.Options.OnBadImage, model.Options.Workers);
+        var splits = data == null ? TrainingData(model) : (model.Options with { DataPath = data, ImageSize = ImageSize(model).Height }).LoadData(Console.Error);
         foreach (string note in splits.Notes) Console.Error.WriteLine($"note: {note}");
         return splits;
     }

@@ -45,10 +45,7 @@ public sealed record AugmentationOptions
     public static readonly Settings<AugmentationOptions> Settings = new Settings<AugmentationOptions>()
         .Text("--augmentation", "PRESET", $"augmentation preset ({string.Join(", ", AugmentationPresets.All.Keys)}); the settings below refine it",
               o => AugmentationPresets.All.FirstOrDefault(p => p.Value == o).Key ?? "custom",
-              (_, v) => AugmentationPresets.All.TryGetValue(v, out var preset)
-                  ? preset
-                  : throw new ConicException($"--augmentation: unknown preset '{v}' (known: {string.Join(", ", AugmentationPresets.All.Keys)})"),
-              appliedFirst: true)
+              (_, v) => AugmentationPresets.Named(v), appliedFirst: true)
         .Number("--crop-area-min", "F", "random resized crop: smallest area fraction", o => o.CropAreaMin, (o, v) => o with { CropAreaMin = v }, Fraction)
         .Number("--crop-area-max", "F", "random resized crop: largest area fraction", o => o.CropAreaMax, (o, v) => o with { CropAreaMax = v }, Fraction)
         .Number("--crop-ratio-min", "R", "random resized crop: smallest aspect ratio (width / height)", o => o.CropRatioMin, (o, v) => o with { CropRatioMin = v },

@@ -103,9 +103,23 @@ public sealed class Settings<T> : List<Setting<T>>
                                       params (string Name, TValue Value)[] choices) =>
         Add(flag, valueName, help, o => NameOf(get(o), choices), (o, text) => set(o, SettingText.Choice(flag, text, choices)), _ => null);
 
+    /// <param name="set">May throw a <see cref="ConicException"/> saying what is wrong; the flag is put before it.</param>
+    /// <param name="problem">Why a value is not allowed, without the flag (put before it), or null.</param>
     public Settings<T> Text(string flag, string valueName, string help, Func<T, string?> get, Func<T, string, T> set,
                             Func<T, string?>? problem = null, bool appliedFirst = false, string? unsetText = null) =>
-        Add(flag, valueName, help, o => get(o) ?? unsetText, set, problem ?? (_ => null), appliedFirst);
+        Add(flag, valueName, help, o => get(o) ?? unsetText,
+            (o, text) =>
+            {
+                try
+                {
+                    return set(o, text);
+                }
+                catch (ConicException e) when (!e.Message.StartsWith(flag, StringComparison.Ordinal))
+                {
+                    throw new ConicException($"{flag}: {e.Message}");
+                }
+            },
+            o => problem?.Invoke(o) is string reason ? $"{flag}: {reason}" : null, appliedFirst);
 
     /// <summary>A check across settings (a minimum not above its maximum); the message says which.</summary>
     public Settings<T> Rule(Func<T, string?> problem)
@@ -131,17 +145,6 @@ public sealed class Settings<T> : List<Setting<T>>
         outer.AddRange(this.Select(s => s.Within(get, set)));
         foreach (var rule in _rules) outer.Rule(o => rule(get(o)));
         return outer;
-    }
-
-    /// <summary>Appends <paramref name="others"/>, rules included.</summary>
-    public Settings<T> With(Settings<T> others)
-    {
-        var all = new Settings<T>();
-        all.AddRange(this);
-        all.AddRange(others);
-        all._rules.AddRange(_rules);
-        all._rules.AddRange(others._rules);
-        return all;
     }
 
     Settings<T> Add(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,

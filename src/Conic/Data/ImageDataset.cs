@@ -68,9 +68,6 @@ public sealed class ImageDataset
     public int ImageBytes => Channels * Height * Width;
     public int ClassCount => Labels == null ? 0 : (ClassNames?.Count ?? Labels.Max() + 1);
 
-    /// <summary>The first <paramref name="count"/> images (a view for quick runs and tests).</summary>
-    public ImageDataset Take(int count) => count >= Count ? this : Subset(Enumerable.Range(0, count).ToArray());
-
     /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
     public ImageDataset Subset(IReadOnlyList<int> indices)
     {
@@ -121,13 +118,20 @@ public sealed class ImageDataset
         return views.Select((v, k) => tensor(buffers[k], new long[] { indices.Count, Channels, v.Side, v.Side })).ToArray();
     }
 
+    /// <summary>The centre squares of a seeded sample of up to 2,000 images, as bytes [n, C, H, W].</summary>
+    byte[] SampledPixels()
+    {
+        using var sample = Gather(SampleIndices(2_000, seed: 0));
+        return sample.data<byte>().ToArray();
+    }
+
     /// <summary>
     /// Per-channel mean and standard deviation of the pixels scaled to [0, 1]; for a streamed set, of a seeded sample of
     /// up to 2,000 images' centre squares.
     /// </summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {
-        byte[] pixels = _pixels ?? Gather(SampleIndices(2_000, seed: 0)).data<byte>().ToArray();
+        byte[] pixels = _pixels ?? SampledPixels();
         int count = pixels.Length / ImageBytes, plane = Height * Width;
         var mean = new float[Channels];
         var std = new float[Channels];

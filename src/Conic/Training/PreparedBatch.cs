@@ -19,7 +19,7 @@ sealed class PreparedBatch : IDisposable
     public Tensor[] Views { get; }
     public Tensor Indices { get; }
 
-    /// <summary>Gathers the images of <paramref name="datasetIndices"/> and makes their views; <paramref name="instances"/> are the classifier's indices.</summary>
+    /// <summary>The views of images <paramref name="datasetIndices"/> (see <see cref="BatchAugmenter.Views"/>); <paramref name="instances"/> are the classifier's indices.</summary>
     public static PreparedBatch Make(BatchAugmenter augmenter, ImageDataset data, int[] datasetIndices, int[] instances, Device device, Generator generator)
     {
         using var scope = NewDisposeScope();

@@ -136,7 +136,7 @@ public sealed record PretrainOptions
         .Number("--lars-eta", "ETA", "LARS trust coefficient", o => o.LarsEta, (o, v) => o with { LarsEta = v }, ValueRange.Positive)
         .Integer("--seed", "N", "seed for initialisation, instance choice, order and augmentation", o => o.Seed, (o, v) => o with { Seed = v }, ValueRange.Any)
         .Text("--device", "DEV", "cpu, cuda or cuda:N (cuda needs the TorchSharp-cuda-linux package)", o => o.Device, (o, v) => o with { Device = v },
-              o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal) ? null : $"--device: '{o.Device}' is not cpu, cuda or cuda:N")
+              o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal) ? null : $"'{o.Device}' is not cpu, cuda or cuda:N")
         .Integer("--threads", "N", "CPU threads for libtorch; 0 = one per core", o => o.Threads, (o, v) => o with { Threads = v }, ValueRange.NonNegative)
         .Choice("--prefetch", "on|off", "prepare the next batch's views on a worker thread while the current step computes", o => o.Prefetch,
                 (o, v) => o with { Prefetch = v }, ("on", true), ("off", false))
