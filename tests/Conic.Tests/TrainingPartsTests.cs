@@ -11,12 +11,61 @@ public class TrainingPartsTests
     [Fact]
     public void ScheduleWarmsUpLinearlyThenDecaysToZero()
     {
-        var schedule = new LearningRateSchedule(BaseRate: 1.0, WarmupSteps: 10, TotalSteps: 110);
-        Assert.Equal(0.1, schedule.At(0), 9);
-        Assert.Equal(1.0, schedule.At(9), 9);
-        Assert.Equal(1.0, schedule.At(10), 9);
-        Assert.Equal(0.5, schedule.At(60), 9);
-        Assert.Equal(0.0, schedule.At(110), 9);
+        var schedule = new StepSchedule(BaseRate: 1.0, WarmupSteps: 10, TotalSteps: 110);
+        Assert.Equal(0.1, schedule.RateAt(0, 0), 9);
+        Assert.Equal(1.0, schedule.RateAt(9, 0), 9);
+        Assert.Equal(1.0, schedule.RateAt(10, 0), 9);
+        Assert.Equal(0.5, schedule.RateAt(60, 0), 9);
+        Assert.Equal(0.0, schedule.RateAt(110, 0), 9);
+        Assert.False(schedule.IsOver(109, 1e9));
+        Assert.True(schedule.IsOver(110, 0));
+    }
+
+    [Fact]
+    public void TimeBudgetScheduleEndsAtTheBudgetWhateverTheStepSpeed()
+    {
+        var schedule = new TimeBudgetSchedule(BaseRate: 1.0, WarmupSteps: 4, TrainingSeconds: 100);
+        Assert.Equal(0.25, schedule.RateAt(0, 0), 9);
+        Assert.Equal(0.5, schedule.RateAt(1000, 50), 9);
+        Assert.Equal(0.5, schedule.Progress(3, 50), 9);
+        // Slow steps or fast steps: the rate depends on the time spent, and is 0 when the budget is spent.
+        Assert.Equal(schedule.RateAt(10, 80), schedule.RateAt(10_000, 80), 12);
+        Assert.False(schedule.IsOver(10, 99.9));
+        Assert.True(schedule.IsOver(10, 100));
+        Assert.Equal(0.0, schedule.RateAt(10, 100), 9);
+        Assert.Equal(1.0, schedule.Progress(10, 150), 9);
+    }
+
+    [Theory]
+    [InlineData("90s", 1.5)]
+    [InlineData("20m", 20)]
+    [InlineData("20min", 20)]
+    [InlineData("1h30m", 90)]
+    [InlineData("1.5h", 90)]
+    [InlineData("45", 45)]
+    [InlineData("none", 0)]
+    public void DurationsReadAsMinutes(string text, double minutes)
+    {
+        Assert.Equal(minutes, Configuration.SettingText.Minutes(text), 9);
+        if (minutes > 0) Assert.Equal(minutes, Configuration.SettingText.Minutes(Configuration.SettingText.Duration(minutes)), 9);
+    }
+
+    [Theory]
+    [InlineData("soon")]
+    [InlineData("-5m")]
+    [InlineData("")]
+    public void ABadDurationIsAOneLineErrorNamingTheFlag(string text)
+    {
+        var error = Assert.Throws<ConicException>(() => new PretrainOptions().Set("--time-budget", text));
+        Assert.StartsWith("--time-budget: ", error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void ATimeBudgetRunHasNoSlidingWindow()
+    {
+        var options = new PretrainOptions { TimeBudgetMinutes = 10, InstanceWindow = 100 };
+        Assert.StartsWith("--instance-window: ", Assert.Throws<ConicException>(options.Validate).Message);
     }
 
     [Fact]

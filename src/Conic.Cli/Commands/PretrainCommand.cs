@@ -55,7 +55,8 @@ static class PretrainCommand
         Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
                                 (data.Test != null ? $", {data.Test.Count} test images" : ""));
         foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
-        using var run = PretrainRun.Execute(options, data, Console.Error, result.GetValue(Resume), evaluate: !result.GetValue(NoEval));
+        using var run = PretrainRun.Execute(options, data, Console.Error, result.GetValue(Resume), evaluate: !result.GetValue(NoEval),
+                                            startedUtc: System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime());
         return 0;
     }
 }

@@ -180,6 +180,31 @@ public static class SettingText
             ? value
             : throw new ConicException($"{flag}: '{text}' is not a number");
 
+    /// <summary>A duration in minutes from "90s", "20m", "1.5h", "1h30m" or a plain number of minutes; "none" or 0 is no duration.</summary>
+    public static double Minutes(string text)
+    {
+        string trimmed = text.Trim().ToLowerInvariant();
+        if (trimmed == "none") return 0;
+        if (double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double plain) && double.IsFinite(plain) && plain >= 0) return plain;
+        var match = DurationPattern.Match(trimmed);
+        if (trimmed.Length == 0 || !match.Success)
+            throw new ConicException($"'{text}' is not a duration (e.g. 45m, 1h30m, 90s)");
+        double Part(int group) => match.Groups[group].Success ? double.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture) : 0;
+        return Part(1) * 60 + Part(2) + Part(3) / 60;
+    }
+
+    static readonly System.Text.RegularExpressions.Regex DurationPattern =
+        new(@"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?$");
+
+    /// <summary>Minutes as <see cref="Minutes"/> reads them back: "20m", "1h30m", "45s".</summary>
+    public static string Duration(double minutes)
+    {
+        if (minutes < 1) return $"{Format(Math.Round(minutes * 60, 3))}s";
+        int hours = (int)(minutes / 60);
+        double rest = Math.Round(minutes - hours * 60, 4);
+        return hours == 0 ? $"{Format(rest)}m" : rest == 0 ? $"{hours}h" : $"{hours}h{Format(rest)}m";
+    }
+
     public static TValue Choice<TValue>(string flag, string text, params (string Name, TValue Value)[] choices) =>
         choices.FirstOrDefault(c => c.Name.Equals(text, StringComparison.OrdinalIgnoreCase)) is { Name: not null } hit
             ? hit.Value

@@ -31,7 +31,7 @@ public static class ModelCard
                         "no classifier), torchvision parameter names.\n");
         card.AppendLine("## Training\n");
         card.AppendLine($"Self-supervised ({options.Method}, no labels) on `{options.DataPath ?? Data.DatasetLoader.DefaultFashionMnist}`: " +
-                        $"{model.InstanceCount} instances, {options.Epochs} epochs, batch {options.BatchSize}, seed {options.Seed}. " +
+                        $"{model.InstanceCount} instances, {options.LengthText}, batch {options.BatchSize}, seed {options.Seed}. " +
                         "Every option is in the run's config.json.\n");
         card.AppendLine("## Input\n");
         card.AppendLine($"Images of {imageSize.Height}x{imageSize.Width} px (shorter side scaled, centre crop), pixels scaled to [0, 1], " +

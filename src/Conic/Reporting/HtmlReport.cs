@@ -32,7 +32,7 @@ public static class HtmlReport
                         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}img{max-width:100%;margin:6px 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>");
         html.AppendLine($"<h1>{Encode(title)}</h1>");
         var options = model.Options;
-        html.AppendLine($"<p>Method <b>{Encode(options.Method)}</b>, {options.Backbone.Depth} width {options.Backbone.Width}, {options.Epochs} epochs, " +
+        html.AppendLine($"<p>Method <b>{Encode(options.Method)}</b>, {options.Backbone.Depth} width {options.Backbone.Width}, {options.LengthText}, " +
                         $"batch {options.BatchSize}, {model.InstanceCount} instances, seed {options.Seed}.</p>");
 
         Evaluation(html, runDirectory);

@@ -9,8 +9,12 @@ namespace Conic.Training;
 /// rebuild the model without the dataset (instance count, input normalisation, the training images' size; 0 in
 /// checkpoints written before the size was recorded).
 /// </summary>
+/// <param name="TrainingSeconds">Wall-clock seconds of training so far, across resumes (0 in checkpoints before 2026-12-01).</param>
+/// <param name="TrainingBudgetSeconds">A time-budget run's planned training seconds, fixed at its start so that a resumed run
+/// follows the same schedule; 0 for runs planned in epochs.</param>
 public sealed record CheckpointHeader(int CompletedEpochs, long Step, int InstanceCount, float[] ChannelMean, float[] ChannelStd,
-                                      PretrainOptions Options, int ImageHeight = 0, int ImageWidth = 0);
+                                      PretrainOptions Options, int ImageHeight = 0, int ImageWidth = 0, double TrainingSeconds = 0,
+                                      double TrainingBudgetSeconds = 0);
 
 /// <summary>
 /// One file holding a header and named float32/int64 tensors (model state and optimiser buffers). Written to a

@@ -28,6 +28,8 @@ public sealed record PretrainOptions
     /// <summary>Instances per epoch, a window that slides over all instances once during the run; 0 = every instance every epoch.</summary>
     public int InstanceWindow { get; init; }
     public int Epochs { get; init; } = 150;
+    /// <summary>Wall-clock minutes for the whole run, evaluation included; 0 = no budget (train <see cref="Epochs"/> epochs).</summary>
+    public double TimeBudgetMinutes { get; init; }
     public int BatchSize { get; init; } = 256;
     /// <summary>Learning rate for a batch of 256, scaled linearly with the batch size; null: the method's default.</summary>
     public double? LearningRate { get; init; }
@@ -84,6 +86,10 @@ public sealed record PretrainOptions
 
     public double ScaledLearningRate => BaseLearningRate * BatchSize / 256.0;
 
+    /// <summary>How long the run trains, as reports say it: "150 epochs" or "a 20-minute time budget".</summary>
+    [JsonIgnore]
+    public string LengthText => TimeBudgetMinutes > 0 ? $"a {SettingText.Duration(TimeBudgetMinutes)} time budget" : $"{Epochs} epochs";
+
     /// <summary>Throws a one-line <see cref="ConicException"/> for the first setting out of its range.</summary>
     public void Validate()
     {
@@ -123,6 +129,9 @@ public sealed record PretrainOptions
               (o, v) => o with { RunDirectory = v })
         .Integer("--epochs", "N", "passes over the instances (over the window, with --instance-window)", o => o.Epochs, (o, v) => o with { Epochs = v },
                  ValueRange.AtLeast(1))
+        .Text("--time-budget", "TIME", "wall-clock budget of the whole run, evaluation included (e.g. 20m, 1h30m, 90s): the cosine learning rate is planned over the time and training stops on time; --epochs is then not used",
+              o => o.TimeBudgetMinutes > 0 ? SettingText.Duration(o.TimeBudgetMinutes) : null, (o, v) => o with { TimeBudgetMinutes = SettingText.Minutes(v) },
+              unsetText: "none")
         .Integer("--batch-size", "N", "images per step (two views each)", o => o.BatchSize, (o, v) => o with { BatchSize = v }, ValueRange.AtLeast(2))
         .OptionalNumber("--lr", "RATE", "learning rate for batch 256 (scaled linearly with the batch size); the method's default otherwise",
                         o => o.LearningRate, (o, v) => o with { LearningRate = v },
@@ -145,7 +154,9 @@ public sealed record PretrainOptions
         .Choice("--conv-kernels", "K", "CPU convolution kernels: auto (oneDNN where the start-up arithmetic check finds it right), onednn, or native (oneDNN off; slower)",
                 o => o.Kernels, (o, v) => o with { Kernels = v }, ("auto", ConvolutionKernels.Auto), ("onednn", ConvolutionKernels.OneDnn), ("native", ConvolutionKernels.Native))
         .Integer("--monitor-every", "K", "online kNN on labelled train/test subsets every K epochs (0 = off)", o => o.MonitorEvery,
-                 (o, v) => o with { MonitorEvery = v }, ValueRange.NonNegative);
+                 (o, v) => o with { MonitorEvery = v }, ValueRange.NonNegative)
+        .Rule(o => o.TimeBudgetMinutes > 0 && o.InstanceWindow > 0
+            ? "--instance-window: the window slides over a planned number of epochs, and a --time-budget run has none; use --epochs" : null);
 
     static readonly Settings<PretrainOptions> DataSettings = new Settings<PretrainOptions>()
         .Text("--data", "PATH", "folder of IDX files, of images (optionally one subfolder per class), or with train/ and test/ image folders",

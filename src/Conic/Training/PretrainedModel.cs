@@ -93,8 +93,9 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>Images per forward when features are extracted, as the arithmetic check sees them.</summary>
     const int EvaluationBatchImages = 256;
 
-    public CheckpointHeader Header(int completedEpochs, long step) =>
-        new(completedEpochs, step, InstanceCount, Normalization.Mean, Normalization.Std, Options, ImageSize.Height, ImageSize.Width);
+    public CheckpointHeader Header(int completedEpochs, long step, double trainingSeconds = 0, double trainingBudgetSeconds = 0) =>
+        new(completedEpochs, step, InstanceCount, Normalization.Mean, Normalization.Std, Options, ImageSize.Height, ImageSize.Width,
+            trainingSeconds, trainingBudgetSeconds);
 
     public void Dispose() => Method.Dispose();
 }

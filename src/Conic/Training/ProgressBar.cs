@@ -6,7 +6,8 @@ namespace Conic.Training;
 /// One status line on stderr: epoch, step, loss, images/s and time left. Redrawn in place on a terminal (at most
 /// 4 times a second); when stderr is redirected, one line per epoch so logs stay readable.
 /// </summary>
-public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPerEpoch)
+/// <param name="totalEpochs">Null for a time-budget run, whose number of epochs is not known ahead.</param>
+public sealed class ProgressBar(TextWriter output, int? totalEpochs, int stepsPerEpoch)
 {
     readonly bool _interactive = ReferenceEquals(output, Console.Error) && !Console.IsErrorRedirected;
     readonly Stopwatch _sinceDraw = Stopwatch.StartNew();
@@ -17,7 +18,7 @@ public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPer
         _sinceDraw.Restart();
         const int barWidth = 24;
         int filled = (int)Math.Round(barWidth * (double)stepInEpoch / stepsPerEpoch);
-        output.Write($"\repoch {epoch}/{totalEpochs} [{new string('#', filled)}{new string('.', barWidth - filled)}] " +
+        output.Write($"\repoch {EpochText(epoch)} [{new string('#', filled)}{new string('.', barWidth - filled)}] " +
                      $"{stepInEpoch}/{stepsPerEpoch} loss {loss:F4} {imagesPerSecond:F0} img/s eta {remaining:hh\\:mm\\:ss}   ");
     }
 
@@ -30,15 +31,17 @@ public sealed class ProgressBar(TextWriter output, int totalEpochs, int stepsPer
     {
         _recentSeconds.Enqueue(epochSeconds);
         if (_recentSeconds.Count > RecentEpochs) _recentSeconds.Dequeue();
-        return TimeSpan.FromSeconds(_recentSeconds.Average() * (totalEpochs - epoch));
+        return TimeSpan.FromSeconds(_recentSeconds.Average() * ((totalEpochs ?? epoch) - epoch));
     }
 
     public void EndEpoch(EpochMetrics metrics, TimeSpan remaining)
     {
         string terms = string.Join(" ", metrics.Terms.Select(t => $"{t.Name} {t.Value:F4}"));
         if (_interactive) output.Write('\r');
-        output.WriteLine($"epoch {metrics.Epoch}/{totalEpochs} loss {metrics.Loss:F4} ({terms}) lr {metrics.LearningRate:G3} " +
+        output.WriteLine($"epoch {EpochText(metrics.Epoch)} loss {metrics.Loss:F4} ({terms}) lr {metrics.LearningRate:G3} " +
                          $"{metrics.ImagesPerSecond:F0} img/s {metrics.Seconds:F1}s eta {remaining:hh\\:mm\\:ss}" +
                          (metrics.MonitorKnnTop1 is double knn ? $" monitor kNN {knn:P1}" : ""));
     }
+
+    string EpochText(int epoch) => totalEpochs is int total ? $"{epoch}/{total}" : $"{epoch}";
 }

@@ -19,9 +19,12 @@ public static class Trainer
     /// <paramref name="monitor"/>, when given, measures an accuracy every <see cref="PretrainOptions.MonitorEvery"/> epochs
     /// (Evaluation's KnnMonitor; it must only read the model, leaving it in training mode).
     /// </summary>
+    /// <param name="budget">For a <see cref="PretrainOptions.TimeBudgetMinutes"/> run: when it started and its evaluation's
+    /// expected time; without it the budget counts from this call and leaves no time for evaluation.</param>
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
-                                           Func<PretrainedModel, double>? monitor = null)
+                                           Func<PretrainedModel, double>? monitor = null, RunBudget? budget = null)
     {
+        budget ??= new RunBudget(DateTime.UtcNow, _ => 0);
         int requestedBatch = options.BatchSize;
         options = Resolve(options, train);
         if (options.BatchSize < requestedBatch)
@@ -50,6 +53,7 @@ public static class Trainer
             throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
         int startEpoch = 0;
         long step = 0;
+        double spentSeconds = 0, budgetSeconds = 0;
         if (folder.ContinuesCheckpoint(resume, path => $"checkpoint after epoch {Checkpoint.ReadHeader(path).CompletedEpochs}"))
         {
             var header = Checkpoint.ReadHeader(checkpointPath);
@@ -61,6 +65,7 @@ public static class Trainer
             Checkpoint.Load(checkpointPath, TrainingState(method, optimizer));
             startEpoch = header.CompletedEpochs;
             step = header.Step;
+            (spentSeconds, budgetSeconds) = (header.TrainingSeconds, header.TrainingBudgetSeconds);
             log.WriteLine($"resuming {checkpointPath} after epoch {startEpoch}");
         }
         else if (resume)
@@ -71,17 +76,29 @@ public static class Trainer
         int badImages = ListBadImages(folder, train, 0, log);
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
-        long totalSteps = (long)options.Epochs * stepsPerEpoch;
-        var schedule = new LearningRateSchedule(options.ScaledLearningRate, (long)(options.WarmupEpochs * stepsPerEpoch), totalSteps);
+        long warmupSteps = (long)(options.WarmupEpochs * stepsPerEpoch);
+        bool budgeted = options.TimeBudgetMinutes > 0;
+        if (budgeted && budgetSeconds <= 0) budgetSeconds = budget.TrainingSeconds(options.TimeBudgetMinutes, model, log);
+        TrainingSchedule schedule = budgeted
+            ? new TimeBudgetSchedule(options.ScaledLearningRate, warmupSteps, budgetSeconds)
+            : new StepSchedule(options.ScaledLearningRate, warmupSteps, (long)options.Epochs * stepsPerEpoch);
         var csv = new MetricsCsv(folder.Metrics);
         csv.StartAfter(startEpoch);
         using var tensorBoard = new TensorBoardWriter(folder.TensorBoard);
-        var progress = new ProgressBar(log, options.Epochs, stepsPerEpoch);
+        var progress = new ProgressBar(log, budgeted ? null : options.Epochs, stepsPerEpoch);
+        var trainingClock = Stopwatch.StartNew();
+        double lastRate = schedule.RateAt(Math.Max(0, step - 1), spentSeconds);
+        double Elapsed() => spentSeconds + trainingClock.Elapsed.TotalSeconds;
 
-        for (int epoch = startEpoch + 1; epoch <= options.Epochs; epoch++)
+        // A time-budget run takes epochs until its time is spent and stops mid-epoch at the deadline.
+        bool budgetSpent = budgeted && schedule.IsOver(step, spentSeconds);
+        for (int epoch = startEpoch + 1; budgeted ? !budgetSpent : epoch <= options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             long remainingSteps = (long)(options.Epochs - epoch + 1) * stepsPerEpoch;
+            TimeSpan Remaining(double epochSeconds, int stepsDone) => budgeted
+                ? TimeSpan.FromSeconds(Math.Max(0, budgetSeconds - Elapsed()))
+                : TimeSpan.FromSeconds(epochSeconds / Math.Max(1, stepsDone) * (remainingSteps - stepsDone));
             var sums = new LossSums();
             method.train();
             // Two generators: the input pipeline may run on another thread while the method draws its own numbers.
@@ -94,23 +111,35 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 using var input = prepared;
-                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, (double)step / totalSteps, generator), schedule.At(step));
-                if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, schedule.At(step)));
+                double elapsed = Elapsed();
+                if (schedule.IsOver(step, elapsed)) break;
+                double rate = schedule.RateAt(step, elapsed);
+                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator), rate);
+                if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, rate));
+                lastRate = rate;
                 step++;
                 progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,
-                                clock.Elapsed / sums.Steps * (remainingSteps - sums.Steps));
+                                Remaining(clock.Elapsed.TotalSeconds, sums.Steps));
             }
 
+            if (sums.Steps == 0) break; // a time budget that ran out between the epoch's start and its first step
             double seconds = clock.Elapsed.TotalSeconds;
-            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || epoch == options.Epochs);
-            var metrics = new EpochMetrics(epoch, step, schedule.At(step - 1), sums.MeanLoss, sums.MeanTerms(),
-                                           sums.Steps * options.BatchSize / seconds, seconds, monitorNow ? monitor!(model) : null);
+            // Less time left than one more step takes counts as spent: the next epoch would end before its first step.
+            budgetSpent = budgeted && schedule.IsOver(step, Elapsed() + seconds / Math.Max(1, sums.Steps));
+            bool lastEpoch = budgeted ? budgetSpent : epoch == options.Epochs;
+            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || lastEpoch);
+            double? knn = monitorNow ? monitor!(model) : null;
+            var metrics = new EpochMetrics(epoch, step, lastRate, sums.MeanLoss, sums.MeanTerms(),
+                                           sums.Steps * options.BatchSize / Math.Max(seconds, 1e-9), seconds, knn, Elapsed() / 60);
             csv.Append(metrics);
             badImages = ListBadImages(folder, train, badImages, log);
             tensorBoard.Add(metrics);
-            Checkpoint.Save(checkpointPath, model.Header(epoch, step), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
-            progress.EndEpoch(metrics, progress.Remaining(epoch, clock.Elapsed.TotalSeconds));
+            double trainedSeconds = budgetSpent ? Math.Max(Elapsed(), budgetSeconds) : Elapsed();
+            Checkpoint.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
+            var remaining = budgeted ? Remaining(seconds, sums.Steps) : progress.Remaining(epoch, clock.Elapsed.TotalSeconds);
+            progress.EndEpoch(metrics, remaining);
         }
+        if (budgeted) log.WriteLine($"time budget: trained {step} steps ({(double)step / stepsPerEpoch:F1} epochs) in {Elapsed() / 60:F1} min");
         optimizer.Dispose();
         // Evaluation and export see the float32 network.
         model.UseEvaluationArithmetic();
@@ -236,7 +265,8 @@ public static class Trainer
             Prefetch = saved.Prefetch, Kernels = saved.Kernels, Workers = saved.Workers, OnBadImage = saved.OnBadImage,
             // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
             ImageSize = saved.ImageSize,
-            Epochs = requested.Epochs > saved.Epochs && saved.InstanceWindow == 0 ? saved.Epochs : requested.Epochs,
+            // A time-budget run does not use its epochs; more epochs extend a run planned in epochs.
+            Epochs = saved.TimeBudgetMinutes > 0 || (requested.Epochs > saved.Epochs && saved.InstanceWindow == 0) ? saved.Epochs : requested.Epochs,
         };
         // requested has its method defaults written in already; older checkpoints may leave them to the method.
         return placeless == saved.WithMethodDefaults();

@@ -99,7 +99,7 @@ public static class MethodComparison
         foreach (var entry in entries)
         {
             var options = entry.Apply(shared, rootDirectory);
-            log.WriteLine($"== {entry.Label}: {options.Epochs} epochs, {(options.Instances == 0 ? "all" : options.Instances)} instances, batch {options.BatchSize}");
+            log.WriteLine($"== {entry.Label}: {options.LengthText}, {(options.Instances == 0 ? "all" : options.Instances)} instances, batch {options.BatchSize}");
             rows.Add(RunOne(entry, options, data, log));
             Write(rootDirectory, shared, WithEarlierRows(rootDirectory, rows));
         }
@@ -164,7 +164,7 @@ public static class MethodComparison
         AtomicFile.WriteText(new RunFolder(root).ComparisonTable, csv.ToString());
 
         var md = new StringBuilder();
-        md.AppendLine($"Budget: {shared.Epochs} epochs over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
+        md.AppendLine($"Budget: {shared.LengthText} over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
                       $"{shared.Backbone.Depth} width {shared.Backbone.Width}, seed {shared.Seed}; kNN k=200 on frozen backbone features.\n");
         md.AppendLine("| method | batch | kNN top-1 | linear top-1 | train time | images/s | peak memory |");
         md.AppendLine("|---|---|---|---|---|---|---|");

@@ -17,17 +17,27 @@ public sealed record PretrainRunResult(PretrainedModel Model, EvaluationResult? 
 /// </summary>
 public static class PretrainRun
 {
+    /// <summary>
+    /// What writing the reports takes, set aside from a time budget: mostly the t-SNE of up to 2,000 test images.
+    /// </summary>
+    static double ReportSeconds(DatasetSplits data) => 3 + 0.012 * Math.Min(2_000, data.Test?.Count ?? data.Train.Count);
+
     /// <param name="resume">Continue the run folder's checkpoint (or start, when there is none).</param>
     /// <param name="evaluate">kNN and linear probe on the test split, when both splits are labelled; writes eval.json.</param>
     /// <param name="report">Write report.md and report.html.</param>
+    /// <param name="startedUtc">When the run started, data loading included: a <c>--time-budget</c> counts from there (default: now).</param>
     public static PretrainRunResult Execute(PretrainOptions options, DatasetSplits data, TextWriter log, bool resume = false, bool evaluate = true,
-                                            bool report = true)
+                                            bool report = true, DateTime? startedUtc = null)
     {
-        var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null);
+        bool evaluable = evaluate && data.Test?.Labels != null && data.Train.Labels != null;
+        var budget = new RunBudget(startedUtc ?? DateTime.UtcNow,
+                                   model => (evaluable ? Evaluator.EstimateSeconds(model, data) : 0) + (report ? ReportSeconds(data) : 0));
+        var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null,
+                                     budget);
         try
         {
             EvaluationResult? evaluation = null;
-            if (evaluate && data.Test?.Labels != null && data.Train.Labels != null)
+            if (evaluable)
                 evaluation = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
             else if (evaluate)
                 log.WriteLine("no labelled test split: skipping evaluation");
