@@ -48,6 +48,26 @@ public static class ConicLosses
     }
 
     /// <summary>
+    /// Instance classification with sampled negatives (a sampled softmax): each view is classified among the batch's
+    /// own rows (always present) and K rows drawn uniformly from the other instances, whose logits are raised by
+    /// log(others / K) so that they stand for all the others in the softmax's normaliser (Bengio and Senécal 2008).
+    /// With every other instance drawn the offset is 0 and this is the full softmax.
+    /// </summary>
+    /// <param name="embeddings">[V, D], any norm.</param>
+    /// <param name="rows">[B + K, D]: the batch's B classifier rows first, then the K sampled ones.</param>
+    /// <param name="targets">[V] int64 in 0..B-1, the position of each view's row.</param>
+    /// <param name="batchRows">B.</param>
+    /// <param name="negativeLogOffset">log(others / K), added to the sampled rows' logits.</param>
+    public static Tensor SampledInstanceClassification(Tensor embeddings, Tensor rows, Tensor targets, double temperature, long batchRows,
+                                                       double negativeLogOffset)
+    {
+        using var scope = NewDisposeScope();
+        var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(rows, dim: 1).t()).div_(temperature);
+        if (negativeLogOffset != 0 && rows.shape[0] > batchRows) logits[.., (int)batchRows..].add_(negativeLogOffset);
+        return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Consistency: squared Euclidean distance between the L2-normalised embeddings of two views of the same images,
     /// ‖ẑ₁ − ẑ₂‖² = 2 − 2 cos(z₁, z₂), averaged over the batch.
     /// </summary>

@@ -47,6 +47,13 @@ public sealed record ConicOptions : MethodSettings
     public ClassifierHead ClassifierHead { get; init; } = ClassifierHead.Auto;
     /// <summary>Standard deviation of the classifier's initial weights.</summary>
     public double ClassifierInitStd { get; init; } = 0.01;
+    /// <summary>
+    /// Negatives per step: each view is classified among the batch's rows and this many rows drawn from the other
+    /// instances (a sampled softmax), and only those rows are updated (<see cref="LazyRowUpdate"/>); 0 = all N (exact).
+    /// </summary>
+    public int Negatives { get; init; }
+    /// <summary>Momentum of the classifier's own update when <see cref="Negatives"/> are sampled (the network's optimiser does not see it then).</summary>
+    public double ClassifierMomentum { get; init; } = 0.9;
 
     /// <summary>λ at a point of training (<paramref name="progress"/> from 0 to 1).</summary>
     public double ConsistencyWeightAt(double progress) =>
@@ -82,12 +89,21 @@ public sealed class ConicMethod : SslMethod
             .Integer("--classifier-chunk", "N", "classes per chunk of the chunked head; 0 = automatic", o => o.ClassifierChunk, (o, v) => o with { ClassifierChunk = v },
                      ValueRange.NonNegative)
             .Number("--classifier-init-std", "S", "standard deviation of the classifier's initial weights", o => o.ClassifierInitStd,
-                    (o, v) => o with { ClassifierInitStd = v }, ValueRange.Positive),
+                    (o, v) => o with { ClassifierInitStd = v }, ValueRange.Positive)
+            .Integer("--classifier-negatives", "K", "negatives per step: classify among the batch's rows and K rows drawn from the other instances, updating only those (with the momentum the others missed, as PIC); 0 = all N, exact",
+                     o => o.Negatives, (o, v) => o with { Negatives = v }, ValueRange.NonNegative)
+            .Number("--classifier-momentum", "M", "momentum of the classifier's update with --classifier-negatives", o => o.ClassifierMomentum,
+                    (o, v) => o with { ClassifierMomentum = v }, ValueRange.Momentum),
         (backbone, instances, _, options) => new ConicMethod(backbone, instances, options));
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly Parameter classifier;
+    // With sampled negatives the method updates the classifier itself (LazyRowUpdate); these are saved in checkpoints.
+    readonly Tensor? classifier_momentum;
+    readonly Tensor? classifier_last_step;
+    readonly Tensor? classifier_steps;
     readonly ConicOptions _options;
+    Tensor? _sampledRows, _sampledWeights;
 
     public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic")
     {
@@ -96,8 +112,17 @@ public sealed class ConicMethod : SslMethod
         int hidden = options.ProjectionHidden > 0 ? options.ProjectionHidden : 4 * backbone.FeatureDim;
         projector = new ProjectionHead(backbone.FeatureDim, hidden, options.EmbeddingDim);
         classifier = new Parameter(randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd));
+        if (Samples)
+        {
+            classifier_momentum = zeros(instanceCount, options.EmbeddingDim);
+            classifier_last_step = full(instanceCount, -1L, dtype: ScalarType.Int64);
+            classifier_steps = zeros(1, dtype: ScalarType.Int64);
+        }
         RegisterComponents();
     }
+
+    /// <summary>Whether negatives are sampled: fewer asked for than there are other instances in a batch's worth.</summary>
+    bool Samples => _options.Negatives > 0;
 
     public override ResNet Backbone => backbone;
     internal ProjectionHead Projector => projector;
@@ -108,13 +133,62 @@ public sealed class ConicMethod : SslMethod
         var features = backbone.call(BothViews(batch));
         var embeddings = projector.call(features);
         var targets = BothViewTargets(batch);
-        var classification = Materialize(targets.shape[0])
+        var classification = Samples ? SampledClassification(batch, embeddings)
+            : Materialize(targets.shape[0])
             ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
         var pulled = _options.ConsistencyOn == ConsistencyTarget.Features ? features : embeddings;
         var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeightAt(batch.Progress)));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
+    }
+
+    /// <summary>
+    /// The batch's rows and K others drawn uniformly without replacement (all others when there are no more than K),
+    /// as a leaf copy whose gradient <see cref="AfterOptimizerStep"/> applies to those rows only.
+    /// </summary>
+    Tensor SampledClassification(TrainingBatch batch, Tensor embeddings)
+    {
+        var own = batch.InstanceIndices;
+        long size = own.shape[0], instances = classifier.shape[0], others = instances - size;
+        var isOwn = zeros(instances, dtype: ScalarType.Bool, device: own.device).index_fill_(0, own, true);
+        Tensor negatives;
+        if (others <= _options.Negatives)
+        {
+            negatives = isOwn.logical_not().nonzero().squeeze(1);
+        }
+        else
+        {
+            // Enough candidates that K remain after dropping the batch's own rows.
+            var candidates = randperm(instances, generator: batch.Random, device: own.device)[..(int)(_options.Negatives + size)];
+            negatives = candidates.index_select(0, isOwn.index_select(0, candidates).logical_not().nonzero().squeeze(1))[..(int)_options.Negatives];
+        }
+        var rows = cat(new[] { own, negatives }, 0);
+        var weights = classifier.detach().index_select(0, rows).requires_grad_(true);
+        _sampledRows = rows.DetachFromDisposeScope();
+        _sampledWeights = weights.DetachFromDisposeScope();
+        var positions = arange(size, dtype: ScalarType.Int64, device: own.device);
+        double offset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
+        return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, offset);
+    }
+
+    public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss)
+    {
+        if (!Samples || _sampledRows is null || _sampledWeights is null) return;
+        try
+        {
+            long step = classifier_steps!.item<long>();
+            var gradient = _sampledWeights.grad ?? zeros_like(_sampledWeights);
+            LazyRowUpdate.Apply(classifier, classifier_momentum!, classifier_last_step!, _sampledRows, gradient, step,
+                                batch.LearningRate * _options.ClassifierLearningRateScale, _options.ClassifierMomentum, _options.ClassifierWeightDecay);
+            using (no_grad()) classifier_steps.add_(1);
+        }
+        finally
+        {
+            _sampledRows.Dispose();
+            _sampledWeights.Dispose();
+            (_sampledRows, _sampledWeights) = (null, null);
+        }
     }
 
     /// <summary>
@@ -131,9 +205,12 @@ public sealed class ConicMethod : SslMethod
 
     public const long MaterializedLogitsLimit = 1L << 23;
 
-    public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay) => new[]
+    /// <summary>The network; and the classifier, unless negatives are sampled (then the method updates its rows itself).</summary>
+    public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay)
     {
-        new ParameterGroup("network", NamedTrainableParameters().Where(p => p.Name != nameof(classifier)).Select(p => p.Parameter).ToArray(), 1.0, weightDecay),
-        new ParameterGroup(nameof(classifier), new[] { classifier }, _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay),
-    };
+        var network = new ParameterGroup("network", NamedTrainableParameters().Where(p => p.Name != nameof(classifier)).Select(p => p.Parameter).ToArray(), 1.0, weightDecay);
+        return Samples
+            ? [network]
+            : [network, new ParameterGroup(nameof(classifier), [classifier], _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay)];
+    }
 }

@@ -17,9 +17,10 @@ public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms, Ten
 /// One step's input: augmented views of the same B images (Views[0] and Views[1] are the two main views, each
 /// [B, C, H, W]; any further views are small multi-crops), each image's instance index [B] int64 in 0..N-1, how far
 /// training has come (0 to 1), and the seeded generator a method draws its own random numbers from (so that a
-/// resumed run repeats them).
+/// resumed run repeats them). <see cref="LearningRate"/> is the network's rate at this step, for methods that update
+/// parameters of their own.
 /// </summary>
-public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress, Generator Random);
+public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress, Generator Random, double LearningRate = 0);
 
 /// <summary>Parameters that share a learning-rate multiplier and a weight decay.</summary>
 public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);

@@ -149,6 +149,7 @@ public static class Trainer
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
     public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate)
     {
+        batch = batch with { LearningRate = learningRate };
         optimizer.ZeroGrad();
         var loss = method.TrainingStep(batch);
         loss.Total.backward();

@@ -1,0 +1,83 @@
+using Conic.Methods;
+using Conic.Models;
+using Conic.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Tests;
+
+/// <summary>ConIC's classifier with sampled negatives and the update of the rows a step does not use.</summary>
+public class SampledClassifierTests
+{
+    [Fact]
+    public void LazyRowUpdateEqualsDenseMomentumSgdWithZeroGradientsForSkippedRows()
+    {
+        manual_seed(3);
+        const double rate = 0.1, beta = 0.9;
+        var dense = randn(6, 3);
+        var lazy = dense.clone();
+        var denseMomentum = zeros(6, 3);
+        var lazyMomentum = zeros(6, 3);
+        var lastStep = full(6, -1L, dtype: ScalarType.Int64);
+        // Rows used per step; the last step uses every row so that all of them can be compared.
+        long[][] used = [[0, 1, 2], [3], [0, 4], [1], [5, 2], [0, 1, 2, 3, 4, 5]];
+        for (int step = 0; step < used.Length; step++)
+        {
+            var rows = tensor(used[step]);
+            var gradient = randn(used[step].Length, 3);
+            var full = zeros(6, 3).index_copy_(0, rows, gradient);
+            denseMomentum.mul_(beta).add_(full);
+            dense.add_(denseMomentum, alpha: -rate);
+            LazyRowUpdate.Apply(lazy, lazyMomentum, lastStep, rows, gradient, step, rate, beta, weightDecay: 0);
+        }
+        Assert.True(allclose(lazy, dense, rtol: 1e-5, atol: 1e-6), "weights differ from dense momentum SGD");
+        Assert.True(allclose(lazyMomentum, denseMomentum, rtol: 1e-5, atol: 1e-6), "momentum differs from dense momentum SGD");
+    }
+
+    [Fact]
+    public void WithEveryOtherInstanceDrawnTheSampledHeadTrainsExactlyAsTheFullSoftmax()
+    {
+        const int instances = 40;
+        (Tensor Classifier, Tensor Conv, float[] Losses) Train(int negatives)
+        {
+            manual_seed(11);
+            using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), instances, new ConicOptions { Negatives = negatives });
+            using var optimizer = new MomentumSgd(method.ParameterGroups(5e-4), momentum: 0.9);
+            var losses = new List<float>();
+            using var generator = new Generator(2);
+            for (int step = 0; step < 3; step++)
+            {
+                using var scope = NewDisposeScope();
+                manual_seed(100 + step);
+                var views = new[] { randn(8, 1, 16, 16), randn(8, 1, 16, 16) };
+                var indices = randperm(instances)[..8];
+                losses.Add(Trainer.Step(method, optimizer, new TrainingBatch(views, indices, step / 3.0, generator), 0.05).Total.item<float>());
+            }
+            var state = method.state_dict();
+            if (negatives > 0) Assert.Contains("classifier_momentum", state.Keys);  // saved with checkpoints: resumes are exact
+            return (state["classifier"].clone(), state.First(kv => kv.Key.EndsWith("conv1.weight")).Value.clone(), losses.ToArray());
+        }
+        var exact = Train(negatives: 0);
+        var sampled = Train(negatives: instances);
+        Assert.Equal(exact.Losses, sampled.Losses, (a, b) => Math.Abs(a - b) < 1e-4);
+        Assert.True(allclose(exact.Classifier, sampled.Classifier, rtol: 1e-4, atol: 1e-6), "classifier differs");
+        Assert.True(allclose(exact.Conv, sampled.Conv, rtol: 1e-4, atol: 1e-6), "network differs");
+    }
+
+    [Fact]
+    public void SampledNegativesTouchOnlyTheBatchAndKOtherRows()
+    {
+        manual_seed(5);
+        const int instances = 500, negatives = 16;
+        using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), instances, new ConicOptions { Negatives = negatives });
+        using var optimizer = new MomentumSgd(method.ParameterGroups(5e-4), momentum: 0.9);
+        var before = method.state_dict()["classifier"].clone();
+        using var generator = new Generator(2);
+        var loss = Trainer.Step(method, optimizer, new TrainingBatch(new[] { randn(4, 1, 16, 16), randn(4, 1, 16, 16) }, tensor(new long[] { 3, 77, 150, 499 }), 0, generator), 0.05);
+        Assert.True(float.IsFinite(loss.Total.item<float>()));
+        var changed = method.state_dict()["classifier"].sub(before).abs().sum(1).gt(0);
+        Assert.Equal(4 + negatives, changed.sum().item<long>());
+        foreach (long own in new long[] { 3, 77, 150, 499 }) Assert.True(changed[own].item<bool>());
+        Assert.Equal(4 + negatives, method.state_dict()["classifier_last_step"].eq(0).sum().item<long>());
+    }
+}
