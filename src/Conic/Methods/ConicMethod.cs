@@ -54,6 +54,12 @@ public sealed record ConicOptions : MethodSettings
     public int Negatives { get; init; }
     /// <summary>Momentum of the classifier's own update when <see cref="Negatives"/> are sampled (the network's optimiser does not see it then).</summary>
     public double ClassifierMomentum { get; init; } = 0.9;
+    /// <summary>
+    /// A row starts as its image's embedding (the two views' mean, at the random rows' norm) the first time the image
+    /// is in a batch. With many instances and few epochs most rows are still random when their image first comes, so
+    /// the image's own class scores about 0 against trained rows of similar images, and the first epoch only pushes.
+    /// </summary>
+    public bool RowsFromFirstEmbedding { get; init; }
 
     /// <summary>λ at a point of training (<paramref name="progress"/> from 0 to 1).</summary>
     public double ConsistencyWeightAt(double progress) =>
@@ -92,6 +98,8 @@ public sealed class ConicMethod : SslMethod
                     (o, v) => o with { ClassifierInitStd = v }, ValueRange.Positive)
             .Integer("--classifier-negatives", "K", "negatives per step: classify among the batch's rows and K rows drawn from the other instances, updating only those (with the momentum the others missed, as PIC); 0 = all N, exact",
                      o => o.Negatives, (o, v) => o with { Negatives = v }, ValueRange.NonNegative)
+            .Choice("--classifier-rows-start", "HOW", "random (N(0, std)), or embedding: a row becomes its image's embedding the first time the image is seen",
+                    o => o.RowsFromFirstEmbedding, (o, v) => o with { RowsFromFirstEmbedding = v }, ("random", false), ("embedding", true))
             .Number("--classifier-momentum", "M", "momentum of the classifier's update with --classifier-negatives", o => o.ClassifierMomentum,
                     (o, v) => o with { ClassifierMomentum = v }, ValueRange.Momentum),
         (backbone, instances, _, options) => new ConicMethod(backbone, instances, options));
@@ -102,6 +110,7 @@ public sealed class ConicMethod : SslMethod
     readonly Tensor? classifier_momentum;
     readonly Tensor? classifier_last_step;
     readonly Tensor? classifier_steps;
+    readonly Tensor? classifier_seen;
     readonly ConicOptions _options;
     Tensor? _sampledRows, _sampledWeights;
 
@@ -118,6 +127,7 @@ public sealed class ConicMethod : SslMethod
             classifier_last_step = full(instanceCount, -1L, dtype: ScalarType.Int64);
             classifier_steps = zeros(1, dtype: ScalarType.Int64);
         }
+        if (options.RowsFromFirstEmbedding) classifier_seen = zeros(instanceCount, dtype: ScalarType.Bool);
         RegisterComponents();
     }
 
@@ -133,6 +143,7 @@ public sealed class ConicMethod : SslMethod
         var features = backbone.call(BothViews(batch));
         var embeddings = projector.call(features);
         var targets = BothViewTargets(batch);
+        if (classifier_seen is not null) StartUnseenRows(batch.InstanceIndices, embeddings);
         var classification = Samples ? SampledClassification(batch, embeddings)
             : Materialize(targets.shape[0])
             ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
@@ -141,6 +152,21 @@ public sealed class ConicMethod : SslMethod
         var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
         var total = classification.add(consistency.mul(_options.ConsistencyWeightAt(batch.Progress)));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
+    }
+
+    /// <summary>Rows of images seen for the first time become the mean of their two views' unit embeddings, at the initial rows' norm.</summary>
+    void StartUnseenRows(Tensor own, Tensor embeddings)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var unseen = classifier_seen!.index_select(0, own).logical_not().nonzero().squeeze(1);
+        if (unseen.shape[0] == 0) return;
+        long size = own.shape[0];
+        var unit = nn.functional.normalize(embeddings.detach(), dim: 1);
+        var mean = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..]), dim: 1).index_select(0, unseen);
+        var rows = own.index_select(0, unseen);
+        classifier.index_copy_(0, rows, mean.mul(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim)));
+        classifier_seen.index_fill_(0, rows, true);
     }
 
     /// <summary>

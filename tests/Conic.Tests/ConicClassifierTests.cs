@@ -6,9 +6,37 @@ using static TorchSharp.torch;
 
 namespace Conic.Tests;
 
-/// <summary>ConIC's classifier with sampled negatives and the update of the rows a step does not use.</summary>
-public class SampledClassifierTests
+/// <summary>ConIC's classifier: sampled negatives, the update of the rows a step does not use, rows started from embeddings.</summary>
+public class ConicClassifierTests
 {
+    [Fact]
+    public void ARowStartsAsItsImagesEmbeddingTheFirstTimeOnly()
+    {
+        manual_seed(8);
+        var options = new ConicOptions { RowsFromFirstEmbedding = true };
+        using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), 30, options);
+        method.eval();  // running BatchNorm statistics: the embeddings below are the ones the step saw
+        var views = new[] { randn(3, 1, 16, 16), randn(3, 1, 16, 16) };
+        var own = tensor(new long[] { 2, 11, 29 });
+        var untouched = method.state_dict()["classifier"].clone();
+        using var generator = new Generator(1);
+        method.TrainingStep(new TrainingBatch(views, own, 0, generator));
+
+        var classifier = method.state_dict()["classifier"];
+        using (no_grad())
+        {
+            var unit = nn.functional.normalize(method.Projector.call(method.Backbone.call(cat(views, 0))), dim: 1);
+            var expected = nn.functional.normalize(unit[..3].add(unit[3..]), dim: 1).mul(0.01 * Math.Sqrt(128));
+            Assert.True(allclose(classifier.index_select(0, own), expected, rtol: 1e-4, atol: 1e-6), "rows are not the images' embeddings");
+        }
+        var others = tensor(Enumerable.Range(0, 30).Where(i => i is not (2 or 11 or 29)).Select(i => (long)i).ToArray());
+        Assert.True(classifier.index_select(0, others).equal(untouched.index_select(0, others)).all().item<bool>(), "rows of unseen images changed");
+        // Seen once, a row is the classifier's: a second step leaves it to the optimiser.
+        var started = classifier.clone();
+        method.TrainingStep(new TrainingBatch(new[] { randn(3, 1, 16, 16), randn(3, 1, 16, 16) }, own, 0, generator));
+        Assert.True(method.state_dict()["classifier"].equal(started).all().item<bool>());
+    }
+
     [Fact]
     public void LazyRowUpdateEqualsDenseMomentumSgdWithZeroGradientsForSkippedRows()
     {
