@@ -108,4 +108,29 @@ public class ConicClassifierTests
         foreach (long own in new long[] { 3, 77, 150, 499 }) Assert.True(changed[own].item<bool>());
         Assert.Equal(4 + negatives, method.state_dict()["classifier_last_step"].eq(0).sum().item<long>());
     }
+
+    [Fact]
+    public void SmallCropsTrainTheNetworkButNotTheClassifierRows()
+    {
+        (Tensor ClassifierGradient, Tensor ConvGradient, float Classification) Step(int smallCrops)
+        {
+            manual_seed(21);
+            using var method = new ConicMethod(new ResNet(new BackboneOptions { Width = 4 }), 50, new ConicOptions { ConsistencyWeight = 0 });
+            method.eval();
+            var views = new List<Tensor> { randn(4, 1, 16, 16), randn(4, 1, 16, 16) };
+            for (int i = 0; i < smallCrops; i++) views.Add(randn(4, 1, 8, 8));
+            using var generator = new Generator(1);
+            var loss = method.TrainingStep(new TrainingBatch(views, tensor(new long[] { 1, 7, 20, 49 }), 0, generator));
+            loss.Total.backward();
+            var parameters = method.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            return (parameters["classifier"].grad!.clone(), parameters.First(p => p.Key.EndsWith("conv1.weight")).Value.grad!.clone(),
+                    loss.Terms[0].Value.item<float>());
+        }
+        var plain = Step(0);
+        var multiCrop = Step(3);
+        // The main views' share of the mean over 2 + 3 views is 2/5: the rows' gradient is theirs alone, scaled.
+        Assert.True(allclose(multiCrop.ClassifierGradient.mul(5.0 / 2), plain.ClassifierGradient, rtol: 1e-4, atol: 1e-7));
+        Assert.False(allclose(multiCrop.ConvGradient.mul(5.0 / 2), plain.ConvGradient, rtol: 1e-3, atol: 1e-6), "small crops must train the network");
+        Assert.NotEqual(plain.Classification, multiCrop.Classification);
+    }
 }

@@ -65,7 +65,7 @@ public sealed record AugmentationOptions
         .Integer("--randaugment-ops", "N", "RandAugment-style operations per image (0 = off; infomin uses 2)", o => o.RandAugmentOps,
                  (o, v) => o with { RandAugmentOps = v }, ValueRange.NonNegative)
         .Number("--randaugment-magnitude", "M", "their strength, 0-10", o => o.RandAugmentMagnitude, (o, v) => o with { RandAugmentMagnitude = v }, new(0, 10))
-        .Integer("--small-crops", "N", "multi-crop: small extra views per image (swav)", o => o.SmallCrops, (o, v) => o with { SmallCrops = v }, ValueRange.NonNegative)
+        .Integer("--small-crops", "N", "multi-crop: small extra views per image (swav, conic)", o => o.SmallCrops, (o, v) => o with { SmallCrops = v }, ValueRange.NonNegative)
         .Integer("--small-crop-size", "PX", "side of the small crops; 0 = half the image side", o => o.SmallCropSize, (o, v) => o with { SmallCropSize = v },
                  ValueRange.NonNegative)
         .Number("--small-crop-area-min", "F", "small crops: smallest area fraction", o => o.SmallCropAreaMin, (o, v) => o with { SmallCropAreaMin = v }, Fraction)

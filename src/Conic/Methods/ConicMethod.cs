@@ -113,6 +113,7 @@ public sealed class ConicMethod : SslMethod
     readonly Tensor? classifier_seen;
     readonly ConicOptions _options;
     Tensor? _sampledRows, _sampledWeights;
+    double _sampledOffset;
 
     public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic")
     {
@@ -137,6 +138,10 @@ public sealed class ConicMethod : SslMethod
     public override ResNet Backbone => backbone;
     internal ProjectionHead Projector => projector;
 
+    /// <summary>With <c>--small-crops</c>, multi-crop as in PIC: small crops are classified too (through the classifier
+    /// detached, so they train the network and not the rows) and pulled towards both main views.</summary>
+    public override bool UsesSmallCrops => true;
+
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
@@ -150,6 +155,20 @@ public sealed class ConicMethod : SslMethod
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
         var pulled = _options.ConsistencyOn == ConsistencyTarget.Features ? features : embeddings;
         var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
+        int smallCrops = batch.Views.Count - 2;
+        if (smallCrops > 0)
+        {
+            var smallFeatures = backbone.call(cat(batch.Views.Skip(2).ToArray(), 0));
+            var smallEmbeddings = projector.call(smallFeatures);
+            var smallTargets = cat(Enumerable.Repeat(batch.InstanceIndices, smallCrops).ToArray(), 0);
+            var smallClassification = Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
+                : ConicLosses.InstanceClassification(smallEmbeddings, classifier.detach(), smallTargets, _options.Temperature, _options.ClassifierChunk);
+            // Every view weighs the same in the mean over views; each small crop is pulled towards both main views.
+            classification = classification.mul(2).add(smallClassification.mul(smallCrops)).div(2 + smallCrops);
+            var smallPulled = (_options.ConsistencyOn == ConsistencyTarget.Features ? smallFeatures : smallEmbeddings).chunk(smallCrops, 0);
+            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..])).div(2));
+            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair)).div(1 + smallCrops);
+        }
         var total = classification.add(consistency.mul(_options.ConsistencyWeightAt(batch.Progress)));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
@@ -194,8 +213,17 @@ public sealed class ConicMethod : SslMethod
         _sampledRows = rows.DetachFromDisposeScope();
         _sampledWeights = weights.DetachFromDisposeScope();
         var positions = arange(size, dtype: ScalarType.Int64, device: own.device);
-        double offset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
-        return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, offset);
+        _sampledOffset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
+        return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, _sampledOffset);
+    }
+
+    /// <summary>The small crops classified among the step's sampled rows, detached (after <see cref="SampledClassification"/>).</summary>
+    Tensor SampledSmallCropClassification(Tensor smallEmbeddings, int smallCrops)
+    {
+        long size = smallEmbeddings.shape[0] / smallCrops;
+        var positions = arange(size, dtype: ScalarType.Int64, device: smallEmbeddings.device);
+        return ConicLosses.SampledInstanceClassification(smallEmbeddings, _sampledWeights!.detach(), cat(Enumerable.Repeat(positions, smallCrops).ToArray(), 0),
+                                                         _options.Temperature, size, _sampledOffset);
     }
 
     public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss)
