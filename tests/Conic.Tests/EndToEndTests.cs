@@ -17,18 +17,23 @@ public class EndToEndTests
     };
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun(bool streamedFolder)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun(bool streamedFolder, bool sampledMultiCropConic)
     {
         // IDX data is held in memory; an image folder is decoded batch by batch, its crops cut from the files.
         string data = streamedFolder ? SyntheticData.WriteImageFolder(count: 128) : SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
         string uninterrupted = Path.Combine(data, "uninterrupted"), killed = Path.Combine(data, "killed");
         const int epochs = 40;
+        // ConIC's own classifier state (lazy momentum, rows started from embeddings) and small crops resume exactly too.
+        string[] TinyConicRun(string run) => sampledMultiCropConic
+            ? [.. TinyRun(data, run, epochs), "--classifier-negatives", "16", "--classifier-rows-start", "embedding", "--small-crops", "2"]
+            : TinyRun(data, run, epochs);
 
-        Assert.Equal(0, CliRunner.Run(TinyRun(data, uninterrupted, epochs)).ExitCode);
+        Assert.Equal(0, CliRunner.Run(TinyConicRun(uninterrupted)).ExitCode);
 
-        using (var process = CliRunner.Start(TinyRun(data, killed, epochs)))
+        using (var process = CliRunner.Start(TinyConicRun(killed)))
         {
             string checkpoint = new RunFolder(killed).Checkpoint;
             while (!File.Exists(checkpoint) && !process.HasExited) Thread.Sleep(2);
@@ -38,7 +43,7 @@ public class EndToEndTests
         int completed = Checkpoint.ReadHeader(new RunFolder(killed).Checkpoint).CompletedEpochs;
         Assert.True(completed < epochs, $"the run finished ({completed} epochs) before it could be killed");
 
-        var (exitCode, _, stderr) = CliRunner.Run(TinyRun(data, killed, epochs).Append("--resume").ToArray());
+        var (exitCode, _, stderr) = CliRunner.Run(TinyConicRun(killed).Append("--resume").ToArray());
         Assert.True(exitCode == 0, stderr);
         Assert.Contains($"resuming {new RunFolder(killed).Checkpoint} after epoch", stderr);
 

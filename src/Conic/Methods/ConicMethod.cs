@@ -128,7 +128,8 @@ public sealed class ConicMethod : SslMethod
             classifier_last_step = full(instanceCount, -1L, dtype: ScalarType.Int64);
             classifier_steps = zeros(1, dtype: ScalarType.Int64);
         }
-        if (options.RowsFromFirstEmbedding) classifier_seen = zeros(instanceCount, dtype: ScalarType.Bool);
+        // 0/1 in int64: checkpoints hold float32 and int64 tensors.
+        if (options.RowsFromFirstEmbedding) classifier_seen = zeros(instanceCount, dtype: ScalarType.Int64);
         RegisterComponents();
     }
 
@@ -178,14 +179,14 @@ public sealed class ConicMethod : SslMethod
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var unseen = classifier_seen!.index_select(0, own).logical_not().nonzero().squeeze(1);
+        var unseen = classifier_seen!.index_select(0, own).eq(0).nonzero().squeeze(1);
         if (unseen.shape[0] == 0) return;
         long size = own.shape[0];
         var unit = nn.functional.normalize(embeddings.detach(), dim: 1);
         var mean = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..]), dim: 1).index_select(0, unseen);
         var rows = own.index_select(0, unseen);
         classifier.index_copy_(0, rows, mean.mul(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim)));
-        classifier_seen.index_fill_(0, rows, true);
+        classifier_seen.index_fill_(0, rows, 1);
     }
 
     /// <summary>
