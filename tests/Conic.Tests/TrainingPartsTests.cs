@@ -62,10 +62,13 @@ public class TrainingPartsTests
     }
 
     [Fact]
-    public void ATimeBudgetRunHasNoSlidingWindow()
+    public void ATimeBudgetRunsWindowSlidesWithTheTimeSpent()
     {
-        var options = new PretrainOptions { TimeBudgetMinutes = 10, InstanceWindow = 100 };
-        Assert.StartsWith("--instance-window: ", Assert.Throws<ConicException>(options.Validate).Message);
+        var sampler = new Data.InstanceSampler(datasetCount: 100, instances: 0, seed: 1, window: 20);
+        int[] Window(double progress) => sampler.EpochBatches(1, 4, progress).SelectMany(b => b).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, 20), Window(0));
+        Assert.Equal(Enumerable.Range(40, 20), Window(0.5));
+        Assert.Equal(Enumerable.Range(80, 20), Window(1));
     }
 
     [Fact]

@@ -37,12 +37,15 @@ public sealed class InstanceSampler
     public int BatchesPerEpoch(int batchSize) => _window / batchSize;
 
     /// <summary>The instance indices of each batch of <paramref name="epoch"/> (1-based).</summary>
-    public IEnumerable<int[]> EpochBatches(int epoch, int batchSize)
+    /// <param name="progress">How far a run without a planned number of epochs (a time budget) has come, 0 to 1: the
+    /// window then starts that far along the instances; null places it by <paramref name="epoch"/> of the planned epochs.</param>
+    public IEnumerable<int[]> EpochBatches(int epoch, int batchSize, double? progress = null)
     {
         if (_window < batchSize)
             throw new ConicException($"--batch-size: {batchSize} is larger than the {_window} instances per epoch");
         // Epoch 1's window starts at the first instance, the last epoch's ends at the last one.
-        int start = _epochs > 1 ? (int)((long)(epoch - 1) * (Count - _window) / (_epochs - 1)) : 0;
+        int start = progress is double done ? (int)Math.Round(Math.Clamp(done, 0, 1) * (Count - _window))
+            : _epochs > 1 ? (int)((long)(epoch - 1) * (Count - _window) / (_epochs - 1)) : 0;
         var order = Enumerable.Range(start, _window).ToArray();
         new Random(Runtime.Seeds.Derive(_seed, epoch, purpose: 1)).Shuffle(order);
         for (int b = 0; b + batchSize <= _window; b += batchSize)

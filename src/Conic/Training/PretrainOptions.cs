@@ -154,9 +154,7 @@ public sealed record PretrainOptions
         .Choice("--conv-kernels", "K", "CPU convolution kernels: auto (oneDNN where the start-up arithmetic check finds it right), onednn, or native (oneDNN off; slower)",
                 o => o.Kernels, (o, v) => o with { Kernels = v }, ("auto", ConvolutionKernels.Auto), ("onednn", ConvolutionKernels.OneDnn), ("native", ConvolutionKernels.Native))
         .Integer("--monitor-every", "K", "online kNN on labelled train/test subsets every K epochs (0 = off)", o => o.MonitorEvery,
-                 (o, v) => o with { MonitorEvery = v }, ValueRange.NonNegative)
-        .Rule(o => o.TimeBudgetMinutes > 0 && o.InstanceWindow > 0
-            ? "--instance-window: the window slides over a planned number of epochs, and a --time-budget run has none; use --epochs" : null);
+                 (o, v) => o with { MonitorEvery = v }, ValueRange.NonNegative);
 
     static readonly Settings<PretrainOptions> DataSettings = new Settings<PretrainOptions>()
         .Text("--data", "PATH", "folder of IDX files, of images (optionally one subfolder per class), or with train/ and test/ image folders",
@@ -169,7 +167,7 @@ public sealed record PretrainOptions
                  (o, v) => o with { Workers = v }, ValueRange.NonNegative)
         .Choice("--on-bad-image", "WHAT", "an unreadable image file: skip (left out, counted, listed in bad-images.txt) or fail", o => o.OnBadImage,
                 (o, v) => o with { OnBadImage = v }, ("skip", BadImagePolicy.Skip), ("fail", BadImagePolicy.Fail))
-        .Integer("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run, so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
+        .Integer("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run (over its epochs, or its --time-budget), so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
                  o => o.InstanceWindow, (o, v) => o with { InstanceWindow = v }, ValueRange.NonNegative);
 
     /// <summary>The run folder's flag, which every command that reads a run shares.</summary>

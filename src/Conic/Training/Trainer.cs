@@ -106,7 +106,8 @@ public static class Trainer
             using var augmentationGenerator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 3));
             PreparedBatch Prepare(int[] batch) => PreparedBatch.Make(
                 model.Augmenter, train, batch.Select(i => sampler.DatasetIndices[i]).ToArray(), batch, device, augmentationGenerator);
-            var batches = sampler.EpochBatches(epoch, options.BatchSize);
+            // A time-budget run's window slides with the time spent, as its learning rate does.
+            var batches = sampler.EpochBatches(epoch, options.BatchSize, budgeted ? schedule.Progress(step, Elapsed()) : null);
             foreach (var prepared in options.Prefetch ? PreparedBatch.Prefetch(batches, Prepare) : batches.Select(Prepare))
             {
                 using var scope = NewDisposeScope();
