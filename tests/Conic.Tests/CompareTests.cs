@@ -49,6 +49,9 @@ public class CompareTests
         Assert.StartsWith("byol@16,16,", csv[2]);
         Assert.Contains("| byol@16 | 16 |", stdout);
         Assert.Contains("raw pixels (floor)", stdout);
+        // The entries' online kNN against their minutes of training, one chart.
+        Assert.Contains("![online kNN against training time](learning-curves.png)", stdout);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(root, "learning-curves.png"))[..4]);
 
         // A rerun reads finished entries back instead of training them again.
         var rerun = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic,byol@16",

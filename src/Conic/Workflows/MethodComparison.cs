@@ -172,7 +172,30 @@ public static class MethodComparison
             md.AppendLine($"| {r.Label} | {r.BatchSize} | {r.KnnTop1:P1} | {r.LinearTop1:P1} | {TimeSpan.FromSeconds(r.TrainSeconds):h\\:mm\\:ss} | " +
                           $"{r.ImagesPerSecond:F0} | {(r.PeakMemoryMiB is double m ? $"{m:F0} MiB" : "n/a")} |");
         md.AppendLine($"| raw pixels (floor) | | {rows[0].RawPixelKnnTop1:P1} | | | | |");
+        if (WriteLearningCurves(root, rows)) md.AppendLine($"\n![online kNN against training time]({LearningCurvesFile})");
         AtomicFile.WriteText(Path.Combine(root, "compare.md"), md.ToString());
+    }
+
+    const string LearningCurvesFile = "learning-curves.png";
+
+    /// <summary>
+    /// The online kNN monitor of every entry against its wall-clock minutes of training (metrics.csv), in one chart:
+    /// which method is ahead at every moment of a time budget. False when no entry has both columns.
+    /// </summary>
+    static bool WriteLearningCurves(string root, IReadOnlyList<ComparisonRow> rows)
+    {
+        var series = new List<(string, double[], double[])>();
+        foreach (var row in rows)
+        {
+            var metrics = new MetricsCsv(new RunFolder(Path.Combine(root, ComparisonEntry.FolderOf(row.Label))).Metrics);
+            var minutes = metrics.Column("elapsed_minutes").ToDictionary(e => e.Epoch, e => e.Value);
+            var points = metrics.Column("monitor_knn_top1").Where(e => minutes.ContainsKey(e.Epoch)).ToArray();
+            if (points.Length > 0) series.Add((row.Label, points.Select(p => minutes[p.Epoch]).ToArray(), points.Select(p => p.Value).ToArray()));
+        }
+        if (series.Count == 0) return false;
+        AtomicFile.Write(Path.Combine(root, LearningCurvesFile), stream => stream.Write(
+            Reporting.Figures.LineChart("Online kNN (train/test subsets) against training time", "minutes of training", "top-1", series)));
+        return true;
     }
 
     static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
