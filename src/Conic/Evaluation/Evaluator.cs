@@ -75,8 +75,8 @@ public static class Evaluator
 
     /// <summary>
     /// About how long <see cref="Evaluate"/> takes for this model and data, from the time of one feature batch: the
-    /// features of both splits, and as much again for the kNN, pixel floors and linear probes (measured on
-    /// Fashion-MNIST: 58 s of evaluation, half of it features), plus ten seconds that do not scale.
+    /// features of both splits, and half as much again for the kNN, pixel floors and linear probes, plus ten seconds
+    /// that do not scale (Fashion-MNIST on 2 cores: estimated 74 s, took 59 s).
     /// </summary>
     public static double EstimateSeconds(PretrainedModel model, DatasetSplits data)
     {
@@ -86,7 +86,7 @@ public static class Evaluator
         using (FeatureExtractor.Extract(model, sampleSet)) { }
         double perImage = clock.Elapsed.TotalSeconds / sample;
         model.Method.train();
-        return 2 * perImage * (data.Train.Count + (data.Test?.Count ?? 0)) + 10;
+        return 1.5 * perImage * (data.Train.Count + (data.Test?.Count ?? 0)) + 10;
     }
 
     /// <summary>Whether every image (of a sample of 1,000 for a large set) is the first one.</summary>
