@@ -133,7 +133,7 @@ public sealed class ConicMethod : SslMethod
         RegisterComponents();
     }
 
-    /// <summary>Whether negatives are sampled: fewer asked for than there are other instances in a batch's worth.</summary>
+    /// <summary>Whether negatives are sampled (the method then updates the classifier itself).</summary>
     bool Samples => _options.Negatives > 0;
 
     public override ResNet Backbone => backbone;

@@ -28,7 +28,7 @@ public static class LazyRowUpdate
         var missed = lastStep.index_select(0, rows).neg().add(step - 1).clamp_min(0).to_type(weights.dtype).unsqueeze(1);
         var betaToMissed = pow(tensor(beta, dtype: weights.dtype, device: weights.device), missed);
         // Σ_{j=1..k} β^j = β (1 − β^k) / (1 − β): how far the momentum alone would have carried the row.
-        var carried = beta >= 1 ? missed : betaToMissed.neg().add(1).mul(beta / (1 - beta));
+        var carried = betaToMissed.neg().add(1).mul(beta / (1 - beta));  // β < 1: --classifier-momentum is checked
         w.sub_(m.mul(carried).mul(learningRate));
         m.mul_(betaToMissed);
         var direction = weightDecay == 0 ? gradient : gradient.add(w, alpha: weightDecay);
