@@ -12,6 +12,8 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     EmbedCommand.Create(),
     ExportCommand.Create(),
     CacheCommand.Create(),
+    MakeScenesCommand.Create(),
+    FinetuneCommand.Create(),
 };
 if (args.Length == 0)
 {

@@ -127,11 +127,28 @@ public sealed class ResNet : Module<Tensor, Tensor>
     public Tensor forward_features(Tensor input)
     {
         using var scope = NewDisposeScope();
-        if (BFloat16Compute) input = input.to(ScalarType.BFloat16);
-        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
-        if (_maxPool) x = functional.max_pool2d(x, 3, 2, 1);
+        var x = StemForward(input);
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return x.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The four stages' feature maps, finest first (strides 1, 2, 4, 8 after the stem), for dense heads.</summary>
+    public Tensor[] forward_stages(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = StemForward(input);
+        var stages = new[] { layer1, layer2, layer3, layer4 }.Select(stage => x = stage.call(x)).ToArray();
+        return stages.Select(s => s.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
+    }
+
+    /// <summary>Channels of each stage's output, finest first.</summary>
+    public int[] StageChannels => Enumerable.Range(0, 4).Select(i => FeatureDim >> (3 - i)).ToArray();
+
+    Tensor StemForward(Tensor input)
+    {
+        if (BFloat16Compute) input = input.to(ScalarType.BFloat16);
+        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
+        return _maxPool ? functional.max_pool2d(x, 3, 2, 1) : x;
     }
 
     void InitializeWeights()

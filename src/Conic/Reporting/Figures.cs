@@ -91,6 +91,30 @@ static class Figures
         return bitmap;
     }
 
+    /// <summary>
+    /// A class map (row-major class indices) in distinct colours: VOC's palette (index 0 black, then the bits of the
+    /// index spread over red, green and blue), and 255 (not scored) light grey.
+    /// </summary>
+    public static SKBitmap ClassMap(byte[] classes, int height, int width)
+    {
+        var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        for (int i = 0; i < classes.Length; i++) bitmap.SetPixel(i % width, i / width, ClassColor(classes[i]));
+        return bitmap;
+    }
+
+    static SKColor ClassColor(byte index)
+    {
+        if (index == 255) return new SKColor(224, 224, 192);
+        int r = 0, g = 0, b = 0;
+        for (int bit = 0, c = index; bit < 8; bit++, c >>= 3)
+        {
+            r |= (c & 1) << (7 - bit);
+            g |= ((c >> 1) & 1) << (7 - bit);
+            b |= ((c >> 2) & 1) << (7 - bit);
+        }
+        return new SKColor((byte)r, (byte)g, (byte)b);
+    }
+
     /// <summary>A heat map from values in [0, 1] (row-major, height × width): dark blue, through red, to yellow.</summary>
     public static SKBitmap HeatMap(float[] values, int height, int width)
     {

@@ -17,7 +17,8 @@ public sealed record CheckpointHeader(int CompletedEpochs, long Step, int Instan
                                       double TrainingBudgetSeconds = 0);
 
 /// <summary>
-/// One file holding a header and named float32/int64 tensors (model state and optimiser buffers). Written to a
+/// One file holding a header (a JSON record: <see cref="CheckpointHeader"/> for pretraining, another type for other
+/// runs) and named float32/int64 tensors (model state and optimiser buffers). Written to a
 /// temporary file, flushed to disk, then renamed over the old one, so a run killed at any moment leaves either the
 /// previous or the new checkpoint, never a torn one. The header and every tensor (name, type, shape and data) carry a
 /// CRC-32C that is verified on load, so flipped bytes are an error rather than wrong weights.
@@ -29,7 +30,7 @@ public static class Checkpoint
     const int FormatVersion = 2;
     const int MaxRank = 8;
 
-    public static void Save(string path, CheckpointHeader header, IEnumerable<(string Name, Tensor Value)> tensors)
+    public static void Save<THeader>(string path, THeader header, IEnumerable<(string Name, Tensor Value)> tensors)
     {
         Runtime.AtomicFile.Write(path, stream =>
         {
@@ -45,20 +46,25 @@ public static class Checkpoint
         });
     }
 
-    public static CheckpointHeader ReadHeader(string path)
+    public static CheckpointHeader ReadHeader(string path) => ReadHeader<CheckpointHeader>(path);
+
+    public static THeader ReadHeader<THeader>(string path)
     {
         using var reader = Open(path, out int version);
-        return ReadHeader(reader, path, version);
+        return ReadHeader<THeader>(reader, path, version);
     }
 
     /// <summary>
     /// Reads the header and copies every stored tensor into the target of the same name (shapes must match).
     /// Stored tensors for which <paramref name="skip"/> is true are read past (e.g. optimiser state when only evaluating).
     /// </summary>
-    public static CheckpointHeader Load(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null)
+    public static CheckpointHeader Load(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null) =>
+        Load<CheckpointHeader>(path, targets, skip);
+
+    public static THeader Load<THeader>(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null)
     {
         using var reader = Open(path, out int version);
-        var header = ReadHeader(reader, path, version);
+        var header = ReadHeader<THeader>(reader, path, version);
         int count = ReadInt32(reader, path);
         var seen = new HashSet<string>();
         using var noGrad = no_grad();
@@ -101,14 +107,14 @@ public static class Checkpoint
         }
     }
 
-    static CheckpointHeader ReadHeader(BinaryReader reader, string path, int version)
+    static THeader ReadHeader<THeader>(BinaryReader reader, string path, int version)
     {
         try
         {
             string json = reader.ReadString();
             if (version >= 2 && reader.ReadUInt32() != Runtime.Crc32C.Compute(Encoding.UTF8.GetBytes(json)))
                 throw new ConicException($"{path}: damaged checkpoint: the header fails its CRC-32C check");
-            return JsonSerializer.Deserialize<CheckpointHeader>(json, RunJson.Options)
+            return JsonSerializer.Deserialize<THeader>(json, RunJson.Options)
                    ?? throw new ConicException($"{path}: empty checkpoint header");
         }
         catch (EndOfStreamException)

@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Globalization;
+using Conic.Models;
+using Conic.Runtime;
+using Conic.Transfer;
+
+namespace Conic.Cli.Commands;
+
+/// <summary><c>conic finetune</c>: a pretrained backbone (or a random one) trained end to end on a labelled dense task.</summary>
+static class FinetuneCommand
+{
+    public static Command Create()
+    {
+        var defaults = new FinetuneOptions();
+        var run = new Option<string>(Training.PretrainOptions.RunFlag) { HelpName = "DIR", Description = "pretrained run folder whose backbone starts the network, or 'none' for random initialisation", Required = true };
+        var task = new Option<string>("--task") { HelpName = "NAME", Description = "segmentation", DefaultValueFactory = _ => "segmentation" };
+        task.AcceptOnlyFromAmong("segmentation");
+        var data = new Option<string>("--data") { HelpName = "DIR", Description = "train/images + train/masks and val/ (or test/) the same (masks: PNG class indices, 255 = ignore); classes.txt names the classes", Required = true };
+        var output = new Option<string?>("--out") { HelpName = "DIR", Description = "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)" };
+        var epochs = new Option<int?>("--epochs") { HelpName = "N", Description = $"passes over the training images (default: {defaults.Epochs}; with --resume, the run's)" };
+        var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
+        var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate (one-epoch warm-up, then cosine)", DefaultValueFactory = _ => defaults.LearningRate };
+        var decay = new Option<double>("--wd") { HelpName = "DECAY", Description = "weight decay", DefaultValueFactory = _ => defaults.WeightDecay };
+        var freeze = new Option<bool>("--freeze-backbone") { Description = "train the head only, the backbone kept as pretrained" };
+        var size = new Option<int?>("--image-size") { HelpName = "PX", Description = "resize images and masks to this square side (default: their own, when all are square and one size)" };
+        var width = new Option<int>("--width") { HelpName = "C", Description = "first-stage channels of the random backbone (--run none)", DefaultValueFactory = _ => defaults.Backbone.Width };
+        var seed = new Option<int>("--seed") { HelpName = "N", Description = "seed for the head, order and flips", DefaultValueFactory = _ => defaults.Seed };
+        var threads = new Option<int>("--threads") { HelpName = "N", Description = "CPU threads for libtorch; 0 = one per core", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+        var resume = new Option<bool>("--resume") { Description = "continue the fine-tune run's last checkpoint" };
+        var command = new Command("finetune",
+            "Fine-tunes a pretrained backbone with a task head on labelled data and evaluates it. Segmentation: a light FPN decoder over the " +
+            "ResNet stages, per-pixel cross-entropy; reports per-class IoU, mIoU and pixel accuracy, and draws predictions of a few validation " +
+            "images (eval.json, metrics.csv, predictions.png in the fine-tune run folder).")
+            { run, task, data, output, epochs, batch, rate, decay, freeze, size, width, seed, threads, device, resume };
+        command.SetAction(result =>
+        {
+            string pretrained = result.GetValue(run)!;
+            bool random = pretrained == "none";
+            if (!random && !File.Exists(new RunFolder(pretrained).Checkpoint))
+                throw new ConicException($"{pretrained}: no checkpoint.bin (a pretrained run folder, or 'none' for a random backbone)");
+            string name = $"finetune-{result.GetValue(task)}";
+            string folder = result.GetValue(output) ?? (random ? Path.Combine("runs", name + "-random") : Path.Combine(pretrained, name));
+            string checkpoint = new RunFolder(folder).Checkpoint;
+            int? savedEpochs = result.GetValue(resume) && File.Exists(checkpoint)
+                ? Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options.Epochs : null;
+            var options = new FinetuneOptions
+            {
+                InitRun = random ? null : pretrained, DataPath = result.GetValue(data)!, Epochs = result.GetValue(epochs) ?? savedEpochs ?? defaults.Epochs,
+                BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate), WeightDecay = result.GetValue(decay),
+                FreezeBackbone = result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
+                Threads = result.GetValue(threads), Device = result.GetValue(device)!,
+                Backbone = new BackboneOptions { Width = result.GetValue(width) },
+            };
+            var scores = SegmentationFinetuning.Run(options, folder, result.GetValue(resume), Console.Error);
+            string Percent(double v) => (100 * v).ToString("F2", CultureInfo.InvariantCulture);
+            Console.Error.WriteLine($"segmentation: mIoU {Percent(scores.MeanIoU)} %, pixel accuracy {Percent(scores.PixelAccuracy)} % on {scores.ValidationImages} val images; " +
+                                    $"{scores.TrainImagesPerSecond:F0} img/s training, {scores.InferenceImagesPerSecond:F0} img/s inference; {folder}");
+            foreach (var c in scores.Classes)
+                Console.Error.WriteLine($"  {c.Name,-14} IoU {(c.IoU is double iou ? Percent(iou) + " %" : "n/a"),9}  ({Percent(c.PixelShare)} % of pixels)");
+            return 0;
+        });
+        return command;
+    }
+}
