@@ -132,7 +132,7 @@ public class SegmentationTests
     [InlineData(false, 40)]
     public void SegmenterGivesClassLogitsAtTheInputResolution(bool smallStem, int side)
     {
-        using var network = new SegmentationNetwork(new ResNet(new BackboneOptions { Width = 4, SmallImageStem = smallStem }), classes: 5, decoderChannels: 8);
+        using var network = new DenseNetwork(new ResNet(new BackboneOptions { Width = 4, SmallImageStem = smallStem }), outputs: 5, upsampleToInput: true, decoderChannels: 8);
         using var logits = network.call(randn(2, 1, side, side));
         Assert.Equal([2L, 5, side, side], logits.shape);
     }

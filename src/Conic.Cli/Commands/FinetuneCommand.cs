@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Conic.Models;
 using Conic.Runtime;
 using Conic.Transfer;
@@ -13,9 +12,14 @@ static class FinetuneCommand
     {
         var defaults = new FinetuneOptions();
         var run = new Option<string>(Training.PretrainOptions.RunFlag) { HelpName = "DIR", Description = "pretrained run folder whose backbone starts the network, or 'none' for random initialisation", Required = true };
-        var task = new Option<string>("--task") { HelpName = "NAME", Description = "segmentation", DefaultValueFactory = _ => "segmentation" };
-        task.AcceptOnlyFromAmong("segmentation");
-        var data = new Option<string>("--data") { HelpName = "DIR", Description = "train/images + train/masks and val/ (or test/) the same (masks: PNG class indices, 255 = ignore); classes.txt names the classes", Required = true };
+        var task = new Option<string>("--task") { HelpName = "NAME", Description = "segmentation or detection", DefaultValueFactory = _ => "segmentation" };
+        task.AcceptOnlyFromAmong("segmentation", "detection");
+        var data = new Option<string>("--data")
+        {
+            HelpName = "DIR", Required = true,
+            Description = "segmentation: train/images + train/masks and val/ (or test/) the same (masks: PNG class indices, 255 = ignore; " +
+                          "classes.txt names the classes); detection: train/annotations.json (COCO) with its images in train/images/ or beside it, and val/ the same",
+        };
         var output = new Option<string?>("--out") { HelpName = "DIR", Description = "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)" };
         var epochs = new Option<int?>("--epochs") { HelpName = "N", Description = $"passes over the training images (default: {defaults.Epochs}; with --resume, the run's)" };
         var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
@@ -29,9 +33,11 @@ static class FinetuneCommand
         var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var resume = new Option<bool>("--resume") { Description = "continue the fine-tune run's last checkpoint" };
         var command = new Command("finetune",
-            "Fine-tunes a pretrained backbone with a task head on labelled data and evaluates it. Segmentation: a light FPN decoder over the " +
-            "ResNet stages, per-pixel cross-entropy; reports per-class IoU, mIoU and pixel accuracy, and draws predictions of a few validation " +
-            "images (eval.json, metrics.csv, predictions.png in the fine-tune run folder).")
+            "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
+            "Both tasks put a light FPN decoder over the ResNet stages. Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
+            "and pixel accuracy. Detection: a CenterNet head (class heat maps, box sizes and offsets at the centres; no anchors, no NMS); " +
+            "reports COCO box AP (IoU 0.50:0.95), AP50 and AP75. The fine-tune run folder holds config, checkpoint (--resume), metrics.csv, " +
+            "eval.json and predictions.png.")
             { run, task, data, output, epochs, batch, rate, decay, freeze, size, width, seed, threads, device, resume };
         command.SetAction(result =>
         {
@@ -46,18 +52,14 @@ static class FinetuneCommand
                 ? Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options.Epochs : null;
             var options = new FinetuneOptions
             {
+                Task = Enum.Parse<DenseTask>(result.GetValue(task)!, ignoreCase: true),
                 InitRun = random ? null : pretrained, DataPath = result.GetValue(data)!, Epochs = result.GetValue(epochs) ?? savedEpochs ?? defaults.Epochs,
                 BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate), WeightDecay = result.GetValue(decay),
                 FreezeBackbone = result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
                 Threads = result.GetValue(threads), Device = result.GetValue(device)!,
                 Backbone = new BackboneOptions { Width = result.GetValue(width) },
             };
-            var scores = SegmentationFinetuning.Run(options, folder, result.GetValue(resume), Console.Error);
-            string Percent(double v) => (100 * v).ToString("F2", CultureInfo.InvariantCulture);
-            Console.Error.WriteLine($"segmentation: mIoU {Percent(scores.MeanIoU)} %, pixel accuracy {Percent(scores.PixelAccuracy)} % on {scores.ValidationImages} val images; " +
-                                    $"{scores.TrainImagesPerSecond:F0} img/s training, {scores.InferenceImagesPerSecond:F0} img/s inference; {folder}");
-            foreach (var c in scores.Classes)
-                Console.Error.WriteLine($"  {c.Name,-14} IoU {(c.IoU is double iou ? Percent(iou) + " %" : "n/a"),9}  ({Percent(c.PixelShare)} % of pixels)");
+            foreach (string line in Finetuner.Run(options, folder, result.GetValue(resume), Console.Error)) Console.Error.WriteLine(line);
             return 0;
         });
         return command;

@@ -2,12 +2,16 @@ using Conic.Models;
 
 namespace Conic.Transfer;
 
+/// <summary>The dense tasks <c>conic finetune</c> trains.</summary>
+public enum DenseTask { Segmentation, Detection }
+
 /// <summary>
 /// How <c>conic finetune</c> trains a pretrained backbone with a task head on labelled data. Stored as the fine-tune
 /// run's config.json and in its checkpoint, so that a resumed run continues the same plan.
 /// </summary>
 public sealed record FinetuneOptions
 {
+    public DenseTask Task { get; init; } = DenseTask.Segmentation;
     /// <summary>The pretrained run whose backbone starts the network; null for random initialisation (the reference row).</summary>
     public string? InitRun { get; init; }
     /// <summary>The backbone when <see cref="InitRun"/> is null (input channels follow the data).</summary>
@@ -36,4 +40,14 @@ public sealed record FinetuneOptions
         : WeightDecay < 0 ? "--wd must not be negative"
         : ImageSize is < 8 ? "--image-size must be at least 8"
         : null;
+}
+
+static class DenseTasks
+{
+    /// <summary>The task's labelled data at <paramref name="path"/> (see <see cref="Data.SegmentationDataset.Load"/> and <see cref="DetectionTask.Load"/>).</summary>
+    public static FinetuneTask Load(this DenseTask task, string path, int? channels, int? side) => task switch
+    {
+        DenseTask.Segmentation => new SegmentationTask(Data.SegmentationDataset.Load(path, channels, side)),
+        _ => DetectionTask.Load(path, channels, side),
+    };
 }

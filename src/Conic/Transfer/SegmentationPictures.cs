@@ -8,7 +8,7 @@ namespace Conic.Transfer;
 /// <summary>A picture of what a segmenter does: for a few validation images, the image, the true mask and the predicted one.</summary>
 static class SegmentationPictures
 {
-    public static void Write(string path, SegmentationNetwork network, SegmentationDataset data, IReadOnlyList<string> classNames,
+    public static void Write(string path, DenseNetwork network, SegmentationDataset data, IReadOnlyList<string> classNames,
                              InputNormalization normalization, Device device, int count = 6)
     {
         network.eval();

@@ -1,0 +1,59 @@
+using Conic.Models;
+using Conic.Runtime;
+using static TorchSharp.torch;
+
+namespace Conic.Transfer;
+
+/// <summary>What a finished fine-tune reports beside its task's scores.</summary>
+public sealed record FinetuneSummary(string Initialisation, bool FrozenBackbone, double TrainImagesPerSecond);
+
+/// <summary>
+/// The part of fine-tuning that depends on the task: its labelled data (held in memory at one square side), the
+/// network's outputs, the loss of a batch, the validation scores and the final report. <see cref="Finetuner"/> owns
+/// the loop, the optimiser, checkpoints and resume.
+/// </summary>
+public abstract class FinetuneTask : IDisposable
+{
+    public abstract string Name { get; }
+    public abstract IReadOnlyList<string> ClassNames { get; }
+    /// <summary>Training images, uint8 [N, C, Side, Side].</summary>
+    public abstract Tensor TrainImages { get; }
+    public int TrainCount => (int)TrainImages.shape[0];
+    public int Channels => (int)TrainImages.shape[1];
+    public int Side => (int)TrainImages.shape[2];
+
+    /// <summary>The task's network on <paramref name="backbone"/> (created under the run's seed).</summary>
+    public abstract DenseNetwork CreateNetwork(ResNet backbone);
+
+    /// <summary>The training loss of the images <paramref name="batch"/>, each flipped left-right where <paramref name="flipped"/> says.</summary>
+    public abstract Tensor Loss(DenseNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device);
+
+    /// <summary>Validation scores by name (fractions), the headline first; the network is left in eval mode.</summary>
+    public abstract IReadOnlyList<(string Name, double Value)> Validate(DenseNetwork network, InputNormalization normalization, Device device, int batchSize);
+
+    /// <summary>Writes eval.json and pictures of predictions into <paramref name="folder"/>; returns the lines that tell the user the result.</summary>
+    public abstract IReadOnlyList<string> Finish(DenseNetwork network, InputNormalization normalization, Device device, int batchSize,
+                                                 RunFolder folder, FinetuneSummary summary);
+
+    public abstract void Dispose();
+
+    /// <summary>
+    /// Rows <paramref name="batch"/> of uint8 <paramref name="stored"/> ([N, ...]) on <paramref name="device"/>, each
+    /// flipped along its last axis where <paramref name="flipped"/> says.
+    /// </summary>
+    protected static Tensor Rows(Tensor stored, int[] batch, bool[] flipped, Device device)
+    {
+        var rows = stored.index_select(0, tensor(batch.Select(i => (long)i).ToArray())).to(device);
+        if (!flipped.Any(f => f)) return rows;
+        var flip = tensor(flipped, device: device).view([-1, .. Enumerable.Repeat(1L, (int)rows.dim() - 1)]);
+        return where(flip, rows.flip(-1), rows);
+    }
+
+    /// <summary>Seconds taken by <paramref name="action"/>.</summary>
+    protected static double Timed(Action action)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        action();
+        return clock.Elapsed.TotalSeconds;
+    }
+}
