@@ -77,6 +77,11 @@ public class DetectionTests
         Assert.Equal(3, File.ReadAllLines(new RunFolder(output).Metrics).Length);
         Assert.True(new FileInfo(Path.Combine(output, "predictions.png")).Length > 1000);
         Assert.Contains("AP50", stderr);
+
+        var export = CliRunner.Run("export", "--run", output, "--format", "onnx");
+        Assert.True(export.ExitCode == 0, export.StdErr);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(output, "detector.onnx"));
+        Assert.Equal(["boxes", "scores", "labels"], session.OutputMetadata.Keys);
     }
 
     [Fact]

@@ -103,4 +103,76 @@ public class OnnxExportTests
         Assert.Equal("my project", File.ReadAllText(Path.Combine(elsewhere, "README.md")));
         Assert.Contains("Weights: `encoder.onnx`", File.ReadAllText(Path.Combine(elsewhere, "encoder.model-card.md")));
     }
+
+    /// <summary>A dense network on a trained-looking backbone, its decoder's BatchNorm statistics made up too, in inference mode.</summary>
+    static DenseNetwork TrainedLookingNetwork(bool smallStem, int outputs, bool upsampleToInput)
+    {
+        var network = new DenseNetwork(TrainedLookingBackbone(new BackboneOptions { Width = 4, SmallImageStem = smallStem }), outputs, upsampleToInput, decoderChannels: 8);
+        using (no_grad())
+        {
+            network.SmoothNorm.running_mean!.copy_(randn_like(network.SmoothNorm.running_mean).mul(0.3));
+            network.SmoothNorm.running_var!.copy_(rand_like(network.SmoothNorm.running_var).add(0.5));
+        }
+        network.eval();
+        return network;
+    }
+
+    static IDisposableReadOnlyCollection<DisposableNamedOnnxValue> RunDense(InferenceSession session, Tensor pixels) =>
+        session.Run([NamedOnnxValue.CreateFromTensor(OnnxWriter.InputName, new DenseTensor<float>(pixels.contiguous().data<float>().ToArray(), pixels.shape.Select(d => (int)d).ToArray()))]);
+
+    [Theory]
+    [InlineData(true, 24)]
+    [InlineData(false, 40)]
+    public void OnnxSegmenterGivesTorchSharpsLogitsAndClassMap(bool smallStem, int side)
+    {
+        using var network = TrainedLookingNetwork(smallStem, outputs: 5, upsampleToInput: true);
+        float[] mean = [0.4f], std = [0.3f];
+        string path = Path.Combine(TestFolder.New(), "segmenter.onnx");
+        OnnxWriter.WriteSegmenter(path, network, mean, std, new Dictionary<string, string>());
+        using var session = new InferenceSession(path);
+        foreach (int size in new[] { side, side + 8 })
+        {
+            using var pixels = rand(2, 1, size, size);
+            using var expected = network.call(pixels.sub(0.4f).div(0.3f));
+            using var results = RunDense(session, pixels);
+            var logits = results.Single(r => r.Name == OnnxWriter.LogitsName).AsTensor<float>();
+            Assert.Equal(expected.shape.Select(d => (int)d), logits.Dimensions.ToArray());
+            using var difference = expected.flatten().sub(tensor(logits.ToArray())).abs().max();
+            Assert.True(difference.item<float>() <= 1e-4f * Math.Max(1f, expected.abs().max().item<float>()), $"{size} px: max |ONNX - TorchSharp| = {difference.item<float>()}");
+            // The class maps agree wherever the two best classes are not within rounding of each other.
+            var classes = results.Single(r => r.Name == OnnxWriter.ClassMapName).AsTensor<long>().ToArray();
+            using var top2 = expected.topk(2, dim: 1).values;
+            var margin = top2[.., 0].sub(top2[.., 1]).flatten().data<float>().ToArray();
+            var argmax = expected.argmax(1).flatten().data<long>().ToArray();
+            Assert.All(Enumerable.Range(0, argmax.Length).Where(i => margin[i] > 1e-3f), i => Assert.Equal(argmax[i], classes[i]));
+        }
+    }
+
+    [Theory]
+    [InlineData(true, 24)]
+    [InlineData(false, 48)]
+    public void OnnxDetectorGivesTorchSharpsDecodedBoxes(bool smallStem, int side)
+    {
+        const int classes = 3, keep = 20;
+        using var network = TrainedLookingNetwork(smallStem, outputs: classes + 4, upsampleToInput: false);
+        string path = Path.Combine(TestFolder.New(), "detector.onnx");
+        OnnxWriter.WriteDetector(path, network, classes, keep, [0.4f], [0.3f], new Dictionary<string, string>());
+        using var session = new InferenceSession(path);
+        using var pixels = rand(2, 1, side, side);
+        var (boxes, scores, labels) = Transfer.DetectionTask.Decode(network.call(pixels.sub(0.4f).div(0.3f)), classes, network.OutputStride, keep);
+        using var results = RunDense(session, pixels);
+        var onnxScores = results.Single(r => r.Name == OnnxWriter.ScoresName).AsTensor<float>();
+        var onnxBoxes = results.Single(r => r.Name == OnnxWriter.BoxesName).AsTensor<float>();
+        var onnxLabels = results.Single(r => r.Name == OnnxWriter.ClassesName).AsTensor<long>();
+        Assert.Equal([2, keep], onnxScores.Dimensions.ToArray());
+        for (int b = 0; b < 2; b++)
+        for (int k = 0; k < keep; k++)
+        {
+            float score = scores[b, k].item<float>();
+            Assert.Equal(score, onnxScores[b, k], 4);
+            if (score == 0) continue;  // past the peaks, zeros come in any order
+            Assert.Equal(labels[b, k].item<long>(), onnxLabels[b, k]);
+            for (int c = 0; c < 4; c++) Assert.Equal(boxes[b, k, c].item<float>(), onnxBoxes[b, k, c], 3);
+        }
+    }
 }

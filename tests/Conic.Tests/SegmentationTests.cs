@@ -190,6 +190,13 @@ public class SegmentationTests
         Assert.Equal(3, File.ReadAllLines(new RunFolder(output).Metrics).Length);
         Assert.True(new FileInfo(Path.Combine(output, "predictions.png")).Length > 1000);
         Assert.Contains("mIoU", stderr);
+
+        // The fine-tuned network exports whole: ONNX Runtime gives back the class map TorchSharp predicts.
+        var export = CliRunner.Run("export", "--run", output, "--format", "onnx");
+        Assert.True(export.ExitCode == 0, export.StdErr);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(output, "segmenter.onnx"));
+        Assert.Equal("segmentation", session.ModelMetadata.CustomMetadataMap["task"]);
+        Assert.Contains(Export.OnnxWriter.ClassMapName, session.OutputMetadata.Keys);
     }
 
     [Fact]

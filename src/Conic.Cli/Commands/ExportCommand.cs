@@ -31,6 +31,7 @@ static class ExportCommand
     static int Run(string run, Format format, string? output)
     {
         using var runLock = new Runtime.RunFolder(run).Lock(create: false);
+        if (Transfer.FinetunedModel.IsFinetuneRun(run)) return ExportFinetuned(run, format, output);
 
         using var model = FinishedRun.LoadModel(run, "cpu");
         string path = output ?? Path.Combine(run, format switch { Format.PyTorch => "encoder.pt", Format.Onnx => "encoder.onnx", _ => "encoder.safetensors" });
@@ -68,6 +69,48 @@ static class ExportCommand
         string evaluationPath = new RunFolder(run).Evaluation;
         var evaluation = File.Exists(evaluationPath) ? RunJson.Read<Evaluation.EvaluationResult>(evaluationPath) : null;
         Console.Error.WriteLine($"model card: {ModelCard.Write(Path.GetDirectoryName(Path.GetFullPath(path))!, path, model, (height, width), evaluation)}");
+        return 0;
+    }
+
+    /// <summary>A fine-tune run: the whole network (backbone and task head); ONNX takes an image to class maps, or to boxes, scores and labels.</summary>
+    static int ExportFinetuned(string run, Format format, string? output)
+    {
+        using var model = Transfer.FinetunedModel.Load(run);
+        var header = model.Header;
+        string kind = model.Task == Transfer.DenseTask.Segmentation ? "segmenter" : "detector";
+        string path = output ?? Path.Combine(run, kind + format switch { Format.PyTorch => ".pt", Format.Onnx => ".onnx", _ => ".safetensors" });
+        var metadata = new Dictionary<string, string>
+        {
+            ["task"] = model.Task.ToString().ToLowerInvariant(),
+            ["classes"] = string.Join(",", header.ClassNames),
+            ["arch"] = header.Backbone.Depth.ToString().ToLowerInvariant(),
+            ["width"] = header.Backbone.Width.ToString(CultureInfo.InvariantCulture),
+            ["image_size"] = header.Side.ToString(CultureInfo.InvariantCulture),
+            ["channel_mean"] = string.Join(",", header.ChannelMean.Select(m => m.ToString("R", CultureInfo.InvariantCulture))),
+            ["channel_std"] = string.Join(",", header.ChannelStd.Select(m => m.ToString("R", CultureInfo.InvariantCulture))),
+        };
+        string outputs;
+        switch (format)
+        {
+            case Format.Onnx when model.Task == Transfer.DenseTask.Segmentation:
+                OnnxWriter.WriteSegmenter(path, model.Network, header.ChannelMean, header.ChannelStd, metadata);
+                outputs = $"outputs '{OnnxWriter.LogitsName}' [batch, {header.ClassNames.Count}, height, width] and '{OnnxWriter.ClassMapName}' (int64 class map)";
+                break;
+            case Format.Onnx:
+                OnnxWriter.WriteDetector(path, model.Network, header.ClassNames.Count, keep: 100, header.ChannelMean, header.ChannelStd, metadata);
+                outputs = $"outputs '{OnnxWriter.BoxesName}' [batch, 100, 4] as x, y, width, height in input pixels, '{OnnxWriter.ScoresName}' and '{OnnxWriter.ClassesName}' (0-based, in the order of the 'classes' metadata)";
+                break;
+            case Format.PyTorch:
+                TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(path, model.Network.state_dict());
+                outputs = "the network's state_dict (backbone.* with torchvision's names, then the decoder)";
+                break;
+            default:
+                SafetensorsWriter.Write(path, model.Network.state_dict().Select(kv => (kv.Key, kv.Value)), new Dictionary<string, string>(metadata) { ["format"] = "pt" });
+                outputs = "the network's tensors (backbone.* with torchvision's names, then the decoder)";
+                break;
+        }
+        Console.Error.WriteLine($"exported: {path} ({kind}, {metadata["arch"]} width {metadata["width"]}, {header.ClassNames.Count} classes; " +
+                                $"input '{OnnxWriter.InputName}': pixels in [0, 1], [batch, {header.Backbone.InputChannels}, {header.Side}, {header.Side}]; {outputs})");
         return 0;
     }
 }

@@ -42,6 +42,11 @@ public sealed class DenseNetwork : Module<Tensor, Tensor>
 
     /// <summary>The last convolution, whose bias a task may initialise (e.g. a detection heat map's prior).</summary>
     public Conv2d OutputLayer => output;
+    public bool UpsamplesToInput => upsampleToInput;
+    /// <summary>The decoder's layers, for writers of other formats (ONNX).</summary>
+    internal IReadOnlyList<Conv2d> Lateral => lateral.ToArray();
+    internal Conv2d Smooth => smooth;
+    internal BatchNorm2d SmoothNorm => smoothNorm;
 
     /// <summary>The decoder's parameters (everything but the backbone), for frozen-backbone training.</summary>
     public IEnumerable<Parameter> HeadParameters =>

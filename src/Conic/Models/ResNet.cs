@@ -90,8 +90,15 @@ public sealed class ResNet : Module<Tensor, Tensor>
     internal (Conv2d Conv, BatchNorm2d Norm) Stem => (conv1, bn1);
     internal bool HasMaxPool => _maxPool;
     /// <summary>The residual blocks of the four stages in order (for writers of other formats, e.g. ONNX).</summary>
-    internal IEnumerable<IResidualBlock> Blocks =>
-        new[] { layer1, layer2, layer3, layer4 }.SelectMany(stage => stage.children().Cast<IResidualBlock>());
+    internal IEnumerable<IResidualBlock> Blocks => BlocksWithStageEnds.Select(b => b.Block);
+
+    /// <summary>The residual blocks in order, each with whether it ends its stage (its output is a stage's output).</summary>
+    internal IEnumerable<(IResidualBlock Block, bool LastOfStage)> BlocksWithStageEnds =>
+        new[] { layer1, layer2, layer3, layer4 }.SelectMany(stage =>
+        {
+            var blocks = stage.children().Cast<IResidualBlock>().ToArray();
+            return blocks.Select((block, i) => (block, i == blocks.Length - 1));
+        });
 
     /// <summary>Every convolution in forward order with the input height and width it sees for an image of <paramref name="height"/> x <paramref name="width"/>.</summary>
     internal IEnumerable<(Conv2d Conv, long Height, long Width)> ConvolutionInputs(long height, long width)

@@ -53,7 +53,7 @@ sealed class DetectionTask : FinetuneTask
 
     public override DenseNetwork CreateNetwork(ResNet backbone)
     {
-        var network = new DenseNetwork(backbone, Classes + 4, upsampleToInput: false);
+        var network = DenseTask.Detection.CreateNetwork(backbone, Classes);
         // CenterNet's prior: every location starts as background with probability 0.9, so the focal loss starts small.
         using var noGrad = no_grad();
         network.OutputLayer.bias![TensorIndex.Slice(0, Classes)].fill_(-MathF.Log((1 - 0.1f) / 0.1f));

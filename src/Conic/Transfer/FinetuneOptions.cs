@@ -50,4 +50,9 @@ static class DenseTasks
         DenseTask.Segmentation => new SegmentationTask(Data.SegmentationDataset.Load(path, channels, side)),
         _ => DetectionTask.Load(path, channels, side),
     };
+
+    /// <summary>The task's network on <paramref name="backbone"/>: class maps at the input's size, or CenterNet's maps (K heat maps, 2 sizes, 2 offsets).</summary>
+    public static Models.DenseNetwork CreateNetwork(this DenseTask task, Models.ResNet backbone, int classes) => task == DenseTask.Segmentation
+        ? new(backbone, classes, upsampleToInput: true)
+        : new(backbone, classes + 4, upsampleToInput: false);
 }

@@ -20,7 +20,7 @@ public sealed record FinetuneCheckpointHeader(int CompletedEpochs, long Step, Fi
 /// </summary>
 public static class Finetuner
 {
-    const string ModelPrefix = "model.", OptimizerPrefix = "optimizer.";
+    internal const string ModelPrefix = "model.", OptimizerPrefix = "optimizer.";
 
     public static IReadOnlyList<string> Run(FinetuneOptions options, string runDirectory, bool resume, TextWriter log)
     {

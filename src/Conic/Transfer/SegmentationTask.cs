@@ -22,7 +22,7 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
     public override IReadOnlyList<string> ClassNames => data.ClassNames;
     public override Tensor TrainImages => data.Train.Images;
 
-    public override DenseNetwork CreateNetwork(ResNet backbone) => new(backbone, data.Classes, upsampleToInput: true);
+    public override DenseNetwork CreateNetwork(ResNet backbone) => DenseTask.Segmentation.CreateNetwork(backbone, data.Classes);
 
     public override Tensor Loss(DenseNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
