@@ -77,7 +77,7 @@ static class ExportCommand
     {
         using var model = Transfer.FinetunedModel.Load(run);
         var header = model.Header;
-        string kind = model.Task == Transfer.DenseTask.Segmentation ? "segmenter" : "detector";
+        string kind = model.Task switch { Transfer.TransferTask.Segmentation => "segmenter", Transfer.TransferTask.Detection => "detector", _ => "classifier" };
         string path = output ?? Path.Combine(run, kind + format switch { Format.PyTorch => ".pt", Format.Onnx => ".onnx", _ => ".safetensors" });
         var metadata = new Dictionary<string, string>
         {
@@ -92,12 +92,16 @@ static class ExportCommand
         string outputs;
         switch (format)
         {
-            case Format.Onnx when model.Task == Transfer.DenseTask.Segmentation:
-                OnnxWriter.WriteSegmenter(path, model.Network, header.ChannelMean, header.ChannelStd, metadata);
+            case Format.Onnx when model.Network is Models.ClassificationNetwork classifier:
+                OnnxWriter.WriteClassifier(path, classifier, header.ChannelMean, header.ChannelStd, metadata);
+                outputs = $"outputs '{OnnxWriter.LogitsName}' [batch, {header.ClassNames.Count}] and '{OnnxWriter.ClassesName}' (int64, in the order of the 'classes' metadata)";
+                break;
+            case Format.Onnx when model.Task == Transfer.TransferTask.Segmentation:
+                OnnxWriter.WriteSegmenter(path, (Models.DenseNetwork)model.Network, header.ChannelMean, header.ChannelStd, metadata);
                 outputs = $"outputs '{OnnxWriter.LogitsName}' [batch, {header.ClassNames.Count}, height, width] and '{OnnxWriter.ClassMapName}' (int64 class map)";
                 break;
             case Format.Onnx:
-                OnnxWriter.WriteDetector(path, model.Network, header.ClassNames.Count, keep: 100, header.ChannelMean, header.ChannelStd, metadata);
+                OnnxWriter.WriteDetector(path, (Models.DenseNetwork)model.Network, header.ClassNames.Count, keep: 100, header.ChannelMean, header.ChannelStd, metadata);
                 outputs = $"outputs '{OnnxWriter.BoxesName}' [batch, 100, 4] as x, y, width, height in input pixels, '{OnnxWriter.ScoresName}' and '{OnnxWriter.ClassesName}' (0-based, in the order of the 'classes' metadata)";
                 break;
             case Format.PyTorch:

@@ -12,19 +12,21 @@ static class FinetuneCommand
     {
         var defaults = new FinetuneOptions();
         var run = new Option<string>(Training.PretrainOptions.RunFlag) { HelpName = "DIR", Description = "pretrained run folder whose backbone starts the network, or 'none' for random initialisation", Required = true };
-        var task = new Option<string>("--task") { HelpName = "NAME", Description = "segmentation or detection", DefaultValueFactory = _ => "segmentation" };
-        task.AcceptOnlyFromAmong("segmentation", "detection");
+        var task = new Option<string>("--task") { HelpName = "NAME", Description = "segmentation, detection or classification", DefaultValueFactory = _ => "segmentation" };
+        task.AcceptOnlyFromAmong("segmentation", "detection", "classification");
         var data = new Option<string>("--data")
         {
-            HelpName = "DIR", Required = true,
+            HelpName = "DIR",
             Description = "segmentation: train/images + train/masks and val/ (or test/) the same (masks: PNG class indices, 255 = ignore; " +
-                          "classes.txt names the classes); detection: train/annotations.json (COCO) with its images in train/images/ or beside it, and val/ the same",
+                          "classes.txt names the classes); detection: train/annotations.json (COCO) with its images in train/images/ or beside it, and val/ the same; " +
+                          "classification: labelled IDX files or train/ and test/ folders of class subfolders (default: Fashion-MNIST)",
         };
         var output = new Option<string?>("--out") { HelpName = "DIR", Description = "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)" };
         var epochs = new Option<int?>("--epochs") { HelpName = "N", Description = $"passes over the training images (default: {defaults.Epochs}; with --resume, the run's)" };
         var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
         var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate (one-epoch warm-up, then cosine)", DefaultValueFactory = _ => defaults.LearningRate };
         var decay = new Option<double>("--wd") { HelpName = "DECAY", Description = "weight decay", DefaultValueFactory = _ => defaults.WeightDecay };
+        var fraction = new Option<double>("--label-fraction") { HelpName = "F", Description = "classification: share of the training labels used, balanced over classes (e.g. 0.01, 0.1)", DefaultValueFactory = _ => 1 };
         var freeze = new Option<bool>("--freeze-backbone") { Description = "train the head only, the backbone kept as pretrained" };
         var size = new Option<int?>("--image-size") { HelpName = "PX", Description = "resize images and masks to this square side (default: their own, when all are square and one size)" };
         var width = new Option<int>("--width") { HelpName = "C", Description = "first-stage channels of the random backbone (--run none)", DefaultValueFactory = _ => defaults.Backbone.Width };
@@ -36,9 +38,10 @@ static class FinetuneCommand
             "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
             "Both tasks put a light FPN decoder over the ResNet stages. Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
             "and pixel accuracy. Detection: a CenterNet head (class heat maps, box sizes and offsets at the centres; no anchors, no NMS); " +
-            "reports COCO box AP (IoU 0.50:0.95), AP50 and AP75. The fine-tune run folder holds config, checkpoint (--resume), metrics.csv, " +
-            "eval.json and predictions.png.")
-            { run, task, data, output, epochs, batch, rate, decay, freeze, size, width, seed, threads, device, resume };
+            "reports COCO box AP (IoU 0.50:0.95), AP50 and AP75. Classification: a linear layer on the pooled features, trained with all or " +
+            "--label-fraction of the labels; reports top-1 accuracy. The fine-tune run folder holds config, checkpoint (--resume), metrics.csv, " +
+            "eval.json and (segmentation, detection) predictions.png.")
+            { run, task, data, output, epochs, batch, rate, decay, fraction, freeze, size, width, seed, threads, device, resume };
         command.SetAction(result =>
         {
             string pretrained = result.GetValue(run)!;
@@ -52,8 +55,8 @@ static class FinetuneCommand
                 ? Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options.Epochs : null;
             var options = new FinetuneOptions
             {
-                Task = Enum.Parse<DenseTask>(result.GetValue(task)!, ignoreCase: true),
-                InitRun = random ? null : pretrained, DataPath = result.GetValue(data)!, Epochs = result.GetValue(epochs) ?? savedEpochs ?? defaults.Epochs,
+                Task = Enum.Parse<TransferTask>(result.GetValue(task)!, ignoreCase: true),
+                InitRun = random ? null : pretrained, DataPath = result.GetValue(data), LabelFraction = result.GetValue(fraction), Epochs = result.GetValue(epochs) ?? savedEpochs ?? defaults.Epochs,
                 BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate), WeightDecay = result.GetValue(decay),
                 FreezeBackbone = result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
                 Threads = result.GetValue(threads), Device = result.GetValue(device)!,

@@ -29,6 +29,21 @@ public static class OnnxWriter
 
     public const string LogitsName = "logits", ClassMapName = "classes";
 
+    /// <summary>A fine-tuned classifier: pixels in [0, 1] in; class logits [batch, K] and the predicted class (int64) [batch] out.</summary>
+    public static void WriteClassifier(string path, ClassificationNetwork network, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
+    {
+        var graph = new GraphBuilder();
+        string x = Backbone(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)).Last();
+        x = graph.Node("Flatten", [graph.Node("GlobalAveragePool", [x])], [Int("axis", 1)]);
+        var fc = network.Classifier;
+        string weight = graph.Constant("fc.weight", fc.weight!.detach().cpu().data<float>().ToArray(), fc.weight.shape);
+        string bias = graph.Constant("fc.bias", fc.bias!.detach().cpu().data<float>().ToArray(), fc.bias.shape);
+        string logits = graph.Node("Gemm", [x, weight, bias], [Int("transB", 1)], output: LogitsName);
+        graph.Node("ArgMax", [logits], [Int("axis", 1), Int("keepdims", 0)], output: ClassesName);
+        Save(path, graph.Build("conic_classifier", [Value(InputName, ["batch", (long)network.Backbone.Options.InputChannels, "height", "width"])],
+                               [Value(LogitsName, ["batch", fc.weight.shape[0]]), Value(ClassesName, ["batch"], Int64Type)]), metadata);
+    }
+
     /// <summary>
     /// A fine-tuned segmenter (backbone + FPN decoder): pixels in [0, 1] [batch, C, height, width] in; class logits
     /// [batch, K, height, width] and the class map (argmax, int64) [batch, height, width] out.

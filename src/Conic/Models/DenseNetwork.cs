@@ -12,7 +12,7 @@ namespace Conic.Models;
 /// the ImageNet stem), or upsampled to the input's. Chosen over a U-Net decoder because it adds few weights: the
 /// backbone, which transfer measures, stays most of the network.
 /// </summary>
-public sealed class DenseNetwork : Module<Tensor, Tensor>
+public sealed class DenseNetwork : TaskNetwork
 {
     readonly ResNet backbone;
     readonly ModuleList<Conv2d> lateral;
@@ -34,7 +34,7 @@ public sealed class DenseNetwork : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public ResNet Backbone => backbone;
+    public override ResNet Backbone => backbone;
     public int Outputs { get; }
     public int DecoderChannels { get; }
     /// <summary>Input pixels per output pixel (1 when upsampled to the input).</summary>
@@ -48,8 +48,7 @@ public sealed class DenseNetwork : Module<Tensor, Tensor>
     internal Conv2d Smooth => smooth;
     internal BatchNorm2d SmoothNorm => smoothNorm;
 
-    /// <summary>The decoder's parameters (everything but the backbone), for frozen-backbone training.</summary>
-    public IEnumerable<Parameter> HeadParameters =>
+    public override IEnumerable<Parameter> HeadParameters =>
         new Module[] { lateral, smooth, smoothNorm, output }.SelectMany(m => m.parameters());
 
     /// <summary>Images [B, C, H, W] to maps [B, Outputs, H / OutputStride, W / OutputStride].</summary>

@@ -43,7 +43,10 @@ sealed class DetectionTask : FinetuneTask
 
     public override string Name => "detection";
     public override IReadOnlyList<string> ClassNames => categories.Select(c => c.Name).ToArray();
-    public override Tensor TrainImages => train.Images;
+    public override int TrainCount => train.Count;
+    public override int Channels => (int)train.Images.shape[1];
+    public override int Side => train.Side;
+    public override InputNormalization Statistics() => Statistics(train.Images);
     int Classes => categories.Count;
 
     /// <summary>Detections kept per image, COCO's limit.</summary>
@@ -51,21 +54,21 @@ sealed class DetectionTask : FinetuneTask
     /// <summary>TTFNet's α: the Gaussian's σ is α · side / 6.</summary>
     const float GaussianAlpha = 0.54f;
 
-    public override DenseNetwork CreateNetwork(ResNet backbone)
+    public override TaskNetwork CreateNetwork(ResNet backbone)
     {
-        var network = DenseTask.Detection.CreateNetwork(backbone, Classes);
+        var network = (DenseNetwork)TransferTask.Detection.CreateNetwork(backbone, Classes);
         // CenterNet's prior: every location starts as background with probability 0.9, so the focal loss starts small.
         using var noGrad = no_grad();
         network.OutputLayer.bias![TensorIndex.Slice(0, Classes)].fill_(-MathF.Log((1 - 0.1f) / 0.1f));
         return network;
     }
 
-    public override Tensor Loss(DenseNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
+    public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
         var images = normalization.FromPixels(Rows(train.Images, batch, flipped, device));
         var maps = network.call(images);
         var boxes = batch.Select((image, b) => flipped[b] ? train.Boxes[image].Select(box => box with { X = train.Side - box.X - box.Width }).ToArray() : train.Boxes[image]).ToArray();
-        var (heat, size, offset, centres) = Targets(boxes, Classes, network.OutputStride, (int)maps.shape[2], device);
+        var (heat, size, offset, centres) = Targets(boxes, Classes, ((DenseNetwork)network).OutputStride, (int)maps.shape[2], device);
         var predictedHeat = maps[.., ..Classes].sigmoid().clamp(1e-4, 1 - 1e-4);
         var positive = heat.eq(1);
         var focal = where(positive, predictedHeat.log().mul((1 - predictedHeat).pow(2)),
@@ -114,7 +117,7 @@ sealed class DetectionTask : FinetuneTask
     }
 
     /// <summary>The best <see cref="MaxDetections"/> boxes of each validation image, in its original pixels.</summary>
-    List<Detection> Detect(DenseNetwork network, InputNormalization normalization, Device device, int batchSize)
+    List<Detection> Detect(TaskNetwork network, InputNormalization normalization, Device device, int batchSize)
     {
         network.eval();
         using var noGrad = no_grad();
@@ -124,7 +127,7 @@ sealed class DetectionTask : FinetuneTask
             using var scope = NewDisposeScope();
             var batch = Enumerable.Range(start, Math.Min(batchSize, validation.Count - start)).ToArray();
             var maps = network.call(normalization.FromPixels(Rows(validation.Images, batch, new bool[batch.Length], device)));
-            var decoded = Decode(maps, Classes, network.OutputStride, MaxDetections);
+            var decoded = Decode(maps, Classes, ((DenseNetwork)network).OutputStride, MaxDetections);
             var boxes = decoded.Boxes.cpu().data<float>().ToArray();
             var scores = decoded.Scores.cpu().data<float>().ToArray();
             var classes = decoded.Classes.cpu().data<long>().ToArray();
@@ -168,13 +171,13 @@ sealed class DetectionTask : FinetuneTask
         return (boxes.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope(), kind.MoveToOuterDisposeScope());
     }
 
-    public override IReadOnlyList<(string Name, double Value)> Validate(DenseNetwork network, InputNormalization normalization, Device device, int batchSize)
+    public override IReadOnlyList<(string Name, double Value)> Validate(TaskNetwork network, InputNormalization normalization, Device device, int batchSize)
     {
         var scores = CocoEvaluation.Evaluate(validation.Annotations, Detect(network, normalization, device, batchSize));
         return [("ap", scores.AP), ("ap50", scores.AP50), ("ap75", scores.AP75)];
     }
 
-    public override IReadOnlyList<string> Finish(DenseNetwork network, InputNormalization normalization, Device device, int batchSize,
+    public override IReadOnlyList<string> Finish(TaskNetwork network, InputNormalization normalization, Device device, int batchSize,
                                                  RunFolder folder, FinetuneSummary summary)
     {
         List<Detection> found = null!;

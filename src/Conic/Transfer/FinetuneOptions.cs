@@ -2,8 +2,8 @@ using Conic.Models;
 
 namespace Conic.Transfer;
 
-/// <summary>The dense tasks <c>conic finetune</c> trains.</summary>
-public enum DenseTask { Segmentation, Detection }
+/// <summary>The labelled tasks <c>conic finetune</c> trains a backbone for.</summary>
+public enum TransferTask { Segmentation, Detection, Classification }
 
 /// <summary>
 /// How <c>conic finetune</c> trains a pretrained backbone with a task head on labelled data. Stored as the fine-tune
@@ -11,12 +11,15 @@ public enum DenseTask { Segmentation, Detection }
 /// </summary>
 public sealed record FinetuneOptions
 {
-    public DenseTask Task { get; init; } = DenseTask.Segmentation;
+    public TransferTask Task { get; init; } = TransferTask.Segmentation;
     /// <summary>The pretrained run whose backbone starts the network; null for random initialisation (the reference row).</summary>
     public string? InitRun { get; init; }
     /// <summary>The backbone when <see cref="InitRun"/> is null (input channels follow the data).</summary>
     public BackboneOptions Backbone { get; init; } = new();
-    public string DataPath { get; init; } = "";
+    /// <summary>The labelled data; classification defaults to Fashion-MNIST (null).</summary>
+    public string? DataPath { get; init; }
+    /// <summary>Classification: the share of the training images whose labels are used (balanced over the classes, seeded).</summary>
+    public double LabelFraction { get; init; } = 1;
     public int Epochs { get; init; } = 20;
     public int BatchSize { get; init; } = 32;
     /// <summary>SGD learning rate at <see cref="BatchSize"/> (not rescaled), cosine-decayed to 0 after a one-epoch warm-up.</summary>
@@ -39,20 +42,30 @@ public sealed record FinetuneOptions
         : Momentum is < 0 or >= 1 ? "--momentum must be in [0, 1)"
         : WeightDecay < 0 ? "--wd must not be negative"
         : ImageSize is < 8 ? "--image-size must be at least 8"
+        : LabelFraction is <= 0 or > 1 ? "--label-fraction must be in (0, 1]"
+        : LabelFraction != 1 && Task != TransferTask.Classification ? "--label-fraction is for --task classification"
+        : DataPath == null && Task != TransferTask.Classification ? $"--data DIR is needed for {Task.ToString().ToLowerInvariant()}"
         : null;
 }
 
-static class DenseTasks
+static class TransferTasks
 {
-    /// <summary>The task's labelled data at <paramref name="path"/> (see <see cref="Data.SegmentationDataset.Load"/> and <see cref="DetectionTask.Load"/>).</summary>
-    public static FinetuneTask Load(this DenseTask task, string path, int? channels, int? side) => task switch
+    /// <summary>The task's labelled data (see <see cref="Data.SegmentationDataset.Load"/>, <see cref="DetectionTask.Load"/> and <see cref="ClassificationTask.Load"/>).</summary>
+    public static FinetuneTask Load(this TransferTask task, FinetuneOptions options, int? channels, int? side) => task switch
     {
-        DenseTask.Segmentation => new SegmentationTask(Data.SegmentationDataset.Load(path, channels, side)),
-        _ => DetectionTask.Load(path, channels, side),
+        TransferTask.Segmentation => new SegmentationTask(Data.SegmentationDataset.Load(options.DataPath!, channels, side)),
+        TransferTask.Detection => DetectionTask.Load(options.DataPath!, channels, side),
+        _ => ClassificationTask.Load(options, side),
     };
 
-    /// <summary>The task's network on <paramref name="backbone"/>: class maps at the input's size, or CenterNet's maps (K heat maps, 2 sizes, 2 offsets).</summary>
-    public static Models.DenseNetwork CreateNetwork(this DenseTask task, Models.ResNet backbone, int classes) => task == DenseTask.Segmentation
-        ? new(backbone, classes, upsampleToInput: true)
-        : new(backbone, classes + 4, upsampleToInput: false);
+    /// <summary>
+    /// The task's network on <paramref name="backbone"/>: class maps at the input's size, CenterNet's maps (K heat maps,
+    /// 2 sizes, 2 offsets), or a linear classifier on the pooled features.
+    /// </summary>
+    public static TaskNetwork CreateNetwork(this TransferTask task, ResNet backbone, int classes) => task switch
+    {
+        TransferTask.Segmentation => new DenseNetwork(backbone, classes, upsampleToInput: true),
+        TransferTask.Detection => new DenseNetwork(backbone, classes + 4, upsampleToInput: false),
+        _ => new ClassificationNetwork(backbone, classes),
+    };
 }

@@ -16,26 +16,31 @@ public abstract class FinetuneTask : IDisposable
 {
     public abstract string Name { get; }
     public abstract IReadOnlyList<string> ClassNames { get; }
-    /// <summary>Training images, uint8 [N, C, Side, Side].</summary>
-    public abstract Tensor TrainImages { get; }
-    public int TrainCount => (int)TrainImages.shape[0];
-    public int Channels => (int)TrainImages.shape[1];
-    public int Side => (int)TrainImages.shape[2];
+    public abstract int TrainCount { get; }
+    public abstract int Channels { get; }
+    /// <summary>Side of the (square) images the network is trained on.</summary>
+    public abstract int Side { get; }
+
+    /// <summary>Per-channel mean and standard deviation of the training images (a random backbone's input normalisation).</summary>
+    public abstract InputNormalization Statistics();
 
     /// <summary>The task's network on <paramref name="backbone"/> (created under the run's seed).</summary>
-    public abstract DenseNetwork CreateNetwork(ResNet backbone);
+    public abstract TaskNetwork CreateNetwork(ResNet backbone);
 
     /// <summary>The training loss of the images <paramref name="batch"/>, each flipped left-right where <paramref name="flipped"/> says.</summary>
-    public abstract Tensor Loss(DenseNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device);
+    public abstract Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device);
 
     /// <summary>Validation scores by name (fractions), the headline first; the network is left in eval mode.</summary>
-    public abstract IReadOnlyList<(string Name, double Value)> Validate(DenseNetwork network, InputNormalization normalization, Device device, int batchSize);
+    public abstract IReadOnlyList<(string Name, double Value)> Validate(TaskNetwork network, InputNormalization normalization, Device device, int batchSize);
 
     /// <summary>Writes eval.json and pictures of predictions into <paramref name="folder"/>; returns the lines that tell the user the result.</summary>
-    public abstract IReadOnlyList<string> Finish(DenseNetwork network, InputNormalization normalization, Device device, int batchSize,
+    public abstract IReadOnlyList<string> Finish(TaskNetwork network, InputNormalization normalization, Device device, int batchSize,
                                                  RunFolder folder, FinetuneSummary summary);
 
-    public abstract void Dispose();
+    /// <summary>Frees the data held in memory.</summary>
+    public virtual void Dispose()
+    {
+    }
 
     /// <summary>
     /// Rows <paramref name="batch"/> of uint8 <paramref name="stored"/> ([N, ...]) on <paramref name="device"/>, each
@@ -47,6 +52,14 @@ public abstract class FinetuneTask : IDisposable
         if (!flipped.Any(f => f)) return rows;
         var flip = tensor(flipped, device: device).view([-1, .. Enumerable.Repeat(1L, (int)rows.dim() - 1)]);
         return where(flip, rows.flip(-1), rows);
+    }
+
+    /// <summary>Per-channel mean and standard deviation of uint8 images [N, C, H, W].</summary>
+    protected static InputNormalization Statistics(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var pixels = images.to_type(ScalarType.Float32).div_(255f);
+        return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(1e-3).data<float>().ToArray());
     }
 
     /// <summary>Seconds taken by <paramref name="action"/>.</summary>

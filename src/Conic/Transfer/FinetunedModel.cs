@@ -9,16 +9,16 @@ namespace Conic.Transfer;
 /// <summary>A fine-tuned network read back from its run folder's checkpoint (for export), without its data.</summary>
 public sealed class FinetunedModel : IDisposable
 {
-    FinetunedModel(DenseNetwork network, FinetuneCheckpointHeader header)
+    FinetunedModel(TaskNetwork network, FinetuneCheckpointHeader header)
     {
         Network = network;
         Header = header;
     }
 
-    public DenseNetwork Network { get; }
+    public TaskNetwork Network { get; }
     public FinetuneCheckpointHeader Header { get; }
     public InputNormalization Normalization => new(Header.ChannelMean, Header.ChannelStd);
-    public DenseTask Task => Header.Options.Task;
+    public TransferTask Task => Header.Options.Task;
 
     /// <summary>Whether the run folder holds a fine-tune (rather than a pretraining) checkpoint.</summary>
     public static bool IsFinetuneRun(string runDirectory)

@@ -35,11 +35,11 @@ public static class Finetuner
 
         using var pretrained = header == null && options.InitRun != null ? PretrainedModel.Load(options.InitRun, options.Device, options.Threads) : null;
         int? channels = header?.Backbone.InputChannels ?? pretrained?.Backbone.Options.InputChannels;
-        using var task = options.Task.Load(options.DataPath, channels, header?.Side ?? options.ImageSize);
+        using var task = options.Task.Load(options, channels, header?.Side ?? options.ImageSize);
         if (header != null && !header.ClassNames.SequenceEqual(task.ClassNames))
             throw new ConicException($"{options.DataPath}: its classes differ from those the checkpoint in {runDirectory} was trained on");
         var normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd)
-            : pretrained?.Normalization ?? Statistics(task.TrainImages);
+            : pretrained?.Normalization ?? task.Statistics();
 
         manual_seed(options.Seed);
         var backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
@@ -107,12 +107,4 @@ public static class Finetuner
     static double LearningRate(double peak, long step, int warmupSteps, long totalSteps) =>
         step < warmupSteps ? peak * (step + 1) / warmupSteps
             : 0.5 * peak * (1 + Math.Cos(Math.PI * (step - warmupSteps) / Math.Max(1, totalSteps - warmupSteps)));
-
-    /// <summary>Per-channel mean and standard deviation of uint8 images (for a random backbone, which has no pretrained ones).</summary>
-    static InputNormalization Statistics(Tensor images)
-    {
-        using var scope = NewDisposeScope();
-        var pixels = images.to_type(ScalarType.Float32).div_(255f);
-        return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(1e-3).data<float>().ToArray());
-    }
 }

@@ -20,11 +20,14 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
 {
     public override string Name => "segmentation";
     public override IReadOnlyList<string> ClassNames => data.ClassNames;
-    public override Tensor TrainImages => data.Train.Images;
+    public override int TrainCount => data.Train.Count;
+    public override int Channels => data.Train.Channels;
+    public override int Side => data.Train.Side;
+    public override InputNormalization Statistics() => Statistics(data.Train.Images);
 
-    public override DenseNetwork CreateNetwork(ResNet backbone) => DenseTask.Segmentation.CreateNetwork(backbone, data.Classes);
+    public override TaskNetwork CreateNetwork(ResNet backbone) => TransferTask.Segmentation.CreateNetwork(backbone, data.Classes);
 
-    public override Tensor Loss(DenseNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
+    public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
         var (images, masks) = Batch(data.Train, batch, flipped, normalization, device);
         return nn.functional.cross_entropy(network.call(images), masks, ignore_index: SegmentationDataset.IgnoreIndex);
@@ -33,7 +36,7 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
     static (Tensor Images, Tensor Masks) Batch(SegmentationDataset split, int[] batch, bool[] flipped, InputNormalization normalization, Device device) =>
         (normalization.FromPixels(Rows(split.Images, batch, flipped, device)), Rows(split.Masks, batch, flipped, device).to_type(ScalarType.Int64));
 
-    SegmentationMetrics Scores(DenseNetwork network, InputNormalization normalization, Device device, int batchSize)
+    SegmentationMetrics Scores(TaskNetwork network, InputNormalization normalization, Device device, int batchSize)
     {
         network.eval();
         var scores = new SegmentationMetrics(data.Classes);
@@ -49,13 +52,13 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
         return scores;
     }
 
-    public override IReadOnlyList<(string Name, double Value)> Validate(DenseNetwork network, InputNormalization normalization, Device device, int batchSize)
+    public override IReadOnlyList<(string Name, double Value)> Validate(TaskNetwork network, InputNormalization normalization, Device device, int batchSize)
     {
         var scores = Scores(network, normalization, device, batchSize);
         return [("miou", scores.MeanIoU), ("pixel_accuracy", scores.PixelAccuracy)];
     }
 
-    public override IReadOnlyList<string> Finish(DenseNetwork network, InputNormalization normalization, Device device, int batchSize,
+    public override IReadOnlyList<string> Finish(TaskNetwork network, InputNormalization normalization, Device device, int batchSize,
                                                  RunFolder folder, FinetuneSummary summary)
     {
         SegmentationMetrics final = null!;
@@ -67,7 +70,7 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
                                             summary.TrainImagesPerSecond, data.Validation.Count / seconds, summary.Initialisation, summary.FrozenBackbone);
         RunJson.WriteAtomically(folder.Evaluation, result);
         string pictures = Path.Combine(folder.Directory, "predictions.png");
-        SegmentationPictures.Write(pictures, network, data.Validation, data.ClassNames, normalization, device);
+        SegmentationPictures.Write(pictures, (DenseNetwork)network, data.Validation, data.ClassNames, normalization, device);
 
         static string Percent(double v) => $"{100 * v:F2} %";
         var lines = new List<string>

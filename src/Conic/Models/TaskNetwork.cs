@@ -1,0 +1,34 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Models;
+
+/// <summary>A pretrained (or random) backbone with a head for a labelled task, fine-tuned end to end or head only.</summary>
+public abstract class TaskNetwork(string name) : nn.Module<Tensor, Tensor>(name)
+{
+    public abstract ResNet Backbone { get; }
+
+    /// <summary>Every parameter outside the backbone, for frozen-backbone training.</summary>
+    public abstract IEnumerable<Parameter> HeadParameters { get; }
+}
+
+/// <summary>Image classification: the backbone's pooled features and a linear layer to class logits [B, Classes].</summary>
+public sealed class ClassificationNetwork : TaskNetwork
+{
+    readonly ResNet backbone;
+    readonly Linear fc;
+
+    public ClassificationNetwork(ResNet backbone, int classes) : base(nameof(ClassificationNetwork))
+    {
+        this.backbone = backbone;
+        fc = nn.Linear(backbone.FeatureDim, classes);
+        RegisterComponents();
+    }
+
+    public override ResNet Backbone => backbone;
+    public override IEnumerable<Parameter> HeadParameters => fc.parameters();
+    /// <summary>The linear layer, for writers of other formats (ONNX).</summary>
+    internal Linear Classifier => fc;
+
+    public override Tensor forward(Tensor images) => fc.call(backbone.call(images));
+}

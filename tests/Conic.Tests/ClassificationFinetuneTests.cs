@@ -1,0 +1,45 @@
+using System.Text.Json;
+using Conic.Runtime;
+using Conic.Transfer;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Conic.Tests;
+
+public class ClassificationFinetuneTests
+{
+    [Fact]
+    public void AFractionOfTheLabelsFinetunesAClassifierThatExportsToOnnx()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 16);
+        string pretrained = CliRunner.PretrainOneEpoch(data, instances: 64, batchSize: 32, width: 4, threads: 1);
+        string output = Path.Combine(data, "classifier");
+        var (exitCode, _, stderr) = CliRunner.Run("finetune", "--task", "classification", "--run", pretrained, "--data", data, "--out", output,
+                                                  "--label-fraction", "0.25", "--epochs", "2", "--batch-size", "8", "--threads", "1");
+        Assert.True(exitCode == 0, stderr);
+        var result = JsonSerializer.Deserialize<ClassificationResult>(File.ReadAllText(new RunFolder(output).Evaluation), Training.RunJson.Options)!;
+        Assert.Equal(16, result.LabelledImages);  // a quarter of each class's 16 images
+        Assert.Equal(16, result.TestImages);
+        Assert.InRange(result.Accuracy, 0, 1);
+        Assert.Equal(4, result.Classes.Count);
+
+        var export = CliRunner.Run("export", "--run", output, "--format", "onnx");
+        Assert.True(export.ExitCode == 0, export.StdErr);
+        using var session = new InferenceSession(Path.Combine(output, "classifier.onnx"));
+        var pixels = new DenseTensor<float>(new float[2 * 16 * 16], [2, 1, 16, 16]);
+        using var outputs = session.Run([NamedOnnxValue.CreateFromTensor(Export.OnnxWriter.InputName, pixels)]);
+        Assert.Equal([2, 4], outputs.Single(o => o.Name == Export.OnnxWriter.LogitsName).AsTensor<float>().Dimensions.ToArray());
+    }
+
+    [Fact]
+    public void ALabelFractionOutsideClassificationOrRangeIsRefused()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 4);
+        var (exitCode, _, stderr) = CliRunner.Run("finetune", "--task", "classification", "--run", "none", "--data", data, "--label-fraction", "1.5");
+        Assert.Equal(2, exitCode);
+        Assert.EndsWith("error: --label-fraction must be in (0, 1]", stderr.Trim());
+        (exitCode, _, stderr) = CliRunner.Run("finetune", "--task", "segmentation", "--run", "none", "--data", data, "--label-fraction", "0.1");
+        Assert.Equal(2, exitCode);
+        Assert.EndsWith("error: --label-fraction is for --task classification", stderr.Trim());
+    }
+}
