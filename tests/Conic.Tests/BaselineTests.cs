@@ -87,10 +87,13 @@ public class BaselineTests
         bool lossMustFall = !name.StartsWith("moco", StringComparison.Ordinal);
         manual_seed(1);
         var definition = MethodRegistry.Get(name);
-        using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, definition.Defaults);
+        // The supervised reference learns the class count from its data; four classes here.
+        var settings = definition.Defaults is SupervisedOptions supervised ? supervised with { Classes = 4 } : definition.Defaults;
+        using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, settings);
         var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var views = new[] { randn(8, 1, 12, 12), randn(8, 1, 12, 12), randn(8, 1, 6, 6) };
-        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(8, dtype: ScalarType.Int64), 0.75, new Generator(0));
+        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(8, dtype: ScalarType.Int64), 0.75, new Generator(0),
+                                      Labels: method.NeedsLabels ? arange(8, dtype: ScalarType.Int64).remainder(4) : null);
         var stateBefore = method.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var losses = new List<double>();
         for (int step = 0; step < 8; step++)

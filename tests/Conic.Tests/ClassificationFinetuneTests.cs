@@ -42,4 +42,27 @@ public class ClassificationFinetuneTests
         Assert.Equal(2, exitCode);
         Assert.EndsWith("error: --label-fraction is for --task classification", stderr.Trim());
     }
+
+    [Fact]
+    public void SupervisedPretrainingLearnsTheLabelsAndNeedsThem()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 16);
+        string run = Path.Combine(data, "supervised");
+        var (exitCode, _, stderr) = CliRunner.Run("pretrain", "--method", "supervised", "--data", data, "--run", run, "--batch-size", "16",
+                                                  "--epochs", "10", "--warmup-epochs", "1", "--width", "4", "--threads", "1", "--monitor-every", "0");
+        Assert.True(exitCode == 0, stderr);
+        var config = File.ReadAllText(new RunFolder(run).Config);
+        Assert.Contains("\"classes\": 4", config);  // the data's class count, recorded for the checkpoint
+        // Four textures, ten epochs with their labels: far above chance (25 %) on the test images.
+        var evaluation = JsonSerializer.Deserialize<Evaluation.EvaluationResult>(File.ReadAllText(new RunFolder(run).Evaluation), Training.RunJson.Options)!;
+        Assert.True(evaluation.KnnTop1 > 0.5, $"kNN {evaluation.KnnTop1}");
+
+        string unlabelled = SyntheticData.WriteImageFolder(count: 8);
+        foreach (var folder in Directory.GetDirectories(unlabelled))
+            foreach (var file in Directory.GetFiles(folder)) File.Move(file, Path.Combine(unlabelled, Path.GetFileName(file)));
+        foreach (var folder in Directory.GetDirectories(unlabelled)) Directory.Delete(folder);
+        (exitCode, _, stderr) = CliRunner.Run("pretrain", "--method", "supervised", "--data", unlabelled, "--run", Path.Combine(unlabelled, "run"), "--epochs", "1", "--threads", "1");
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--method supervised needs labelled images", stderr);
+    }
 }

@@ -16,6 +16,7 @@ public static class MethodRegistry
         ByolMethod.Definition,
         SwavMethod.Definition,
         VicregMethod.Definition,
+        SupervisedMethod.Definition,
     ];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);

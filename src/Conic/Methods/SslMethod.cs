@@ -18,9 +18,10 @@ public sealed record MethodLoss(Tensor Total, IReadOnlyList<LossTerm> Terms, Ten
 /// [B, C, H, W]; any further views are small multi-crops), each image's instance index [B] int64 in 0..N-1, how far
 /// training has come (0 to 1), and the seeded generator a method draws its own random numbers from (so that a
 /// resumed run repeats them). <see cref="LearningRate"/> is the network's rate at this step, for methods that update
-/// parameters of their own.
+/// parameters of their own. <see cref="Labels"/> [B] int64: the images' classes, for methods that need them (supervised).
 /// </summary>
-public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress, Generator Random, double LearningRate = 0);
+public sealed record TrainingBatch(IReadOnlyList<Tensor> Views, Tensor InstanceIndices, double Progress, Generator Random, double LearningRate = 0,
+                                   Tensor? Labels = null);
 
 /// <summary>Parameters that share a learning-rate multiplier and a weight decay.</summary>
 public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);
@@ -43,6 +44,9 @@ public abstract class SslMethod : nn.Module
 
     /// <summary>The loss for one batch.</summary>
     public abstract MethodLoss TrainingStep(TrainingBatch batch);
+
+    /// <summary>Whether the method trains on the images' labels (<see cref="TrainingBatch.Labels"/>).</summary>
+    public virtual bool NeedsLabels => false;
 
     /// <summary>Whether the method uses the small multi-crop views (Views[2..]); others must not be given any.</summary>
     public virtual bool UsesSmallCrops => false;

@@ -10,22 +10,30 @@ namespace Conic.Training;
 /// </summary>
 sealed class PreparedBatch : IDisposable
 {
-    PreparedBatch(Tensor[] views, Tensor indices)
+    PreparedBatch(Tensor[] views, Tensor indices, Tensor? labels)
     {
         Views = views;
         Indices = indices;
+        Labels = labels;
     }
 
     public Tensor[] Views { get; }
     public Tensor Indices { get; }
+    /// <summary>The images' classes, for methods that train on labels; else null.</summary>
+    public Tensor? Labels { get; }
 
-    /// <summary>The views of images <paramref name="datasetIndices"/> (see <see cref="BatchAugmenter.Views"/>); <paramref name="instances"/> are the classifier's indices.</summary>
-    public static PreparedBatch Make(BatchAugmenter augmenter, ImageDataset data, int[] datasetIndices, int[] instances, Device device, Generator generator)
+    /// <summary>
+    /// The views of images <paramref name="datasetIndices"/> (see <see cref="BatchAugmenter.Views"/>); <paramref name="instances"/>
+    /// are the classifier's indices; with <paramref name="withLabels"/>, the images' labels too.
+    /// </summary>
+    public static PreparedBatch Make(BatchAugmenter augmenter, ImageDataset data, int[] datasetIndices, int[] instances, Device device, Generator generator,
+                                     bool withLabels = false)
     {
         using var scope = NewDisposeScope();
         var views = augmenter.Views(data, datasetIndices, device, generator);
         var indices = tensor(instances.Select(i => (long)i).ToArray()).to(device);
-        return new PreparedBatch(views.Select(v => v.DetachFromDisposeScope()).ToArray(), indices.DetachFromDisposeScope());
+        var labels = withLabels ? tensor(datasetIndices.Select(i => (long)data.Labels![i]).ToArray()).to(device).DetachFromDisposeScope() : null;
+        return new PreparedBatch(views.Select(v => v.DetachFromDisposeScope()).ToArray(), indices.DetachFromDisposeScope(), labels);
     }
 
     /// <summary>
@@ -67,5 +75,6 @@ sealed class PreparedBatch : IDisposable
     {
         foreach (var view in Views) view.Dispose();
         Indices.Dispose();
+        Labels?.Dispose();
     }
 }

@@ -105,7 +105,7 @@ public static class Trainer
             using var generator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 2));
             using var augmentationGenerator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 3));
             PreparedBatch Prepare(int[] batch) => PreparedBatch.Make(
-                model.Augmenter, train, batch.Select(i => sampler.DatasetIndices[i]).ToArray(), batch, device, augmentationGenerator);
+                model.Augmenter, train, batch.Select(i => sampler.DatasetIndices[i]).ToArray(), batch, device, augmentationGenerator, method.NeedsLabels);
             // A time-budget run's window slides with the time spent, as its learning rate does.
             var batches = sampler.EpochBatches(epoch, options.BatchSize, budgeted ? schedule.Progress(step, Elapsed()) : null);
             foreach (var prepared in options.Prefetch ? PreparedBatch.Prefetch(batches, Prepare) : batches.Select(Prepare))
@@ -115,7 +115,7 @@ public static class Trainer
                 double elapsed = Elapsed();
                 if (schedule.IsOver(step, elapsed)) break;
                 double rate = schedule.RateAt(step, elapsed);
-                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator), rate);
+                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator, Labels: prepared.Labels), rate);
                 if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, rate));
                 lastRate = rate;
                 step++;
@@ -244,6 +244,11 @@ public static class Trainer
     {
         // A batch cannot hold more instances than an epoch has (a small folder with the default batch).
         int perEpoch = options.InstanceWindow > 0 ? options.InstanceWindow : options.Instances > 0 ? options.Instances : train.Count;
+        if (options.MethodSettings is SupervisedOptions { Classes: 0 } supervised)
+        {
+            if (train.Labels == null) throw new ConicException($"{train.Source}: --method supervised needs labelled images (IDX labels or class subfolders)");
+            options = options with { MethodSettings = supervised with { Classes = train.ClassCount } };
+        }
         return (options with
         {
             Backbone = options.Backbone with { InputChannels = train.Channels },
