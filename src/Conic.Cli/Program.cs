@@ -14,6 +14,7 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     CacheCommand.Create(),
     MakeScenesCommand.Create(),
     FinetuneCommand.Create(),
+    TransferCommand.Create(),
 };
 if (args.Length == 0)
 {

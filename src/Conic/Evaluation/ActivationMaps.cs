@@ -26,4 +26,34 @@ public static class ActivationMaps
         var range = flat.amax(new long[] { 1 }, keepdim: true).sub(low).clamp_min_(1e-12);
         return flat.sub(low).div_(range).view(maps.shape).cpu().MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The share of the activation (the L2 norm over channels of the last feature map, upsampled to the input) that
+    /// falls on object pixels (mask value other than 0 and 255), summed over all images: 1 means the encoder responds
+    /// only on objects, the object pixels' own share of the image means it responds evenly everywhere.
+    /// </summary>
+    /// <param name="images">uint8 [N, C, H, W].</param>
+    /// <param name="masks">uint8 [N, H, W], 0 = background.</param>
+    /// <returns>The activation's share on objects and the objects' share of the pixels.</returns>
+    public static (double OnObjects, double ObjectPixels) ObjectShare(PretrainedModel model, Tensor images, Tensor masks, int batchSize = 128)
+    {
+        model.Method.eval();
+        using var noGrad = no_grad();
+        double onObjects = 0, total = 0;
+        for (long start = 0; start < images.shape[0]; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(batchSize, images.shape[0] - start);
+            var batch = images.narrow(0, start, count).to(model.Device);
+            var features = model.Backbone.forward_features(model.Normalization.FromPixels(batch));
+            var energy = F.interpolate(features.pow(2).sum(1, keepdim: true).sqrt_(), new[] { images.shape[2], images.shape[3] },
+                                       mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1).cpu();
+            var mask = masks.narrow(0, start, count);
+            var objects = mask.ne(0).logical_and(mask.ne(255));
+            onObjects += energy.mul(objects).sum().item<float>();
+            total += energy.sum().item<float>();
+        }
+        using var objectPixels = masks.ne(0).logical_and(masks.ne(255)).to_type(ScalarType.Float32).mean();
+        return (total == 0 ? 0 : onObjects / total, objectPixels.item<float>());
+    }
 }

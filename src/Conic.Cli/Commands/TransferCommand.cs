@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Conic.Runtime;
+using Conic.Transfer;
+using Conic.Workflows;
+
+namespace Conic.Cli.Commands;
+
+/// <summary><c>conic transfer</c>: several pretrained runs fine-tuned on one scene set; one table (transfer.md, transfer.csv).</summary>
+static class TransferCommand
+{
+    public static Command Create()
+    {
+        var defaults = new FinetuneOptions();
+        var runs = new Option<string>("--runs")
+        {
+            HelpName = "LIST", Required = true,
+            Description = "comma-separated NAME=RUN entries (RUN a pretrained run folder, or 'none' for random initialisation)",
+        };
+        var data = new Option<string>("--data") { HelpName = "DIR", Required = true, Description = "scenes with masks and COCO boxes (conic make-scenes)" };
+        var output = new Option<string>("--out") { HelpName = "DIR", Description = "folder of the fine-tunes and the table", DefaultValueFactory = _ => "runs/transfer" };
+        var tasks = new Option<string>("--tasks") { HelpName = "LIST", Description = "segmentation, detection or both", DefaultValueFactory = _ => "segmentation,detection" };
+        var epochs = new Option<int>("--epochs") { HelpName = "N", Description = "fine-tuning epochs", DefaultValueFactory = _ => defaults.Epochs };
+        var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
+        var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate", DefaultValueFactory = _ => defaults.LearningRate };
+        var freeze = new Option<bool>("--freeze-backbone") { Description = "train the heads only" };
+        var seed = new Option<int>("--seed") { HelpName = "N", Description = "seed of the heads, order and flips", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { HelpName = "N", Description = "CPU threads for libtorch; 0 = one per core", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("transfer",
+            "Fine-tunes each pretrained run (and random initialisation) for segmentation and detection on one scene set with the same options, " +
+            "measures where each frozen encoder's activation falls (share on the objects), and writes transfer.md and transfer.csv. " +
+            "A stopped benchmark continues where it stopped when rerun.")
+            { runs, data, output, tasks, epochs, batch, rate, freeze, seed, threads, device };
+        command.SetAction(result =>
+        {
+            var entries = result.GetValue(runs)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Entry).ToList();
+            var chosen = result.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(t => Enum.TryParse<TransferTask>(t, ignoreCase: true, out var task) && task != TransferTask.Classification ? task
+                    : throw new ConicException($"--tasks: '{t}' is not segmentation or detection")).Distinct().ToList();
+            var options = new FinetuneOptions
+            {
+                DataPath = result.GetValue(data), Epochs = result.GetValue(epochs), BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate),
+                FreezeBackbone = result.GetValue(freeze), Seed = result.GetValue(seed), Threads = result.GetValue(threads), Device = result.GetValue(device)!,
+            };
+            if (options.Problem() is string problem) throw new ConicException(problem);
+            string folder = result.GetValue(output)!;
+            using var runLock = new RunFolder(folder).Lock();
+            TransferBenchmark.Run(entries, options, chosen, folder, Console.Error);
+            Console.WriteLine(File.ReadAllText(Path.Combine(folder, "transfer.md")));
+            return 0;
+        });
+        return command;
+    }
+
+    static TransferEntry Entry(string text)
+    {
+        var parts = text.Split('=', 2);
+        if (parts.Length != 2 || parts[0].Length == 0) throw new ConicException($"--runs: '{text}' is not NAME=RUN");
+        if (parts[1] != "none" && !File.Exists(new RunFolder(parts[1]).Checkpoint))
+            throw new ConicException($"{parts[1]}: no checkpoint.bin (--runs {parts[0]}=RUN takes a pretrained run folder, or 'none')");
+        return new TransferEntry(parts[0], parts[1] == "none" ? null : parts[1]);
+    }
+}
