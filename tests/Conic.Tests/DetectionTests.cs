@@ -51,43 +51,10 @@ public class DetectionTests
         Assert.Equal(side / outputSide, network.OutputStride);
     }
 
-    static string Scenes(int train = 24, int val = 8)
-    {
-        string source = SyntheticData.WriteIdx(trainCount: 64, testCount: 32);
-        string scenes = Path.Combine(source, "scenes");
-        var (exitCode, _, stderr) = CliRunner.Run("make-scenes", "--data", source, "--out", scenes, "--train", train.ToString(), "--val", val.ToString(), "--size", "32");
-        Assert.True(exitCode == 0, stderr);
-        return scenes;
-    }
-
-    static string[] Finetune(string scenes, string run, string output, int epochs) =>
-        ["finetune", "--task", "detection", "--run", run, "--data", scenes, "--out", output, "--epochs", epochs.ToString(), "--batch-size", "8", "--threads", "1", "--width", "4"];
-
-    [Fact]
-    public void FinetuneADetectorFromAPretrainedRun()
-    {
-        string scenes = Scenes();
-        string pretrained = CliRunner.PretrainOneEpoch(SyntheticData.WriteIdx(trainCount: 64, testCount: 8), instances: 64, batchSize: 32, width: 4, threads: 1);
-        string output = Path.Combine(scenes, "detector");
-        var (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, pretrained, output, epochs: 2));
-        Assert.True(exitCode == 0, stderr);
-        var result = JsonSerializer.Deserialize<DetectionResult>(File.ReadAllText(new RunFolder(output).Evaluation), Training.RunJson.Options)!;
-        Assert.InRange(result.AP, 0, 1);
-        Assert.Equal(["class 0", "class 1", "class 2", "class 3"], result.Categories.Select(c => c.Name));
-        Assert.Equal(3, File.ReadAllLines(new RunFolder(output).Metrics).Length);
-        Assert.True(new FileInfo(Path.Combine(output, "predictions.png")).Length > 1000);
-        Assert.Contains("AP50", stderr);
-
-        var export = CliRunner.Run("export", "--run", output, "--format", "onnx");
-        Assert.True(export.ExitCode == 0, export.StdErr);
-        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(output, "detector.onnx"));
-        Assert.Equal(["boxes", "scores", "labels"], session.OutputMetadata.Keys);
-    }
-
     [Fact]
     public void BadAnnotationsAreOneLineErrorsNamingTheFile()
     {
-        string scenes = Scenes(train: 4, val: 2);
+        string scenes = SyntheticData.WriteScenes(train: 4, val: 2);
         string json = Path.Combine(scenes, "train", DetectionDataset.AnnotationFile);
         string original = File.ReadAllText(json);
         string output = Path.Combine(scenes, "run");
@@ -96,7 +63,7 @@ public class DetectionTests
             var coco = JsonNode.Parse(original)!.AsObject();
             damage(coco);
             File.WriteAllText(json, coco.ToJsonString());
-            var (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, "none", output, 1));
+            var (exitCode, _, stderr) = CliRunner.Run(CliRunner.Finetune("detection", scenes, "none", output, 1));
             Assert.Equal(2, exitCode);
             Assert.EndsWith($"error: {expected}", stderr.Trim());
             Assert.DoesNotContain("   at ", stderr);
@@ -109,7 +76,7 @@ public class DetectionTests
         Expect($"{Path.Combine(scenes, "train", "images", "gone.png")}: missing (listed in {json})", coco => coco["images"]![0]!["file_name"] = "gone.png");
 
         File.WriteAllText(json, original[..(original.Length / 2)]);
-        var broken = CliRunner.Run(Finetune(scenes, "none", output, 1));
+        var broken = CliRunner.Run(CliRunner.Finetune("detection", scenes, "none", output, 1));
         Assert.Equal(2, broken.ExitCode);
         Assert.StartsWith($"error: {json}: not valid COCO JSON", broken.StdErr.Trim().Split('\n')[^1]);
     }

@@ -137,20 +137,10 @@ public class SegmentationTests
         Assert.Equal([2L, 5, side, side], logits.shape);
     }
 
-    /// <summary>Scenes of the synthetic textures: 32 px canvases, items of 16 px images.</summary>
-    static string Scenes(int train = 24, int val = 8)
-    {
-        string source = SyntheticData.WriteIdx(trainCount: 64, testCount: 32);
-        string scenes = Path.Combine(source, "scenes");
-        var (exitCode, _, stderr) = CliRunner.Run("make-scenes", "--data", source, "--out", scenes, "--train", train.ToString(), "--val", val.ToString(), "--size", "32");
-        Assert.True(exitCode == 0, stderr);
-        return scenes;
-    }
-
     [Fact]
     public void ScenesHaveMasksAndCocoBoxesThatAgree()
     {
-        string scenes = Scenes();
+        string scenes = SyntheticData.WriteScenes();
         Assert.Equal(["background", "class 0", "class 1", "class 2", "class 3"], File.ReadAllLines(Path.Combine(scenes, "classes.txt")));
         var coco = JsonSerializer.Deserialize<CocoFile>(File.ReadAllText(Path.Combine(scenes, "val", "annotations.json")), CocoFile.Json)!;
         Assert.Equal(8, coco.Images.Count);
@@ -172,41 +162,14 @@ public class SegmentationTests
         }
     }
 
-    static string[] Finetune(string scenes, string run, string output, int epochs) =>
-        ["finetune", "--run", run, "--data", scenes, "--out", output, "--epochs", epochs.ToString(), "--batch-size", "8", "--threads", "1", "--width", "4"];
-
-    [Fact]
-    public void FinetuneFromAPretrainedRunTrainsEvaluatesAndDrawsPredictions()
-    {
-        string scenes = Scenes();
-        string pretrained = CliRunner.PretrainOneEpoch(SyntheticData.WriteIdx(trainCount: 64, testCount: 8), instances: 64, batchSize: 32, width: 4, threads: 1);
-        string output = Path.Combine(scenes, "finetuned");
-        var (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, pretrained, output, epochs: 2));
-        Assert.True(exitCode == 0, stderr);
-        var result = JsonSerializer.Deserialize<SegmentationResult>(File.ReadAllText(new RunFolder(output).Evaluation), Training.RunJson.Options)!;
-        Assert.Equal(5, result.Classes.Count);
-        Assert.InRange(result.MeanIoU, 0, 1);
-        Assert.Equal(pretrained, result.Initialisation);
-        Assert.Equal(3, File.ReadAllLines(new RunFolder(output).Metrics).Length);
-        Assert.True(new FileInfo(Path.Combine(output, "predictions.png")).Length > 1000);
-        Assert.Contains("mIoU", stderr);
-
-        // The fine-tuned network exports whole: ONNX Runtime gives back the class map TorchSharp predicts.
-        var export = CliRunner.Run("export", "--run", output, "--format", "onnx");
-        Assert.True(export.ExitCode == 0, export.StdErr);
-        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(output, "segmenter.onnx"));
-        Assert.Equal("segmentation", session.ModelMetadata.CustomMetadataMap["task"]);
-        Assert.Contains(Export.OnnxWriter.ClassMapName, session.OutputMetadata.Keys);
-    }
-
     [Fact]
     public void KilledFinetuneResumesToTheResultOfAnUninterruptedOne()
     {
-        string scenes = Scenes();
+        string scenes = SyntheticData.WriteScenes();
         string uninterrupted = Path.Combine(scenes, "uninterrupted"), killed = Path.Combine(scenes, "killed");
         const int epochs = 12;
-        Assert.Equal(0, CliRunner.Run(Finetune(scenes, "none", uninterrupted, epochs)).ExitCode);
-        using (var process = CliRunner.Start(Finetune(scenes, "none", killed, epochs)))
+        Assert.Equal(0, CliRunner.Run(CliRunner.Finetune("segmentation", scenes, "none", uninterrupted, epochs)).ExitCode);
+        using (var process = CliRunner.Start(CliRunner.Finetune("segmentation", scenes, "none", killed, epochs)))
         {
             string checkpoint = new RunFolder(killed).Checkpoint;
             while (!File.Exists(checkpoint) && !process.HasExited) Thread.Sleep(2);
@@ -214,7 +177,7 @@ public class SegmentationTests
             process.WaitForExit();
         }
         Assert.False(File.Exists(new RunFolder(killed).Evaluation), "the fine-tune finished before it could be killed");
-        var (exitCode, _, stderr) = CliRunner.Run([.. Finetune(scenes, "none", killed, epochs), "--resume"]);
+        var (exitCode, _, stderr) = CliRunner.Run([.. CliRunner.Finetune("segmentation", scenes, "none", killed, epochs), "--resume"]);
         Assert.True(exitCode == 0, stderr);
         Assert.Contains("resuming", stderr);
         SegmentationResult Result(string run) => JsonSerializer.Deserialize<SegmentationResult>(File.ReadAllText(new RunFolder(run).Evaluation), Training.RunJson.Options)!;
@@ -229,22 +192,22 @@ public class SegmentationTests
     [Fact]
     public void BadMasksAreOneLineErrorsNamingTheFile()
     {
-        string scenes = Scenes(train: 4, val: 2);
+        string scenes = SyntheticData.WriteScenes(train: 4, val: 2);
         string output = Path.Combine(scenes, "run");
         string mask = Path.Combine(scenes, "train", "masks", "scene-00001.png");
 
         MaskReader.Write(mask, new byte[20 * 20], 20, 20);
-        var (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, "none", output, 1));
+        var (exitCode, _, stderr) = CliRunner.Run(CliRunner.Finetune("segmentation", scenes, "none", output, 1));
         Assert.Equal(2, exitCode);
         Assert.EndsWith($"error: {mask}: mask is 20x20 px but its image {Path.Combine(scenes, "train", "images", "scene-00001.png")} is 32x32", stderr.Trim());
 
         MaskReader.Write(mask, Enumerable.Repeat((byte)7, 32 * 32).ToArray(), 32, 32);
-        (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, "none", output, 1));
+        (exitCode, _, stderr) = CliRunner.Run(CliRunner.Finetune("segmentation", scenes, "none", output, 1));
         Assert.Equal(2, exitCode);
         Assert.EndsWith($"error: {mask}: class index 7, but {Path.Combine(scenes, "classes.txt")} names 5 classes (0..4; 255 = ignore)", stderr.Trim());
 
         File.Delete(mask);
-        (exitCode, _, stderr) = CliRunner.Run(Finetune(scenes, "none", output, 1));
+        (exitCode, _, stderr) = CliRunner.Run(CliRunner.Finetune("segmentation", scenes, "none", output, 1));
         Assert.Equal(2, exitCode);
         Assert.EndsWith($"error: {Path.Combine(scenes, "train", "images", "scene-00001.png")}: no mask ({mask} is missing)", stderr.Trim());
         Assert.DoesNotContain("   at ", stderr);

@@ -34,6 +34,16 @@ static class SyntheticData
         return folder;
     }
 
+    /// <summary>Scenes of these textures (<c>conic make-scenes</c>): 32 px canvases with masks and COCO boxes, four classes plus background.</summary>
+    public static string WriteScenes(int train = 24, int val = 8)
+    {
+        string source = WriteIdx(trainCount: 64, testCount: 32);
+        string scenes = Path.Combine(source, "scenes");
+        var (exitCode, _, stderr) = CliRunner.Run("make-scenes", "--data", source, "--out", scenes, "--train", train.ToString(), "--val", val.ToString(), "--size", "32");
+        Assert.True(exitCode == 0, stderr);
+        return scenes;
+    }
+
     public static string WriteIdx(int trainCount, int testCount, int size = 16, int classes = 4, int seed = 0)
     {
         string folder = TestFolder.New();

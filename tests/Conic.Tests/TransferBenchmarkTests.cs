@@ -5,11 +5,9 @@ public class TransferBenchmarkTests
     [Fact]
     public void TransferTableFinetunesEveryRunForBothTasksAndRerunsReadTheRowsBack()
     {
-        string source = SyntheticData.WriteIdx(trainCount: 64, testCount: 32);
-        string scenes = Path.Combine(source, "scenes");
-        Assert.Equal(0, CliRunner.Run("make-scenes", "--data", source, "--out", scenes, "--train", "16", "--val", "8", "--size", "32").ExitCode);
+        string scenes = SyntheticData.WriteScenes(train: 16, val: 8);
         string pretrained = CliRunner.PretrainOneEpoch(SyntheticData.WriteIdx(trainCount: 64, testCount: 8), instances: 64, batchSize: 32, width: 4, threads: 1);
-        string output = Path.Combine(source, "transfer");
+        string output = Path.Combine(scenes, "transfer");
         string[] command = ["transfer", "--runs", $"random=none,tiny={pretrained}", "--data", scenes, "--out", output, "--epochs", "1", "--batch-size", "8", "--threads", "1"];
 
         var (exitCode, stdout, stderr) = CliRunner.Run(command);

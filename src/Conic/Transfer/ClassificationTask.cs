@@ -124,10 +124,10 @@ sealed class ClassificationTask : FinetuneTask
         RunJson.WriteAtomically(folder.Evaluation, result);
         var lines = new List<string>
         {
-            $"classification: top-1 {100 * result.Accuracy:F2} % on {test.Count} test images, trained on {train.Count} labelled images ({100 * fraction:G3} %); " +
-            $"{result.TrainImagesPerSecond:F0} img/s training, {result.InferenceImagesPerSecond:F0} img/s inference",
+            Summary($"classification: top-1 {Percent(result.Accuracy)}, trained on {train.Count} labelled images ({100 * fraction:G3} %)", test.Count, "test",
+                    result.TrainImagesPerSecond, result.InferenceImagesPerSecond, pictures: null),
         };
-        lines.AddRange(perClass.Select(c => $"  {c.Name,-14} {(c.Accuracy is double a ? $"{100 * a:F2} %" : "n/a"),8}  ({c.TestImages} test images)"));
+        lines.AddRange(perClass.Select(c => $"  {c.Name,-14} {(c.Accuracy is double a ? Percent(a) : "n/a"),8}  ({c.TestImages} test images)"));
         lines.AddRange(perClass.Where(c => c.TestImages == 0).Select(c => $"note: class '{c.Name}' has no test images; accuracy covers the others"));
         return lines;
     }

@@ -189,14 +189,12 @@ sealed class DetectionTask : FinetuneTask
         var result = new DetectionResult(scores.AP, scores.AP50, scores.AP75, perCategory, train.Count, validation.Count, validation.Side,
                                          summary.TrainImagesPerSecond, validation.Count / seconds, summary.Initialisation, summary.FrozenBackbone);
         RunJson.WriteAtomically(folder.Evaluation, result);
-        string pictures = Path.Combine(folder.Directory, "predictions.png");
+        string pictures = PicturesPath(folder);
         DetectionPictures.Write(pictures, validation, found, categories);
-
-        static string Percent(double v) => $"{100 * v:F2} %";
         var lines = new List<string>
         {
-            $"detection: AP {Percent(result.AP)}, AP50 {Percent(result.AP50)}, AP75 {Percent(result.AP75)} (COCO box AP) on {result.ValidationImages} validation images; " +
-            $"{result.TrainImagesPerSecond:F0} img/s training, {result.InferenceImagesPerSecond:F0} img/s inference; {pictures}",
+            Summary($"detection: AP {Percent(result.AP)}, AP50 {Percent(result.AP50)}, AP75 {Percent(result.AP75)} (COCO box AP)", result.ValidationImages,
+                    "validation", result.TrainImagesPerSecond, result.InferenceImagesPerSecond, pictures),
         };
         lines.AddRange(perCategory.Select(c => $"  {c.Name,-14} AP {(c.AP is double v ? Percent(v) : "n/a"),9}  ({c.Objects} objects)"));
         lines.AddRange(perCategory.Where(c => c.Objects == 0).Select(c => $"note: category '{c.Name}' has no validation objects; AP covers the others"));

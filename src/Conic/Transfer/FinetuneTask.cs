@@ -62,6 +62,15 @@ public abstract class FinetuneTask : IDisposable
         return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(1e-3).data<float>().ToArray());
     }
 
+    protected static string Percent(double value) => $"{100 * value:F2} %";
+
+    /// <summary>The first line a finished fine-tune prints: the task's scores, then its speeds and where its picture is.</summary>
+    protected static string Summary(string scores, int images, string split, double trainPerSecond, double inferencePerSecond, string? pictures) =>
+        $"{scores} on {images} {split} images; {trainPerSecond:F0} img/s training, {inferencePerSecond:F0} img/s inference" + (pictures == null ? "" : $"; {pictures}");
+
+    /// <summary>Where a task draws its predictions.</summary>
+    protected static string PicturesPath(RunFolder folder) => Path.Combine(folder.Directory, "predictions.png");
+
     /// <summary>Seconds taken by <paramref name="action"/>.</summary>
     protected static double Timed(Action action)
     {

@@ -69,14 +69,12 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
         var result = new SegmentationResult(final.MeanIoU, final.PixelAccuracy, classes, data.Train.Count, data.Validation.Count, data.Train.Side,
                                             summary.TrainImagesPerSecond, data.Validation.Count / seconds, summary.Initialisation, summary.FrozenBackbone);
         RunJson.WriteAtomically(folder.Evaluation, result);
-        string pictures = Path.Combine(folder.Directory, "predictions.png");
+        string pictures = PicturesPath(folder);
         SegmentationPictures.Write(pictures, (DenseNetwork)network, data.Validation, data.ClassNames, normalization, device);
-
-        static string Percent(double v) => $"{100 * v:F2} %";
         var lines = new List<string>
         {
-            $"segmentation: mIoU {Percent(result.MeanIoU)}, pixel accuracy {Percent(result.PixelAccuracy)} on {result.ValidationImages} validation images; " +
-            $"{result.TrainImagesPerSecond:F0} img/s training, {result.InferenceImagesPerSecond:F0} img/s inference; {pictures}",
+            Summary($"segmentation: mIoU {Percent(result.MeanIoU)}, pixel accuracy {Percent(result.PixelAccuracy)}", result.ValidationImages,
+                    "validation", result.TrainImagesPerSecond, result.InferenceImagesPerSecond, pictures),
         };
         lines.AddRange(classes.Select(c => $"  {c.Name,-14} IoU {(c.IoU is double iou ? Percent(iou) : "n/a"),9}  ({Percent(c.PixelShare)} of pixels)"));
         lines.AddRange(classes.Where(c => c.PixelShare == 0).Select(c => $"note: class '{c.Name}' has no validation pixels; mIoU covers the classes present or predicted"));
