@@ -33,6 +33,8 @@ static class FinetuneCommand
         var seed = new Option<int>("--seed") { HelpName = "N", Description = "seed for the head, order and flips", DefaultValueFactory = _ => defaults.Seed };
         var threads = new Option<int>("--threads") { HelpName = "N", Description = "CPU threads for libtorch; 0 = one per core", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+        var precision = new Option<string>("--precision") { HelpName = "P", Description = "backbone convolutions in training: auto (bfloat16 where the CPU has it and the arithmetic check finds it right), fp32 or bf16", DefaultValueFactory = _ => "auto" };
+        precision.AcceptOnlyFromAmong("auto", "fp32", "bf16");
         var resume = new Option<bool>("--resume") { Description = "continue the fine-tune run's last checkpoint" };
         var command = new Command("finetune",
             "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
@@ -41,7 +43,7 @@ static class FinetuneCommand
             "reports COCO box AP (IoU 0.50:0.95), AP50 and AP75. Classification: a linear layer on the pooled features, trained with all or " +
             "--label-fraction of the labels; reports top-1 accuracy. The fine-tune run folder holds config, checkpoint (--resume), metrics.csv, " +
             "eval.json and (segmentation, detection) predictions.png.")
-            { run, task, data, output, epochs, batch, rate, decay, fraction, freeze, size, width, seed, threads, device, resume };
+            { run, task, data, output, epochs, batch, rate, decay, fraction, freeze, size, width, seed, precision, threads, device, resume };
         command.SetAction(result =>
         {
             string pretrained = result.GetValue(run)!;
@@ -60,6 +62,7 @@ static class FinetuneCommand
                 BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate), WeightDecay = result.GetValue(decay),
                 FreezeBackbone = result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
                 Threads = result.GetValue(threads), Device = result.GetValue(device)!,
+                Precision = result.GetValue(precision) switch { "fp32" => Precision.Float32, "bf16" => Precision.BFloat16, _ => Precision.Auto },
                 Backbone = new BackboneOptions { Width = result.GetValue(width) },
             };
             foreach (string line in Finetuner.Run(options, folder, result.GetValue(resume), Console.Error)) Console.Error.WriteLine(line);

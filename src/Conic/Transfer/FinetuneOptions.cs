@@ -31,6 +31,8 @@ public sealed record FinetuneOptions
     /// <summary>Side images and masks are resized to; null keeps the images' own size (all square, one size).</summary>
     public int? ImageSize { get; init; }
     public int Seed { get; init; }
+    /// <summary>The backbone's convolutions in training (auto: bfloat16 where the CPU has it and the arithmetic check finds it right); evaluation is float32.</summary>
+    public Precision Precision { get; init; } = Precision.Auto;
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
 

@@ -45,6 +45,10 @@ public static class Finetuner
         var backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
         using var network = task.CreateNetwork(backbone);
         network.to(device);
+        var arithmetic = device.type == TorchSharp.DeviceType.CPU
+            ? ArithmeticCheck.Choose(backbone, task.Side, task.Side, options.BatchSize, options.Precision, ConvolutionKernels.Auto, TorchRuntime.CpuHasBFloat16())
+            : ArithmeticChoice.Unchecked(options.Precision == Precision.Auto ? Precision.Float32 : options.Precision);
+        log.WriteLine($"arithmetic: {arithmetic.Describe()}");
         if (options.FreezeBackbone)
             foreach (var parameter in backbone.parameters()) parameter.requires_grad = false;
         var trained = options.FreezeBackbone ? network.HeadParameters.ToList() : network.parameters().ToList();
@@ -68,6 +72,7 @@ public static class Finetuner
         for (int epoch = (header?.CompletedEpochs ?? 0) + 1; epoch <= options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
+            arithmetic.Training.Apply([backbone]);
             network.train();
             if (options.FreezeBackbone) backbone.eval();
             var order = Enumerable.Range(0, task.TrainCount).ToArray();
@@ -89,6 +94,7 @@ public static class Finetuner
             double seconds = clock.Elapsed.TotalSeconds, meanLoss = lossSum / task.TrainCount;
             trainingSeconds += seconds;
             if (!double.IsFinite(meanLoss)) throw new ConicException($"{runDirectory}: the loss became {meanLoss} in epoch {epoch}; lower --lr");
+            arithmetic.Evaluation.Apply([backbone]);
             var scores = task.Validate(network, normalization, device, options.BatchSize);
             metrics.Append(new EpochMetrics(epoch, step, rate, meanLoss, scores.Select(s => ("val_" + s.Name, s.Value)).ToArray(),
                                             task.TrainCount / seconds, seconds, ElapsedMinutes: trainingSeconds / 60));
@@ -98,6 +104,7 @@ public static class Finetuner
             log.WriteLine($"epoch {epoch}/{options.Epochs} loss {meanLoss:F4} lr {rate:G3} {task.TrainCount / seconds:F0} img/s {seconds:F1}s  " +
                           string.Join(" ", scores.Select(s => $"val {s.Name} {100 * s.Value:F2} %")));
         }
+        arithmetic.Evaluation.Apply([backbone]);
         double imagesPerSecond = metrics.Column("images_per_second").Select(c => c.Value).DefaultIfEmpty(0).Last();
         return task.Finish(network, normalization, device, options.BatchSize, folder,
                            new FinetuneSummary(options.InitRun ?? "random", options.FreezeBackbone, imagesPerSecond));
