@@ -34,6 +34,11 @@ public class FinetuneEndToEndTests
         Assert.Equal(3, File.ReadAllLines(new RunFolder(output).Metrics).Length);
         Assert.True(new FileInfo(Path.Combine(output, "predictions.png")).Length > 1000);
         Assert.Contains(task == "segmentation" ? "mIoU" : "AP50", stderr);
+        // A report like a pretraining run's: the result, curves, the predictions picture, the configuration.
+        string report = File.ReadAllText(new RunFolder(output).HtmlReport);
+        Assert.Contains(task == "segmentation" ? "mIoU" : "COCO box AP", report);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(report, "data:image/png;base64,").Count);  // loss, validation scores, predictions
+        Assert.Contains("&quot;epochs&quot;: 2", report);
 
         // The fine-tuned network exports whole, with its task's outputs.
         var export = CliRunner.Run("export", "--run", output, "--format", "onnx");

@@ -25,12 +25,7 @@ public static class HtmlReport
     public static string Write(string runDirectory, PretrainedModel model, DatasetSplits data, PretrainedModel? compare = null, string? compareName = null,
                                TextWriter? log = null)
     {
-        var html = new StringBuilder();
-        string title = $"Conic run {runDirectory}";
-        html.AppendLine($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{Encode(title)}</title>");
-        html.AppendLine("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse}" +
-                        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}img{max-width:100%;margin:6px 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>");
-        html.AppendLine($"<h1>{Encode(title)}</h1>");
+        var html = Begin($"Conic run {runDirectory}");
         var options = model.Options;
         html.AppendLine($"<p>Method <b>{Encode(options.Method)}</b>, {options.Backbone.Depth} width {options.Backbone.Width}, {options.LengthText}, " +
                         $"batch {options.BatchSize}, {model.InstanceCount} instances, seed {options.Seed}.</p>");
@@ -51,6 +46,17 @@ public static class HtmlReport
         string path = Path.Combine(runDirectory, FileName);
         Runtime.AtomicFile.WriteText(path, html.ToString());
         return path;
+    }
+
+    /// <summary>A page's head, style and title (the style every Conic report shares).</summary>
+    public static StringBuilder Begin(string title)
+    {
+        var html = new StringBuilder();
+        html.AppendLine($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{Encode(title)}</title>");
+        html.AppendLine("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse}" +
+                        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}img{max-width:100%;margin:6px 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>");
+        html.AppendLine($"<h1>{Encode(title)}</h1>");
+        return html;
     }
 
     static void Evaluation(StringBuilder html, string runDirectory)
@@ -187,8 +193,8 @@ public static class HtmlReport
     static string Label(ImageDataset images, int index) =>
         images.Labels == null ? $"#{index}" : images.ClassNames?[images.Labels[index]] ?? images.Labels[index].ToString(CultureInfo.InvariantCulture);
 
-    static void Figure(StringBuilder html, byte[] png, string alt) =>
+    public static void Figure(StringBuilder html, byte[] png, string alt) =>
         html.AppendLine($"<img alt=\"{Encode(alt)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">");
 
-    static string Encode(string text) => WebUtility.HtmlEncode(text);
+    public static string Encode(string text) => WebUtility.HtmlEncode(text);
 }

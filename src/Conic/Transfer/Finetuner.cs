@@ -16,7 +16,7 @@ public sealed record FinetuneCheckpointHeader(int CompletedEpochs, long Step, Fi
 /// <summary>
 /// Trains a task's <see cref="DenseNetwork"/> (pretrained or random backbone) end to end, or its head alone, with
 /// random horizontal flips and momentum SGD (one-epoch warm-up, cosine decay); validates and checkpoints every epoch
-/// (a killed run resumes exactly), logs metrics.csv, and lets the task write eval.json and its pictures.
+/// (a killed run resumes exactly), logs metrics.csv, lets the task write eval.json and its pictures, and writes report.html.
 /// </summary>
 public static class Finetuner
 {
@@ -106,8 +106,9 @@ public static class Finetuner
         }
         arithmetic.Evaluation.Apply([backbone]);
         double imagesPerSecond = metrics.Column("images_per_second").Select(c => c.Value).DefaultIfEmpty(0).Last();
-        return task.Finish(network, normalization, device, options.BatchSize, folder,
-                           new FinetuneSummary(options.InitRun ?? "random", options.FreezeBackbone, imagesPerSecond));
+        var result = task.Finish(network, normalization, device, options.BatchSize, folder,
+                                 new FinetuneSummary(options.InitRun ?? "random", options.FreezeBackbone, imagesPerSecond));
+        return [.. result, $"report: {FinetuneReport.Write(folder, options, result)}"];
     }
 
     /// <summary>Warm-up over the first epoch, then cosine to zero at the last step.</summary>
