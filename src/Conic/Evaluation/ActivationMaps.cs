@@ -17,10 +17,7 @@ public static class ActivationMaps
         model.Method.eval();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        long height = images.shape[2], width = images.shape[3];
-        var features = model.Backbone.forward_features(model.Normalization.FromPixels(images.to(model.Device)));
-        var energy = features.pow(2).sum(1, keepdim: true).sqrt_();
-        var maps = F.interpolate(energy, new[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1);
+        var maps = Energy(model, images);
         var flat = maps.flatten(1);
         var low = flat.amin(new long[] { 1 }, keepdim: true);
         var range = flat.amax(new long[] { 1 }, keepdim: true).sub(low).clamp_min_(1e-12);
@@ -44,10 +41,7 @@ public static class ActivationMaps
         {
             using var scope = NewDisposeScope();
             long count = Math.Min(batchSize, images.shape[0] - start);
-            var batch = images.narrow(0, start, count).to(model.Device);
-            var features = model.Backbone.forward_features(model.Normalization.FromPixels(batch));
-            var energy = F.interpolate(features.pow(2).sum(1, keepdim: true).sqrt_(), new[] { images.shape[2], images.shape[3] },
-                                       mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1).cpu();
+            var energy = Energy(model, images.narrow(0, start, count)).cpu();
             var mask = masks.narrow(0, start, count);
             var objects = mask.ne(0).logical_and(mask.ne(255));
             onObjects += energy.mul(objects).sum().item<float>();
@@ -55,5 +49,13 @@ public static class ActivationMaps
         }
         using var objectPixels = masks.ne(0).logical_and(masks.ne(255)).to_type(ScalarType.Float32).mean();
         return (total == 0 ? 0 : onObjects / total, objectPixels.item<float>());
+    }
+
+    /// <summary>The L2 norm over channels of the last feature map, upsampled bilinearly to the images' size: [B, H, W].</summary>
+    static Tensor Energy(PretrainedModel model, Tensor images)
+    {
+        var features = model.Backbone.forward_features(model.Normalization.FromPixels(images.to(model.Device)));
+        return F.interpolate(features.pow(2).sum(1, keepdim: true).sqrt_(), new[] { images.shape[2], images.shape[3] },
+                             mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1);
     }
 }

@@ -73,7 +73,7 @@ sealed class ClassificationTask : FinetuneTask
 
     public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
-        var images = Rows(train.Gather(batch), Enumerable.Range(0, batch.Length).ToArray(), flipped, device);
+        var images = Flipped(train.Gather(batch).to(device), flipped);
         var labels = tensor(batch.Select(i => (long)train.Labels![i]).ToArray(), device: device);
         return nn.functional.cross_entropy(network.call(normalization.FromPixels(Shifted(images, batch))), labels);
     }

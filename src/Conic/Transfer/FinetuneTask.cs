@@ -46,11 +46,14 @@ public abstract class FinetuneTask : IDisposable
     /// Rows <paramref name="batch"/> of uint8 <paramref name="stored"/> ([N, ...]) on <paramref name="device"/>, each
     /// flipped along its last axis where <paramref name="flipped"/> says.
     /// </summary>
-    protected static Tensor Rows(Tensor stored, int[] batch, bool[] flipped, Device device)
+    protected static Tensor Rows(Tensor stored, int[] batch, bool[] flipped, Device device) =>
+        Flipped(stored.index_select(0, tensor(batch.Select(i => (long)i).ToArray())).to(device), flipped);
+
+    /// <summary>Each row of <paramref name="rows"/> flipped along its last axis where <paramref name="flipped"/> says.</summary>
+    protected static Tensor Flipped(Tensor rows, bool[] flipped)
     {
-        var rows = stored.index_select(0, tensor(batch.Select(i => (long)i).ToArray())).to(device);
         if (!flipped.Any(f => f)) return rows;
-        var flip = tensor(flipped, device: device).view([-1, .. Enumerable.Repeat(1L, (int)rows.dim() - 1)]);
+        var flip = tensor(flipped, device: rows.device).view([-1, .. Enumerable.Repeat(1L, (int)rows.dim() - 1)]);
         return where(flip, rows.flip(-1), rows);
     }
 
