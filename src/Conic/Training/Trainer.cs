@@ -123,7 +123,14 @@ public static class Trainer
                                 Remaining(clock.Elapsed.TotalSeconds, sums.Steps));
             }
 
-            if (sums.Steps == 0) break; // a time budget that ran out between the epoch's start and its first step
+            if (sums.Steps == 0)
+            {
+                // The budget ran out before this epoch's first step (a step slower than the last epoch's): the last
+                // checkpoint holds these weights; record its budget as spent, so a resumed run trains no further.
+                Checkpoint.Save(checkpointPath, model.Header(epoch - 1, step, Math.Max(Elapsed(), budgetSeconds), budgetSeconds),
+                                TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
+                break;
+            }
             double seconds = clock.Elapsed.TotalSeconds;
             // Less time left than one more step takes counts as spent: the next epoch would end before its first step.
             budgetSpent = budgeted && schedule.IsOver(step, Elapsed() + seconds / Math.Max(1, sums.Steps));
