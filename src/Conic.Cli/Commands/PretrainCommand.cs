@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Conic.Data;
+using Conic.Distributed;
 using Conic.Training;
 using Conic.Workflows;
 using Conic.Runtime;
@@ -22,6 +23,20 @@ static class PretrainCommand
         Description = "continue the run folder's last checkpoint with its config.json (flags may change where it runs, or add epochs)",
     };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "skip the evaluation after pretraining" };
+    static readonly Option<bool> Distributed = new("--distributed")
+    {
+        Description = "train as one rank of an Open MPI job ('mpirun -np N ./conic pretrain --distributed ...'): data-parallel over the ranks, " +
+                      "--batch-size is the global batch; rank 0 writes the run folder",
+    };
+    static readonly Option<int> Processes = new("--processes")
+    {
+        HelpName = "N", Description = "run N data-parallel ranks on this machine (starts mpirun itself; threads per rank default to cores / N)",
+    };
+    static readonly Option<double> RankTimeout = new("--rank-timeout")
+    {
+        HelpName = "SECONDS", DefaultValueFactory = _ => 600,
+        Description = "with --distributed: a rank that waits this long for the others (a rank died or hung) stops the job with an error",
+    };
 
     public static Command Create()
     {
@@ -30,7 +45,10 @@ static class PretrainCommand
         command.Add(Config);
         command.Add(Resume);
         command.Add(NoEval);
-        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), Config, Resume, NoEval);
+        command.Add(Distributed);
+        command.Add(Processes);
+        command.Add(RankTimeout);
+        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), Config, Resume, NoEval, Distributed, Processes, RankTimeout);
         command.SetAction(result => Run(result, settings));
         return command;
     }
@@ -49,14 +67,30 @@ static class PretrainCommand
     {
         var options = Options(result, settings);
         options.Validate();  // before the data loads, so that a bad option fails at once
-        using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();
+        int processCount = result.GetValue(Processes);
+        if (result.GetResult(Processes) != null)
+        {
+            if (processCount < 1) throw new ConicException($"--processes {processCount}: give 1 or more");
+            if (result.GetValue(Distributed)) throw new ConicException("--processes starts mpirun itself: leave out --distributed (or run mpirun yourself without --processes)");
+            return MpiLaunch.Run(Environment.GetCommandLineArgs().Skip(1).ToArray(), processCount);
+        }
+        using var processes = result.GetValue(Distributed) ? MpiProcessGroup.Join(TimeSpan.FromSeconds(result.GetValue(RankTimeout))) : ProcessGroup.Single;
+        if (processes is MpiProcessGroup)
+        {
+            // A rank cannot restart itself under mpirun; the arithmetic check picks another fallback instead.
+            Models.ArithmeticCheck.RestartWithIsaCapAllowed = false;
+            // Ranks on one machine share its cores: one rank's OpenMP threads spinning on another's core costs ~10x.
+            if (options.Threads == 0) options = options with { Threads = Math.Max(1, Environment.ProcessorCount / MpiProcessGroup.LocalRanks) };
+        }
+        var log = processes.IsMain ? Console.Error : TextWriter.Null;
+        using var runLock = processes.IsMain ? new Runtime.RunFolder(options.RunDirectory).Lock() : null;
 
-        var data = options.LoadData(Console.Error);
-        Console.Error.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
-                                (data.Test != null ? $", {data.Test.Count} test images" : ""));
-        foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
-        using var run = PretrainRun.Execute(options, data, Console.Error, result.GetValue(Resume), evaluate: !result.GetValue(NoEval),
-                                            startedUtc: System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime());
+        var data = options.LoadData(log);
+        log.WriteLine($"data: {data.Train.Count} training images {data.Train.Channels}x{data.Train.Height}x{data.Train.Width} from {data.Train.Source}" +
+                      (data.Test != null ? $", {data.Test.Count} test images" : ""));
+        foreach (string note in data.Notes) log.WriteLine($"note: {note}");
+        using var run = PretrainRun.Execute(options, data, log, result.GetValue(Resume), evaluate: !result.GetValue(NoEval),
+                                            startedUtc: System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime(), processes: processes);
         return 0;
     }
 }

@@ -30,14 +30,17 @@ public sealed class BatchAugmenter
     /// decoded image for a streamed data set (each image decoded once for all its views), from the stored image for an
     /// in-memory one; then each view is flipped, coloured and normalised.
     /// </summary>
-    public Tensor[] Views(ImageDataset data, int[] datasetIndices, Device device, Generator generator)
+    /// <param name="share">With data-parallel training, which rows of the global batch these images are (their random
+    /// numbers are those rows' draws); null for a whole batch.</param>
+    public Tensor[] Views(ImageDataset data, int[] datasetIndices, Device device, Generator generator, BatchShare? share = null)
     {
+        var random = new SampleDraws(generator, share ?? BatchShare.All(datasetIndices.Length), datasetIndices.Length);
         using var scope = NewDisposeScope();
         int imageSide = Math.Min(data.Height, data.Width);
         int smallSide = _options.SmallCropSize > 0 ? _options.SmallCropSize : Math.Max(4, imageSide / 2);
         var specs = new List<(double AreaMin, double AreaMax, int? Side)> { (_options.CropAreaMin, _options.CropAreaMax, null), (_options.CropAreaMin, _options.CropAreaMax, null) };
         for (int i = 0; i < _options.SmallCrops; i++) specs.Add((_options.SmallCropAreaMin, _options.SmallCropAreaMax, smallSide));
-        var draws = specs.Select(s => DrawCrops(generator, datasetIndices.Length, s.AreaMin, s.AreaMax)).ToArray();
+        var draws = specs.Select(s => DrawCrops(random, s.AreaMin, s.AreaMax)).ToArray();
 
         Tensor[] cropped;
         if (data.IsStreamed)
@@ -51,7 +54,7 @@ public sealed class BatchAugmenter
             var stored = data.Gather(datasetIndices).to(device).to_type(ScalarType.Float32).div_(255f);
             cropped = draws.Select((d, v) => CropAndFlip(stored, d, specs[v].Side)).ToArray();
         }
-        return cropped.Select(x => Finish(x, generator).MoveToOuterDisposeScope()).ToArray();
+        return cropped.Select(x => Finish(x, random).MoveToOuterDisposeScope()).ToArray();
     }
 
     static CropBox[] Boxes(CropDraw draw)
@@ -67,19 +70,20 @@ public sealed class BatchAugmenter
     public Tensor Augment(Tensor images, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var draw = DrawCrops(generator, images.shape[0], _options.CropAreaMin, _options.CropAreaMax);
+        var random = new SampleDraws(generator, BatchShare.All(images.shape[0]), images.shape[0]);
+        var draw = DrawCrops(random, _options.CropAreaMin, _options.CropAreaMax);
         var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(255f), draw, outputSide: null);
-        return Finish(x, generator).MoveToOuterDisposeScope();
+        return Finish(x, random).MoveToOuterDisposeScope();
     }
 
     /// <summary>Everything after the crop and flip: RandAugment, colour, grayscale, blur, normalisation.</summary>
-    Tensor Finish(Tensor x, Generator generator)
+    Tensor Finish(Tensor x, SampleDraws random)
     {
         long channels = x.shape[1];
-        if (_options.RandAugmentOps > 0) x = RandAugment.Apply(x, generator, _options.RandAugmentOps, _options.RandAugmentMagnitude);
-        x = ColourJitter(x, generator, channels);
-        if (channels == 3) x = RandomGrayscale(x, generator);
-        x = Blur(x, generator);
+        if (_options.RandAugmentOps > 0) x = RandAugment.Apply(x, random, _options.RandAugmentOps, _options.RandAugmentMagnitude);
+        x = ColourJitter(x, random, channels);
+        if (channels == 3) x = RandomGrayscale(x, random);
+        x = Blur(x, random);
         return _normalization.FromUnitRange(x);
     }
 
@@ -87,27 +91,21 @@ public sealed class BatchAugmenter
     /// Each sample's crop: width and height as fractions of the image's sides (area and log-ratio uniform, clipped to
     /// the image), centre in [-1, 1] keeping the crop inside, and whether it is mirrored.
     /// </summary>
-    CropDraw DrawCrops(Generator generator, long batch, double areaMin, double areaMax)
+    CropDraw DrawCrops(SampleDraws random, double areaMin, double areaMax)
     {
         var o = _options;
-        var area = Uniform(generator, batch, areaMin, areaMax, CPU);
-        var ratio = Uniform(generator, batch, Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), CPU).exp();
+        var area = random.Uniform(areaMin, areaMax, CPU);
+        var ratio = random.Uniform(Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), CPU).exp();
         var width = area.mul(ratio).sqrt_().clamp_max_(1.0);
         var height = area.div(ratio).sqrt_().clamp_max_(1.0);
-        var centreX = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(width.neg().add(1));
-        var centreY = rand(new[] { batch }, generator: generator).mul_(2).sub_(1).mul_(height.neg().add(1));
-        var flip = rand(new[] { batch }, generator: generator).lt(o.FlipProbability);
+        var centreX = random.Rand().mul_(2).sub_(1).mul_(width.neg().add(1));
+        var centreY = random.Rand().mul_(2).sub_(1).mul_(height.neg().add(1));
+        var flip = random.Rand().lt(o.FlipProbability);
         return new CropDraw(width, height, centreX, centreY, flip);
     }
 
     /// <summary>A batch's crops: sizes and centres as fractions of the image (CPU tensors [B]) and the mirrored ones.</summary>
     readonly record struct CropDraw(Tensor Width, Tensor Height, Tensor CentreX, Tensor CentreY, Tensor Flip);
-
-    internal static Tensor Uniform(Generator generator, long count, double low, double high, Device device) =>
-        rand(new[] { count }, generator: generator).mul_(high - low).add_(low).to(device);
-
-    internal static Tensor Bernoulli(Generator generator, long count, double probability, Device device) =>
-        rand(new[] { count }, generator: generator).lt(probability).to(device);
 
     static Tensor CropAndFlip(Tensor x, CropDraw draw, long? outputSide)
     {
@@ -125,18 +123,18 @@ public sealed class BatchAugmenter
         return F.grid_sample(x, grid, mode: GridSampleMode.Bilinear, padding_mode: GridSamplePaddingMode.Reflection, align_corners: false);
     }
 
-    Tensor ColourJitter(Tensor x, Generator generator, long channels)
+    Tensor ColourJitter(Tensor x, SampleDraws random, long channels)
     {
         long batch = x.shape[0];
         var o = _options;
         var device = x.device;
-        var apply = Bernoulli(generator, batch, o.JitterProbability, device);
+        var apply = random.Bernoulli(o.JitterProbability, device);
         Tensor Factor(double strength) =>
-            where(apply, Uniform(generator, batch, Math.Max(0, 1 - strength), 1 + strength, device), tensor(1f, device: device)).view(-1, 1, 1, 1);
+            where(apply, random.Uniform(Math.Max(0, 1 - strength), 1 + strength, device), tensor(1f, device: device)).view(-1, 1, 1, 1);
         var brightness = Factor(o.Brightness);
         var contrast = Factor(o.Contrast);
         var saturation = Factor(o.Saturation);
-        var hue = where(apply, Uniform(generator, batch, -o.Hue, o.Hue, device), tensor(0f, device: device));
+        var hue = where(apply, random.Uniform(-o.Hue, o.Hue, device), tensor(0f, device: device));
 
         x = x.mul(brightness).clamp_(0, 1);
         var grayMean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
@@ -166,18 +164,18 @@ public sealed class BatchAugmenter
         ? x[.., 0..1].mul(0.299).add_(x[.., 1..2].mul(0.587)).add_(x[.., 2..3].mul(0.114))
         : x;
 
-    Tensor RandomGrayscale(Tensor x, Generator generator)
+    Tensor RandomGrayscale(Tensor x, SampleDraws random)
     {
-        var apply = Bernoulli(generator, x.shape[0], _options.GrayscaleProbability, x.device).view(-1, 1, 1, 1);
+        var apply = random.Bernoulli(_options.GrayscaleProbability, x.device).view(-1, 1, 1, 1);
         return where(apply, Gray(x).expand_as(x), x);
     }
 
-    Tensor Blur(Tensor x, Generator generator)
+    Tensor Blur(Tensor x, SampleDraws random)
     {
         long batch = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3];
         var o = _options;
-        var apply = Bernoulli(generator, batch, o.BlurProbability, CPU);
-        var sigma = Uniform(generator, batch, o.BlurSigmaMin, o.BlurSigmaMax, CPU);
+        var apply = random.Bernoulli(o.BlurProbability, CPU);
+        var sigma = random.Uniform(o.BlurSigmaMin, o.BlurSigmaMax, CPU);
         if (o.BlurProbability == 0) return x;
         // Kernel about a tenth of the image side (odd, at least 3), as in SimCLR.
         int radius = Math.Max(1, (int)(Math.Min(height, width) / 20));

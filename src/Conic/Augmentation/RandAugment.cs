@@ -14,14 +14,13 @@ static class RandAugment
     enum Operation { Identity, Rotate, ShearX, TranslateX, TranslateY, AutoContrast, Solarize, Posterize }
 
     /// <param name="x">float [B, C, H, W] in [0, 1].</param>
-    public static Tensor Apply(Tensor x, Generator generator, int slots, double magnitude)
+    public static Tensor Apply(Tensor x, SampleDraws random, int slots, double magnitude)
     {
         double m = magnitude / 10;
-        long batch = x.shape[0];
         for (int slot = 0; slot < slots; slot++)
         {
-            var operation = randint(0, OperationCount, new[] { batch }, generator: generator).to(x.device);
-            var sign = BatchAugmenter.Bernoulli(generator, batch, 0.5, x.device).to_type(ScalarType.Float32).mul(2).sub(1);
+            var operation = random.RandInt(OperationCount, x.device);
+            var sign = random.Bernoulli(0.5, x.device).to_type(ScalarType.Float32).mul(2).sub(1);
             Tensor Is(Operation op) => operation.eq((long)op);
             Tensor Amount(Operation op, double scale) => where(Is(op), sign.mul(scale * m), zeros_like(sign));
 

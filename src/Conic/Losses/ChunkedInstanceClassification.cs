@@ -117,7 +117,7 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
     static Tensor ThroughNormalize(Tensor unitGrad, Tensor unitWeights, Tensor norms) =>
         ThroughNormalizeInPlace(unitGrad.clone(), unitWeights, norms);
 
-    static Tensor ThroughNormalizeInPlace(Tensor unitGrad, Tensor unitWeights, Tensor norms) =>
+    internal static Tensor ThroughNormalizeInPlace(Tensor unitGrad, Tensor unitWeights, Tensor norms) =>
         unitGrad.addcmul_(unitWeights, unitWeights.mul(unitGrad).sum(1, keepdim: true), value: -1).div_(norms);
 
     static (Tensor UnitEmbeddings, Tensor ClassWeights, Tensor Targets, double Temperature, long ChunkSize) Unpack(object[] vars) =>

@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -102,7 +103,7 @@ public sealed class ConicMethod : SslMethod
                     o => o.RowsFromFirstEmbedding, (o, v) => o with { RowsFromFirstEmbedding = v }, ("random", false), ("embedding", true))
             .Number("--classifier-momentum", "M", "momentum of the classifier's update with --classifier-negatives", o => o.ClassifierMomentum,
                     (o, v) => o with { ClassifierMomentum = v }, ValueRange.Momentum),
-        (backbone, instances, _, options) => new ConicMethod(backbone, instances, options));
+        (backbone, instances, _, options, processes) => new ConicMethod(backbone, instances, options, processes));
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly Parameter classifier;
@@ -112,24 +113,43 @@ public sealed class ConicMethod : SslMethod
     readonly Tensor? classifier_steps;
     readonly Tensor? classifier_seen;
     readonly ConicOptions _options;
+    readonly long _instances;
+    // In a data-parallel run this process's block of the classifier's rows (and of classifier_seen); null when whole.
+    RowShard? _shard;
     Tensor? _sampledRows, _sampledWeights;
     double _sampledOffset;
 
-    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options) : base("conic")
+    /// <param name="processes">In a data-parallel run the classifier is split by rows over the processes: each keeps
+    /// N/P rows (and their optimiser state) and classifies with the exact sharded softmax (<see cref="ShardedInstanceClassification"/>).</param>
+    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options, ProcessGroup? processes = null) : base("conic")
     {
         _options = options;
+        _instances = instanceCount;
         this.backbone = backbone;
         int hidden = options.ProjectionHidden > 0 ? options.ProjectionHidden : 4 * backbone.FeatureDim;
         projector = new ProjectionHead(backbone.FeatureDim, hidden, options.EmbeddingDim);
-        classifier = new Parameter(randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd));
+        // The whole matrix is drawn on every process, so that P processes start from one process's weights.
+        var initial = randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd);
+        if (processes is { IsDistributed: true })
+        {
+            if (Samples)
+                throw new ConicException("--classifier-negatives with --distributed: the classifier is split over the processes with an exact softmax, " +
+                                         "which needs no sampled negatives; leave out --classifier-negatives");
+            UseProcesses(processes);
+            _shard = RowShard.Of(instanceCount, processes);
+            using var whole = initial;
+            initial = _shard.Value.Take(whole).clone();
+        }
+        long rows = _shard?.Count ?? instanceCount;
+        classifier = new Parameter(initial);
         if (Samples)
         {
-            classifier_momentum = zeros(instanceCount, options.EmbeddingDim);
-            classifier_last_step = full(instanceCount, -1L, dtype: ScalarType.Int64);
+            classifier_momentum = zeros(rows, options.EmbeddingDim);
+            classifier_last_step = full(rows, -1L, dtype: ScalarType.Int64);
             classifier_steps = zeros(1, dtype: ScalarType.Int64);
         }
         // 0/1 in int64: checkpoints hold float32 and int64 tensors.
-        if (options.RowsFromFirstEmbedding) classifier_seen = zeros(instanceCount, dtype: ScalarType.Int64);
+        if (options.RowsFromFirstEmbedding) classifier_seen = zeros(rows, dtype: ScalarType.Int64);
         RegisterComponents();
     }
 
@@ -143,6 +163,11 @@ public sealed class ConicMethod : SslMethod
     /// detached, so they train the network and not the rows) and pulled towards both main views.</summary>
     public override bool UsesSmallCrops => true;
 
+    public override IReadOnlyDictionary<string, long> RowShardedState => _shard is null
+        ? new Dictionary<string, long>()
+        : new Dictionary<string, long> { [nameof(classifier)] = _instances, [nameof(classifier_seen)] = _instances }
+            .Where(kv => kv.Key != nameof(classifier_seen) || classifier_seen is not null).ToDictionary();
+
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
@@ -150,7 +175,8 @@ public sealed class ConicMethod : SslMethod
         var embeddings = projector.call(features);
         var targets = BothViewTargets(batch);
         if (classifier_seen is not null) StartUnseenRows(batch.InstanceIndices, embeddings);
-        var classification = Samples ? SampledClassification(batch, embeddings)
+        var classification = _shard is not null ? Sharded(embeddings, classifier, targets)
+            : Samples ? SampledClassification(batch, embeddings)
             : Materialize(targets.shape[0])
             ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
             : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
@@ -162,7 +188,8 @@ public sealed class ConicMethod : SslMethod
             var smallFeatures = backbone.call(cat(batch.Views.Skip(2).ToArray(), 0));
             var smallEmbeddings = projector.call(smallFeatures);
             var smallTargets = cat(Enumerable.Repeat(batch.InstanceIndices, smallCrops).ToArray(), 0);
-            var smallClassification = Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
+            var smallClassification = _shard is not null ? Sharded(smallEmbeddings, classifier.detach(), smallTargets)
+                : Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
                 : ConicLosses.InstanceClassification(smallEmbeddings, classifier.detach(), smallTargets, _options.Temperature, _options.ClassifierChunk);
             // Every view weighs the same in the mean over views; each small crop is pulled towards both main views.
             classification = classification.mul(2).add(smallClassification.mul(smallCrops)).div(2 + smallCrops);
@@ -174,16 +201,45 @@ public sealed class ConicMethod : SslMethod
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
 
-    /// <summary>Rows of images seen for the first time become the mean of their two views' unit embeddings, at the initial rows' norm.</summary>
+    /// <summary>This process's views classified among all N classes, over the global batch, with the rows split over the processes.</summary>
+    Tensor Sharded(Tensor embeddings, Tensor rows, Tensor targets)
+    {
+        var shard = _shard!.Value;
+        var allEmbeddings = Collectives.GatherAcross(Processes, embeddings);
+        var allTargets = Collectives.GatherConstant(Processes, targets);
+        long chunk = _options.ClassifierChunk > 0 ? _options.ClassifierChunk : ConicLosses.AutomaticChunkSize(allEmbeddings.shape[0]);
+        return ShardedInstanceClassification.Loss(allEmbeddings, rows, allTargets, shard.Start, _options.Temperature, chunk,
+                                                  x => Collectives.SumAcross(Processes, x), x => MaximumAcross(Processes, x));
+    }
+
+    static Tensor MaximumAcross(ProcessGroup processes, Tensor values)
+    {
+        var maximum = values.clone();
+        processes.AllReduce(maximum, Reduction.Max);
+        return maximum;
+    }
+
+    /// <summary>
+    /// Rows of images seen for the first time become the mean of their two views' unit embeddings, at the initial rows'
+    /// norm; with the rows split over processes, each process starts its own rows among the global batch's images.
+    /// </summary>
     void StartUnseenRows(Tensor own, Tensor embeddings)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var unseen = classifier_seen!.index_select(0, own).eq(0).nonzero().squeeze(1);
-        if (unseen.shape[0] == 0) return;
         long size = own.shape[0];
         var unit = nn.functional.normalize(embeddings.detach(), dim: 1);
-        var mean = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..]), dim: 1).index_select(0, unseen);
+        var means = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..]), dim: 1);
+        if (_shard is { } shard)
+        {
+            var images = Collectives.GatherConstant(Processes, own);
+            var allMeans = Collectives.GatherConstant(Processes, means);
+            var inShard = images.ge(shard.Start).logical_and(images.lt(shard.Start + shard.Count)).nonzero().squeeze(1);
+            (own, means) = (images.index_select(0, inShard).sub(shard.Start), allMeans.index_select(0, inShard));
+        }
+        var unseen = classifier_seen!.index_select(0, own).eq(0).nonzero().squeeze(1);
+        if (unseen.shape[0] == 0) return;
+        var mean = means.index_select(0, unseen);
         var rows = own.index_select(0, unseen);
         classifier.index_copy_(0, rows, mean.mul(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim)));
         classifier_seen.index_fill_(0, rows, 1);

@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Models;
 
 namespace Conic.Methods;
@@ -23,10 +24,10 @@ public abstract record MethodSettings;
 /// </summary>
 public sealed class MethodDefinition
 {
-    readonly Func<ResNet, int, int, MethodSettings, SslMethod> _create;
+    readonly Func<ResNet, int, int, MethodSettings, ProcessGroup, SslMethod> _create;
 
     MethodDefinition(string name, string summary, MethodSettings defaults, Settings<MethodSettings> settings, TrainingDefaults training,
-                     Func<ResNet, int, int, MethodSettings, SslMethod> create)
+                     Func<ResNet, int, int, MethodSettings, ProcessGroup, SslMethod> create)
     {
         Name = name;
         Summary = summary;
@@ -46,15 +47,23 @@ public sealed class MethodDefinition
     /// <param name="create">The method from a backbone, the number of instances, the number of epochs and its settings.</param>
     public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<ResNet, int, int, T, SslMethod> create,
                                          TrainingDefaults? training = null) where T : MethodSettings =>
+        Of(name, summary, defaults, settings, (backbone, instances, epochs, s, _) => create(backbone, instances, epochs, s), training);
+
+    /// <param name="create">As above, also given the processes of a data-parallel run, for methods whose state is split over them.</param>
+    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<ResNet, int, int, T, ProcessGroup, SslMethod> create,
+                                         TrainingDefaults? training = null) where T : MethodSettings =>
         new(name, summary, defaults, settings.Within<MethodSettings>(s => (T)s, (_, t) => t), training ?? TrainingDefaults.Sgd,
-            (backbone, instances, epochs, s) => create(backbone, instances, epochs, (T)s));
+            (backbone, instances, epochs, s, processes) => create(backbone, instances, epochs, (T)s, processes));
 
     /// <summary>Whether <paramref name="settings"/> are this method's kind of settings.</summary>
     public bool Owns(MethodSettings settings) => settings.GetType() == Defaults.GetType();
 
-    public SslMethod Create(ResNet backbone, int instanceCount, int epochs, MethodSettings settings)
+    /// <param name="processes">The ranks of a data-parallel run (default: one process).</param>
+    public SslMethod Create(ResNet backbone, int instanceCount, int epochs, MethodSettings settings, ProcessGroup? processes = null)
     {
         Settings.ThrowIfInvalid(settings);
-        return _create(backbone, instanceCount, epochs, settings);
+        var method = _create(backbone, instanceCount, epochs, settings, processes ?? ProcessGroup.Single);
+        method.UseProcesses(processes ?? ProcessGroup.Single);
+        return method;
     }
 }

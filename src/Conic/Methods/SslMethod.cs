@@ -1,3 +1,4 @@
+using Conic.Distributed;
 using Conic.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -41,6 +42,21 @@ public abstract class SslMethod : nn.Module
     /// second copy of every backbone parameter.
     /// </summary>
     public abstract ResNet Backbone { get; }
+
+    /// <summary>
+    /// The processes of a data-parallel run (<see cref="ProcessGroup.Single"/> by default). The batch a step gets is
+    /// this rank's share of the global batch; methods whose loss couples the samples gather what the math needs.
+    /// </summary>
+    protected ProcessGroup Processes { get; private set; } = ProcessGroup.Single;
+
+    /// <summary>Trains as one of <paramref name="processes"/>' ranks (set when the method is built).</summary>
+    public void UseProcesses(ProcessGroup processes) => Processes = processes;
+
+    /// <summary>
+    /// The state (state_dict names) this rank holds only a contiguous block of rows of, with the row count of the whole
+    /// (checkpoints gather and scatter them); an optimiser group of the same name is split the same way.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, long> RowShardedState => new Dictionary<string, long>();
 
     /// <summary>The loss for one batch.</summary>
     public abstract MethodLoss TrainingStep(TrainingBatch batch);

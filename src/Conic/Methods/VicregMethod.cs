@@ -67,7 +67,7 @@ public sealed class VicregMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
-        var z = expander.call(backbone.call(BothViews(batch)));
+        var z = BatchNorms.Sequence(expander, backbone.call(BothViews(batch)));
         var (invariance, variance, covariance) = Terms(z[..size], z[size..]);
         var total = invariance.mul(_options.InvarianceWeight).add(variance.mul(_options.VarianceWeight)).add(covariance.mul(_options.CovarianceWeight));
         return new MethodLoss(total, new[] { new LossTerm("invariance", invariance), new LossTerm("variance", variance), new LossTerm("covariance", covariance) });

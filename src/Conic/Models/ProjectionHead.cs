@@ -20,5 +20,5 @@ public sealed class ProjectionHead : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => layers.call(input);
+    public override Tensor forward(Tensor input) => BatchNorms.Sequence(layers, input);
 }

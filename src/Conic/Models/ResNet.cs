@@ -154,7 +154,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     Tensor StemForward(Tensor input)
     {
         if (BFloat16Compute) input = input.to(ScalarType.BFloat16);
-        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
+        var x = functional.relu(BatchNorms.Apply(bn1, MixedPrecision.Conv(conv1, input)));
         return _maxPool ? functional.max_pool2d(x, 3, 2, 1) : x;
     }
 
@@ -209,8 +209,8 @@ sealed class BasicBlock : Module<Tensor, Tensor>, IResidualBlock
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
-        x = bn2.call(MixedPrecision.Conv(conv2, x));
+        var x = functional.relu(BatchNorms.Apply(bn1, MixedPrecision.Conv(conv1, input)));
+        x = BatchNorms.Apply(bn2, MixedPrecision.Conv(conv2, x));
         var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
         return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
     }
@@ -242,9 +242,9 @@ sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = functional.relu(bn1.call(MixedPrecision.Conv(conv1, input)));
-        x = functional.relu(bn2.call(MixedPrecision.Conv(conv2, x)));
-        x = bn3.call(MixedPrecision.Conv(conv3, x));
+        var x = functional.relu(BatchNorms.Apply(bn1, MixedPrecision.Conv(conv1, input)));
+        x = functional.relu(BatchNorms.Apply(bn2, MixedPrecision.Conv(conv2, x)));
+        x = BatchNorms.Apply(bn3, MixedPrecision.Conv(conv3, x));
         var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
         return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
     }
@@ -261,7 +261,7 @@ static class MixedPrecision
     public static Tensor Downsample(Sequential downsample, Tensor input)
     {
         var (conv, norm) = Pair(downsample)!.Value;
-        return norm.call(Conv(conv, input));
+        return BatchNorms.Apply(norm, Conv(conv, input));
     }
 
     /// <summary>A shortcut's (convolution, BatchNorm), or null for the identity shortcut.</summary>

@@ -5,9 +5,10 @@ namespace Conic.Training;
 /// <summary>What one epoch of pretraining measured.</summary>
 /// <param name="ElapsedMinutes">Wall-clock minutes of training from its start to the end of this epoch (monitor included),
 /// across resumes: the x axis of a learning curve against time.</param>
+/// <param name="CommunicationShare">In a data-parallel run, the share of the epoch rank 0 spent in collectives.</param>
 public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, double Loss,
                                   IReadOnlyList<(string Name, double Value)> Terms, double ImagesPerSecond, double Seconds,
-                                  double? MonitorKnnTop1 = null, double? ElapsedMinutes = null);
+                                  double? MonitorKnnTop1 = null, double? ElapsedMinutes = null, double? CommunicationShare = null);
 
 /// <summary>
 /// metrics.csv in the run folder: one row per epoch. On resume the rows after the checkpoint's epoch are dropped,
@@ -52,13 +53,14 @@ public sealed class MetricsCsv(string path)
         string text = File.Exists(path)
             ? File.ReadAllText(path)
             : string.Join(",", new[] { "epoch", "step", "lr", "loss" }.Concat(metrics.Terms.Select(t => t.Name))
-                                                                      .Concat(new[] { "images_per_second", "seconds", "monitor_knn_top1", "elapsed_minutes" })) + "\n";
+                                                                      .Concat(new[] { "images_per_second", "seconds", "monitor_knn_top1", "elapsed_minutes", "communication_share" })) + "\n";
         var values = new[] { metrics.LearningRate, metrics.Loss }.Concat(metrics.Terms.Select(t => t.Value))
                                                                   .Concat(new[] { metrics.ImagesPerSecond, metrics.Seconds });
         string row = string.Join(",", new[] { metrics.Epoch.ToString(CultureInfo.InvariantCulture), metrics.Step.ToString(CultureInfo.InvariantCulture) }
             .Concat(values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))
             .Append(metrics.MonitorKnnTop1?.ToString("G6", CultureInfo.InvariantCulture) ?? "")
-            .Append(metrics.ElapsedMinutes?.ToString("G6", CultureInfo.InvariantCulture) ?? ""));
+            .Append(metrics.ElapsedMinutes?.ToString("G6", CultureInfo.InvariantCulture) ?? "")
+            .Append(metrics.CommunicationShare?.ToString("G4", CultureInfo.InvariantCulture) ?? ""));
         Runtime.AtomicFile.WriteText(path, text + row + "\n");
     }
 }

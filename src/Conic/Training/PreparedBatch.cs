@@ -24,13 +24,14 @@ sealed class PreparedBatch : IDisposable
 
     /// <summary>
     /// The views of images <paramref name="datasetIndices"/> (see <see cref="BatchAugmenter.Views"/>); <paramref name="instances"/>
-    /// are the classifier's indices; with <paramref name="withLabels"/>, the images' labels too.
+    /// are the classifier's indices; with <paramref name="withLabels"/>, the images' labels too; <paramref name="share"/>: which
+    /// rows of a data-parallel global batch they are.
     /// </summary>
     public static PreparedBatch Make(BatchAugmenter augmenter, ImageDataset data, int[] datasetIndices, int[] instances, Device device, Generator generator,
-                                     bool withLabels = false)
+                                     bool withLabels = false, BatchShare? share = null)
     {
         using var scope = NewDisposeScope();
-        var views = augmenter.Views(data, datasetIndices, device, generator);
+        var views = augmenter.Views(data, datasetIndices, device, generator, share);
         var indices = tensor(instances.Select(i => (long)i).ToArray()).to(device);
         var labels = withLabels ? tensor(datasetIndices.Select(i => (long)data.Labels![i]).ToArray()).to(device).DetachFromDisposeScope() : null;
         return new PreparedBatch(views.Select(v => v.DetachFromDisposeScope()).ToArray(), indices.DetachFromDisposeScope(), labels);

@@ -41,6 +41,11 @@ public sealed record PretrainOptions
     public string Device { get; init; } = "cpu";
     /// <summary>CPU threads for libtorch; 0 means one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// In a data-parallel run, BatchNorm statistics over the global batch (all ranks) instead of each rank's share;
+    /// with it, P ranks compute what one process does with the whole batch.
+    /// </summary>
+    public bool SyncBatchNorm { get; init; }
     /// <summary>Prepare the next batch's views on a worker thread while the current step computes (same views either way).</summary>
     public bool Prefetch { get; init; } = true;
     /// <summary>Threads that decode the images of image folders for a batch; 0 means one per core.</summary>
@@ -147,6 +152,8 @@ public sealed record PretrainOptions
         .Text("--device", "DEV", "cpu, cuda or cuda:N (cuda needs the TorchSharp-cuda-linux package)", o => o.Device, (o, v) => o with { Device = v },
               o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal) ? null : $"'{o.Device}' is not cpu, cuda or cuda:N")
         .Integer("--threads", "N", "CPU threads for libtorch; 0 = one per core", o => o.Threads, (o, v) => o with { Threads = v }, ValueRange.NonNegative)
+        .Choice("--sync-bn", "on|off", "with --distributed: BatchNorm statistics over the global batch (all ranks), as one process with the whole batch computes them",
+                o => o.SyncBatchNorm, (o, v) => o with { SyncBatchNorm = v }, ("on", true), ("off", false))
         .Choice("--prefetch", "on|off", "prepare the next batch's views on a worker thread while the current step computes", o => o.Prefetch,
                 (o, v) => o with { Prefetch = v }, ("on", true), ("off", false))
         .Choice("--precision", "P", "backbone convolutions in training: auto (bf16 where the CPU has bfloat16 instructions and the start-up arithmetic check finds it right), fp32 or bf16; weights, gradients and evaluation stay fp32",

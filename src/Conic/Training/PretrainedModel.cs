@@ -1,5 +1,6 @@
 using Conic.Augmentation;
 using Conic.Data;
+using Conic.Distributed;
 using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
@@ -58,12 +59,13 @@ public sealed class PretrainedModel : IDisposable
     public void UseEvaluationArithmetic() => Arithmetic.Evaluation.Apply(Backbones);
 
     /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
-    public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device)
+    /// <param name="processes">The ranks of a data-parallel run; methods may split state over them.</param>
+    public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device, ProcessGroup? processes = null)
     {
         if (options.Backbone.InputChannels != train.Channels)
             throw new ArgumentException($"{train.Source} has {train.Channels} channels, the backbone expects {options.Backbone.InputChannels}");
         var (mean, std) = train.ChannelStatistics();
-        return Create(options, instanceCount, new InputNormalization(mean, std), (train.Height, train.Width), device);
+        return Create(options, instanceCount, new InputNormalization(mean, std), (train.Height, train.Width), device, processes);
     }
 
     /// <summary>The model saved in a run folder's checkpoint.</summary>
@@ -81,11 +83,11 @@ public sealed class PretrainedModel : IDisposable
     }
 
     static PretrainedModel Create(PretrainOptions options, int instanceCount, InputNormalization normalization,
-                                  (int Height, int Width) imageSize, Device device)
+                                  (int Height, int Width) imageSize, Device device, ProcessGroup? processes = null)
     {
         manual_seed(options.Seed);
         var backbone = new ResNet(options.Backbone);
-        var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings);
+        var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings, processes);
         method.to(device);
         return new PretrainedModel(options, method, normalization, instanceCount, imageSize, device);
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Conic.Augmentation;
 using Conic.Data;
+using Conic.Distributed;
 using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
@@ -21,40 +22,60 @@ public static class Trainer
     /// </summary>
     /// <param name="budget">For a <see cref="PretrainOptions.TimeBudgetMinutes"/> run: when it started and its evaluation's
     /// expected time; without it the budget counts from this call and leaves no time for evaluation.</param>
+    /// <param name="processes">The ranks of a data-parallel run: each trains on its share of every (global) batch,
+    /// gradients are averaged, rank 0 alone writes the run folder and monitors. Default: one process.</param>
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
-                                           Func<PretrainedModel, double>? monitor = null, RunBudget? budget = null)
+                                           Func<PretrainedModel, double>? monitor = null, RunBudget? budget = null, ProcessGroup? processes = null)
     {
         budget ??= new RunBudget(DateTime.UtcNow, _ => 0);
+        processes ??= ProcessGroup.Single;
         int requestedBatch = options.BatchSize;
         options = Resolve(options, train);
         if (options.BatchSize < requestedBatch)
             log.WriteLine($"note: batch size {requestedBatch} is more than the {options.BatchSize} instances per epoch; training with batch {options.BatchSize}");
         options.Validate();
+        if (options.BatchSize % processes.Size != 0)
+            throw new ConicException($"--batch-size {options.BatchSize}: the global batch must split evenly over the {processes.Size} processes");
+        int shareSize = options.BatchSize / processes.Size, shareStart = processes.Rank * shareSize;
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
-        using var runLock = new RunFolder(options.RunDirectory).Lock();
+        using var runLock = processes.IsMain ? new RunFolder(options.RunDirectory).Lock() : null;
         var folder = new RunFolder(options.RunDirectory);
         string checkpointPath = folder.Checkpoint;
 
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
-        var model = PretrainedModel.Build(options, train, sampler.Count, device);
+        var model = PretrainedModel.Build(options, train, sampler.Count, device, processes);
         var method = model.Method;
+        processes.RequireSame(("options", System.Text.Json.JsonSerializer.Serialize(options with { Threads = 0 }, RunJson.Options)),
+                              ("data", $"{train.Count} images {train.Channels}x{train.Height}x{train.Width}, mean {string.Join(' ', model.Normalization.Mean)}, std {string.Join(' ', model.Normalization.Std)}"));
         if (options.WarmupEpochs > options.Epochs)
             log.WriteLine($"note: --warmup-epochs {options.WarmupEpochs} is more than --epochs {options.Epochs}: the learning rate peaks at {options.Epochs / options.WarmupEpochs:P0} of its target");
         if (device.type == TorchSharp.DeviceType.CPU)
-            MemoryEstimate.CheckFits(2L * options.BatchSize * model.Backbone.TrainingBytesPerImage(train.Height, train.Width),
+            MemoryEstimate.CheckFits(2L * shareSize * model.Backbone.TrainingBytesPerImage(train.Height, train.Width),
                                      $"--batch-size {options.BatchSize} of {train.Height}x{train.Width} px images (two views each)");
         var checkClock = Stopwatch.StartNew();
-        var arithmetic = model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
+        var arithmetic = model.CheckArithmetic(2 * shareSize, options.Precision, options.Kernels);
         log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
+        // Each rank checks its own CPU; ranks computing differently would not train one model.
+        processes.RequireSame(("convolution arithmetic (pass --precision fp32 --conv-kernels native to make them agree)", arithmetic.Describe()));
         if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
-        var optimizer = new MomentumSgd(method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum,
-                                        options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
+        var groups = method.ParameterGroups(options.WeightDecayOrDefault);
+        var optimizer = new MomentumSgd(groups, options.Momentum, options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
+        var shardedGroups = groups.Where(g => method.RowShardedState.ContainsKey(g.Name)).ToArray();
+        var averager = new GradientAverager(processes, groups.Except(shardedGroups).SelectMany(g => g.Parameters).ToArray(),
+                                            shardedGroups.SelectMany(g => g.Parameters).ToArray());
+        var state = new RankState(method, optimizer, processes);
+        using var synchronizedNorms = processes.IsDistributed && options.SyncBatchNorm ? BatchNorms.Synchronize(x => Collectives.SumAcross(processes, x)) : null;
+        if (processes.IsDistributed)
+            log.WriteLine($"distributed: {processes.Size} processes x {get_num_threads()} threads, batch {options.BatchSize} = {processes.Size} x {shareSize}, " +
+                          $"gradients averaged in {averager.BucketCount} bucket{(averager.BucketCount == 1 ? "" : "s")}, BatchNorm {(options.SyncBatchNorm ? "synchronised" : "per process")}" +
+                          (method.RowShardedState.Count > 0 ? $", {string.Join(", ", method.RowShardedState.Keys)} split over the processes" : ""));
         if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
             throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
         int startEpoch = 0;
         long step = 0;
         double spentSeconds = 0, budgetSeconds = 0;
-        if (folder.ContinuesCheckpoint(resume, path => $"checkpoint after epoch {Checkpoint.ReadHeader(path).CompletedEpochs}"))
+        bool resumed = false;
+        if (processes.IsMain && folder.ContinuesCheckpoint(resume, path => $"checkpoint after epoch {Checkpoint.ReadHeader(path).CompletedEpochs}"))
         {
             var header = Checkpoint.ReadHeader(checkpointPath);
             if (!ComputesTheSame(header.Options, options))
@@ -62,36 +83,49 @@ public static class Trainer
             if (header.ImageHeight > 0 && (header.ImageHeight, header.ImageWidth) != (train.Height, train.Width))
                 throw new ConicException($"{checkpointPath}: was trained on {header.ImageHeight}x{header.ImageWidth} images, the data now gives {train.Height}x{train.Width}; " +
                                          "resume with the run's image size");
-            Checkpoint.Load(checkpointPath, TrainingState(method, optimizer));
+            state.Load(checkpointPath);
+            resumed = true;
             startEpoch = header.CompletedEpochs;
             step = header.Step;
             (spentSeconds, budgetSeconds) = (header.TrainingSeconds, header.TrainingBudgetSeconds);
             log.WriteLine($"resuming {checkpointPath} after epoch {startEpoch}");
         }
-        else if (resume)
+        else if (resume && processes.IsMain)
         {
             log.WriteLine($"no checkpoint in {options.RunDirectory}; starting from scratch");
         }
-        RunJson.WriteAtomically(folder.Config, options);
-        int badImages = ListBadImages(folder, train, 0, log);
+        // Every rank starts from rank 0's weights and position (its checkpoint, when it resumed one).
+        if (processes.IsDistributed)
+        {
+            resumed = processes.FromMain(resumed ? 1 : 0) == 1;
+            startEpoch = (int)processes.FromMain(startEpoch);
+            step = (long)processes.FromMain(step);
+            (spentSeconds, budgetSeconds) = (processes.FromMain(spentSeconds), processes.FromMain(budgetSeconds));
+            state.ShareFromMain(resumed);
+        }
+        if (processes.IsMain) RunJson.WriteAtomically(folder.Config, options);
+        int badImages = processes.IsMain ? ListBadImages(folder, train, 0, log) : 0;
 
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         long warmupSteps = (long)(options.WarmupEpochs * stepsPerEpoch);
         bool budgeted = options.TimeBudgetMinutes > 0;
-        if (budgeted && budgetSeconds <= 0) budgetSeconds = budget.TrainingSeconds(options.TimeBudgetMinutes, model, log);
+        if (budgeted && budgetSeconds <= 0) budgetSeconds = processes.FromMain(budget.TrainingSeconds(options.TimeBudgetMinutes, model, log));
         TrainingSchedule schedule = budgeted
             ? new TimeBudgetSchedule(options.ScaledLearningRate, warmupSteps, budgetSeconds)
             : new StepSchedule(options.ScaledLearningRate, warmupSteps, (long)options.Epochs * stepsPerEpoch);
-        var csv = new MetricsCsv(folder.Metrics);
-        csv.StartAfter(startEpoch);
-        using var tensorBoard = new TensorBoardWriter(folder.TensorBoard);
+        var csv = processes.IsMain ? new MetricsCsv(folder.Metrics) : null;
+        csv?.StartAfter(startEpoch);
+        using var tensorBoard = processes.IsMain ? new TensorBoardWriter(folder.TensorBoard) : null;
         var progress = new ProgressBar(log, budgeted ? null : options.Epochs, stepsPerEpoch);
         var trainingClock = Stopwatch.StartNew();
         double lastRate = schedule.RateAt(Math.Max(0, step - 1), spentSeconds);
         double Elapsed() => spentSeconds + trainingClock.Elapsed.TotalSeconds;
+        // Decisions taken from the clock (stop, the learning rate, the window) use rank 0's, so that all ranks agree.
+        double SharedElapsed() => processes.FromMain(Elapsed());
 
         // A time-budget run takes epochs until its time is spent and stops mid-epoch at the deadline.
         bool budgetSpent = budgeted && schedule.IsOver(step, spentSeconds);
+        double communicationAtStart = processes.CommunicationSeconds;
         for (int epoch = startEpoch + 1; budgeted ? !budgetSpent : epoch <= options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
@@ -104,18 +138,24 @@ public static class Trainer
             // Two generators: the input pipeline may run on another thread while the method draws its own numbers.
             using var generator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 2));
             using var augmentationGenerator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 3));
-            PreparedBatch Prepare(int[] batch) => PreparedBatch.Make(
-                model.Augmenter, train, batch.Select(i => sampler.DatasetIndices[i]).ToArray(), batch, device, augmentationGenerator, method.NeedsLabels);
+            // This rank's share of the global batch, augmented with the random numbers of those rows of the global batch.
+            PreparedBatch Prepare(int[] batch)
+            {
+                var share = batch[shareStart..(shareStart + shareSize)];
+                return PreparedBatch.Make(model.Augmenter, train, share.Select(i => sampler.DatasetIndices[i]).ToArray(), share, device, augmentationGenerator,
+                                          method.NeedsLabels, new BatchShare(batch.Length, shareStart));
+            }
             // A time-budget run's window slides with the time spent, as its learning rate does.
-            var batches = sampler.EpochBatches(epoch, options.BatchSize, budgeted ? schedule.Progress(step, Elapsed()) : null);
+            var batches = sampler.EpochBatches(epoch, options.BatchSize, budgeted ? schedule.Progress(step, SharedElapsed()) : null);
             foreach (var prepared in options.Prefetch ? PreparedBatch.Prefetch(batches, Prepare) : batches.Select(Prepare))
             {
                 using var scope = NewDisposeScope();
                 using var input = prepared;
-                double elapsed = Elapsed();
+                double elapsed = budgeted ? SharedElapsed() : Elapsed();
                 if (schedule.IsOver(step, elapsed)) break;
                 double rate = schedule.RateAt(step, elapsed);
-                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator, Labels: prepared.Labels), rate);
+                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator, Labels: prepared.Labels), rate,
+                                averager);
                 if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, rate));
                 lastRate = rate;
                 step++;
@@ -127,23 +167,25 @@ public static class Trainer
             {
                 // The budget ran out before this epoch's first step (a step slower than the last epoch's): the last
                 // checkpoint holds these weights; record its budget as spent, so a resumed run trains no further.
-                Checkpoint.Save(checkpointPath, model.Header(epoch - 1, step, Math.Max(Elapsed(), budgetSeconds), budgetSeconds),
-                                TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
+                state.Save(checkpointPath, model.Header(epoch - 1, step, Math.Max(Elapsed(), budgetSeconds), budgetSeconds));
                 break;
             }
             double seconds = clock.Elapsed.TotalSeconds;
             // Less time left than one more step takes counts as spent: the next epoch would end before its first step.
-            budgetSpent = budgeted && schedule.IsOver(step, Elapsed() + seconds / Math.Max(1, sums.Steps));
+            budgetSpent = budgeted && schedule.IsOver(step, processes.FromMain(Elapsed() + seconds / Math.Max(1, sums.Steps)));
             bool lastEpoch = budgeted ? budgetSpent : epoch == options.Epochs;
-            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || lastEpoch);
+            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || lastEpoch) && processes.IsMain;
+            sums.AverageOver(processes);
+            double? communicationShare = processes.IsDistributed ? (processes.CommunicationSeconds - communicationAtStart) / Math.Max(seconds, 1e-9) : null;
+            communicationAtStart = processes.CommunicationSeconds;
             double? knn = monitorNow ? monitor!(model) : null;
             var metrics = new EpochMetrics(epoch, step, lastRate, sums.MeanLoss, sums.MeanTerms(),
-                                           sums.Steps * options.BatchSize / Math.Max(seconds, 1e-9), seconds, knn, Elapsed() / 60);
-            csv.Append(metrics);
-            badImages = ListBadImages(folder, train, badImages, log);
-            tensorBoard.Add(metrics);
+                                           sums.Steps * options.BatchSize / Math.Max(seconds, 1e-9), seconds, knn, Elapsed() / 60, communicationShare);
+            csv?.Append(metrics);
+            if (processes.IsMain) badImages = ListBadImages(folder, train, badImages, log);
+            tensorBoard?.Add(metrics);
             double trainedSeconds = budgetSpent ? Math.Max(Elapsed(), budgetSeconds) : Elapsed();
-            Checkpoint.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds), TrainingState(method, optimizer).Select(kv => (kv.Key, kv.Value)));
+            state.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds));
             var remaining = budgeted ? Remaining(seconds, sums.Steps) : progress.Remaining(epoch, clock.Elapsed.TotalSeconds);
             progress.EndEpoch(metrics, remaining);
         }
@@ -155,12 +197,14 @@ public static class Trainer
     }
 
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
-    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate)
+    /// <param name="gradients">In a data-parallel run, averages the gradients over the ranks before the update.</param>
+    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate, GradientAverager? gradients = null)
     {
         batch = batch with { LearningRate = learningRate };
         optimizer.ZeroGrad();
         var loss = method.TrainingStep(batch);
         loss.Total.backward();
+        gradients?.Average();
         optimizer.Step(learningRate);
         method.AfterOptimizerStep(batch, loss);
         return loss;
@@ -230,18 +274,21 @@ public static class Trainer
             return true;
         }
 
+        /// <summary>Makes the sums the mean of every rank's (each rank took as many steps, on equal shares).</summary>
+        public void AverageOver(ProcessGroup processes)
+        {
+            if (!processes.IsDistributed) return;
+            using var values = tensor(_terms.Prepend(_loss).Select(v => (float)v).ToArray());
+            processes.AllReduce(values);
+            var mean = values.div(processes.Size).data<float>().ToArray();
+            _loss = mean[0];
+            for (int t = 0; t < _terms.Length; t++) _terms[t] = mean[t + 1];
+        }
+
         public IReadOnlyList<(string Name, double Value)> MeanTerms() =>
             _names.Select((name, t) => (name, _terms[t] / Math.Max(1, Steps))).ToArray();
     }
 
-    /// <summary>Everything a checkpoint restores: the method's parameters and buffers, and the optimiser's momentum.</summary>
-    static IReadOnlyDictionary<string, Tensor> TrainingState(SslMethod method, MomentumSgd optimizer)
-    {
-        var state = new Dictionary<string, Tensor>();
-        foreach (var (name, value) in method.state_dict()) state["model." + name] = value;
-        foreach (var (name, buffer) in optimizer.NamedBuffers()) state[OptimizerStatePrefix + name] = buffer;
-        return state;
-    }
 
     /// <summary>
     /// The options as a run on <paramref name="train"/> saves them: input channels and image size from the data (IDX
@@ -276,6 +323,8 @@ public static class Trainer
         var placeless = requested with
         {
             RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
+            // Synchronised BatchNorm over P ranks computes what one process does: a run may resume on other ranks.
+            SyncBatchNorm = saved.SyncBatchNorm,
             Prefetch = saved.Prefetch, Kernels = saved.Kernels, Workers = saved.Workers, OnBadImage = saved.OnBadImage,
             // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
             ImageSize = saved.ImageSize,

@@ -1,4 +1,5 @@
 using Conic.Data;
+using Conic.Distributed;
 using Conic.Evaluation;
 using Conic.Reporting;
 using Conic.Training;
@@ -27,14 +28,17 @@ public static class PretrainRun
     /// <param name="evaluate">kNN and linear probe on the test split, when both splits are labelled; writes eval.json.</param>
     /// <param name="report">Write report.md and report.html.</param>
     /// <param name="startedUtc">When the run started, data loading included: a <c>--time-budget</c> counts from there (default: now).</param>
+    /// <param name="processes">The ranks of a data-parallel run; rank 0 alone evaluates and reports.</param>
     public static PretrainRunResult Execute(PretrainOptions options, DatasetSplits data, TextWriter log, bool resume = false, bool evaluate = true,
-                                            bool report = true, DateTime? startedUtc = null)
+                                            bool report = true, DateTime? startedUtc = null, ProcessGroup? processes = null)
     {
+        processes ??= ProcessGroup.Single;
         bool evaluable = evaluate && data.Test?.Labels != null && data.Train.Labels != null;
         var budget = new RunBudget(startedUtc ?? DateTime.UtcNow,
                                    model => (evaluable ? Evaluator.EstimateSeconds(model, data) : 0) + (report ? ReportSeconds(data) : 0));
         var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null,
-                                     budget);
+                                     budget, processes);
+        if (!processes.IsMain) return new PretrainRunResult(model, null, []);
         try
         {
             EvaluationResult? evaluation = null;

@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using Conic;
+using Conic.Distributed;
+
+/// <summary>
+/// <c>--processes N</c>: runs this command as N data-parallel ranks on this machine under Open MPI's mpirun, with
+/// <c>--distributed</c> in place of <c>--processes N</c>, and returns mpirun's exit code.
+/// </summary>
+static class MpiLaunch
+{
+    const string Mpirun = "mpirun";
+
+    public static int Run(IReadOnlyList<string> args, int processes)
+    {
+        string? mpirun = FindOnPath(Mpirun)
+            ?? throw new ConicException($"--processes {processes}: {Mpirun} not found; install Open MPI ('apt-get install openmpi-bin libopenmpi-dev')");
+        var rankArguments = WithoutOption(args, "--processes").Append("--distributed");
+        var (program, arguments) = ThisProgram.With(rankArguments);
+        var start = new ProcessStartInfo(mpirun) { UseShellExecute = false };
+        foreach (string argument in MpirunOptions(processes)) start.ArgumentList.Add(argument);
+        start.ArgumentList.Add(program);
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        Console.Error.WriteLine($"launching: {Mpirun} {string.Join(' ', start.ArgumentList)}");
+        using var child = Process.Start(start)!;
+        child.WaitForExit();
+        return child.ExitCode;
+    }
+
+    /// <summary>
+    /// N ranks on this machine's cores, however many there are; each rank sets its own threads (cores / N), so no
+    /// binding. Open MPI refuses to run as root unless told, which containers and CI usually are.
+    /// </summary>
+    public static IEnumerable<string> MpirunOptions(int processes)
+    {
+        yield return "-np";
+        yield return processes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        yield return "--oversubscribe";
+        yield return "--bind-to";
+        yield return "none";
+        if (Environment.UserName == "root") yield return "--allow-run-as-root";
+    }
+
+    static IEnumerable<string> WithoutOption(IReadOnlyList<string> args, string option)
+    {
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (args[i] == option) { i++; continue; }
+            if (args[i].StartsWith(option + "=", StringComparison.Ordinal)) continue;
+            yield return args[i];
+        }
+    }
+
+    static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
+}

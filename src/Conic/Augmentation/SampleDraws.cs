@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace Conic.Augmentation;
+
+/// <summary>Which rows of a larger batch this process augments: rows [Start, Start + Count) of Total.</summary>
+public readonly record struct BatchShare(long Total, long Start)
+{
+    public static BatchShare All(long count) => new(count, 0);
+}
+
+/// <summary>
+/// Per-sample random numbers for a batch, drawn on the CPU from a seeded generator. Each draw is made for the whole
+/// batch a share belongs to and then cut to the share, so a data-parallel rank's images get exactly the numbers they
+/// would get in one process's batch.
+/// </summary>
+sealed class SampleDraws(Generator generator, BatchShare share, long count)
+{
+    public long Count => count;
+
+    /// <summary>Uniform in [0, 1), one per sample, on the CPU.</summary>
+    public Tensor Rand()
+    {
+        var all = rand(new[] { share.Total }, generator: generator);
+        return share.Start == 0 && count == share.Total ? all : all.narrow(0, share.Start, count);
+    }
+
+    public Tensor Uniform(double low, double high, Device device) => Rand().mul_(high - low).add_(low).to(device);
+
+    public Tensor Bernoulli(double probability, Device device) => Rand().lt(probability).to(device);
+
+    /// <summary>Integers in [0, <paramref name="high"/>).</summary>
+    public Tensor RandInt(long high, Device device)
+    {
+        var all = randint(0, high, new[] { share.Total }, generator: generator);
+        return (share.Start == 0 && count == share.Total ? all : all.narrow(0, share.Start, count)).to(device);
+    }
+}

@@ -1,0 +1,60 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Conic.Models;
+
+/// <summary>
+/// Applies the networks' BatchNorm layers, either as they are (statistics of this process's batch) or synchronised
+/// over the processes of a data-parallel run (<c>--sync-bn</c>): then the mean and variance are those of the global
+/// batch, computed in two passes (sum, then squared deviations) so that they match one process's BatchNorm closely.
+/// TorchSharp has no SyncBatchNorm; the layers stay plain BatchNorm modules, so checkpoints and exports do not change.
+/// </summary>
+public static class BatchNorms
+{
+    static Func<Tensor, Tensor>? _sumAcrossProcesses;
+
+    /// <summary>
+    /// Until disposed, training-mode BatchNorm in this process uses statistics summed by <paramref name="sumAcrossProcesses"/>
+    /// (a differentiable all-reduce).
+    /// </summary>
+    public static IDisposable Synchronize(Func<Tensor, Tensor> sumAcrossProcesses)
+    {
+        _sumAcrossProcesses = sumAcrossProcesses;
+        return new Restore();
+    }
+
+    sealed class Restore : IDisposable
+    {
+        public void Dispose() => _sumAcrossProcesses = null;
+    }
+
+    /// <summary>A Sequential's layers in order, its BatchNorm layers through <see cref="Apply"/>.</summary>
+    public static Tensor Sequence(Sequential layers, Tensor input) =>
+        layers.children().Aggregate(input, (x, layer) => layer is BatchNorm norm ? Apply(norm, x) : ((nn.Module<Tensor, Tensor>)layer).call(x));
+
+    public static Tensor Apply(BatchNorm norm, Tensor input)
+    {
+        if (_sumAcrossProcesses is not { } sum || !norm.training) return norm.call(input);
+        long channels = input.shape[1];
+        var reduced = Enumerable.Range(0, (int)input.dim()).Where(d => d != 1).Select(d => (long)d).ToArray();
+        var broadcast = Enumerable.Repeat(1L, (int)input.dim()).ToArray();
+        broadcast[1] = channels;
+        long localCount = input.numel() / channels;
+        var totals = sum(cat(new[] { input.sum(reduced), full(1, (float)localCount, dtype: input.dtype, device: input.device) }));
+        var count = totals[channels].item<float>();
+        var mean = totals[..(int)channels].div(count);
+        var centered = input.sub(mean.view(broadcast));
+        var variance = sum(centered.pow(2).sum(reduced)).div(count);
+        var output = centered.mul(variance.add(norm.eps).rsqrt().view(broadcast));
+        if (norm.weight is not null) output = output.mul(norm.weight.view(broadcast)).add(norm.bias!.view(broadcast));
+        if (norm.track_running_stats && norm.running_mean is not null)
+        {
+            using var noGrad = no_grad();
+            double momentum = norm.momentum ?? 0.1;
+            norm.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha: momentum);
+            norm.running_var!.mul_(1 - momentum).add_(variance.detach().mul(count / Math.Max(1, count - 1)), alpha: momentum);
+            norm.num_batches_tracked?.add_(1);
+        }
+        return output;
+    }
+}
