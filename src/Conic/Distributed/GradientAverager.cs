@@ -48,7 +48,8 @@ public sealed class GradientAverager
         float scale = 1f / _processes.Size;
         foreach (var bucket in _buckets)
         {
-            // A parameter this step left without a gradient contributes zeros (every rank must send the same layout).
+            // A parameter this step left without a gradient (frozen, unused) sends zeros, as every rank must send the same
+            // layout, and stays without one: the optimiser skips it (no weight decay either), as in one process.
             var flat = cat(bucket.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray());
             _processes.AllReduce(flat);
             flat.mul_(scale);
@@ -57,8 +58,7 @@ public sealed class GradientAverager
             {
                 long count = parameter.numel();
                 var mean = flat.narrow(0, offset, count).view_as(parameter);
-                if (parameter.grad is { } grad) grad.copy_(mean);
-                else parameter.grad = mean.clone().DetachFromDisposeScope();
+                parameter.grad?.copy_(mean);
                 offset += count;
             }
         }

@@ -1,3 +1,4 @@
+using Conic.Distributed;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -59,17 +60,23 @@ public static class ContrastiveLosses
     /// gets the same share of the batch. Rows of the result sum to 1 (one code per sample); columns to B / K.
     /// </summary>
     /// <param name="scores">[B, K] prototype scores (no gradient flows through the codes).</param>
-    public static Tensor SinkhornKnopp(Tensor scores, double epsilon = 0.05, int iterations = 3)
+    /// <param name="processes">In a data-parallel run, this rank's B rows are part of the global batch, over which
+    /// the prototypes' shares are balanced (sums over the batch become sums over all ranks).</param>
+    public static Tensor SinkhornKnopp(Tensor scores, double epsilon = 0.05, int iterations = 3, ProcessGroup? processes = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        long batch = scores.shape[0], prototypes = scores.shape[1];
-        // Subtracting the max keeps exp finite; Sinkhorn's normalisations cancel the constant.
-        var q = scores.div(epsilon).sub(scores.max().div(epsilon)).exp_().t(); // [K, B]
-        q = q.div_(q.sum());
+        processes ??= ProcessGroup.Single;
+        Tensor SumOverBatch(Tensor local) { processes.AllReduce(local); return local; }
+        long batch = scores.shape[0] * processes.Size, prototypes = scores.shape[1];
+        // Subtracting the max keeps exp finite; Sinkhorn's normalisations cancel the constant (the same on every rank).
+        var maximum = scores.max();
+        processes.AllReduce(maximum, Reduction.Max);
+        var q = scores.div(epsilon).sub(maximum.div(epsilon)).exp_().t(); // [K, B]
+        q = q.div_(SumOverBatch(q.sum()));
         for (int i = 0; i < iterations; i++)
         {
-            q = q.div_(q.sum(1, keepdim: true)).div_(prototypes);
+            q = q.div_(SumOverBatch(q.sum(1, keepdim: true))).div_(prototypes);
             q = q.div_(q.sum(0, keepdim: true)).div_(batch);
         }
         return q.mul_(batch).t().contiguous().MoveToOuterDisposeScope();

@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -85,8 +86,10 @@ public sealed class InstDiscMethod : SslMethod
         using var noGrad = no_grad();
         int size = (int)batch.InstanceIndices.shape[0];
         var features = loss.Memorised!;
-        var mean = features[..size].add(features[size..]).div_(2);
-        var updated = memory[batch.InstanceIndices].mul(_options.BankMomentum).add_(mean, alpha: 1 - _options.BankMomentum);
-        memory.index_copy_(0, batch.InstanceIndices, F.normalize(updated, dim: 1));
+        // Every rank updates its copy of the bank with the whole global batch.
+        var mean = Collectives.GatherConstant(Processes, features[..size].add(features[size..]).div_(2));
+        var indices = Collectives.GatherConstant(Processes, batch.InstanceIndices);
+        var updated = memory[indices].mul(_options.BankMomentum).add_(mean, alpha: 1 - _options.BankMomentum);
+        memory.index_copy_(0, indices, F.normalize(updated, dim: 1));
     }
 }

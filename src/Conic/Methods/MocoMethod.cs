@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Losses;
 using Conic.Models;
 using static TorchSharp.torch;
@@ -80,9 +81,12 @@ public sealed class MocoMethod : SslMethod
 
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
-        int groups = _options.ShuffleGroups;
+        // Across P ranks each runs its share of the groups, as MoCo's GPUs each ran one (shuffle-BN).
+        int groups = Math.Max(1, _options.ShuffleGroups / Processes.Size);
         Tensor Query(Tensor view) => InGroups(v => head.call(backbone.call(v)), view, groups, order: null);
-        Tensor Key(Tensor view) => InGroups(keyEncoder.call, view, groups, randperm(view.shape[0], generator: batch.Random).to(view.device));
+        Tensor Key(Tensor view) => Processes.IsDistributed
+            ? ShuffledAcrossRanks(view, groups, batch.Random)
+            : InGroups(keyEncoder.call, view, groups, randperm(view.shape[0], generator: batch.Random).to(view.device));
 
         var query1 = Query(batch.Views[0]);
         var query2 = Query(batch.Views[1]);
@@ -91,7 +95,24 @@ public sealed class MocoMethod : SslMethod
         var negatives = queue.clone();
         var loss = ContrastiveLosses.InfoNce(query1, key2, negatives, _temperature)
             .add(ContrastiveLosses.InfoNce(query2, key1, negatives, _temperature)).div_(2);
-        return new MethodLoss(loss, new[] { new LossTerm("infonce", loss) }, F.normalize(cat(new[] { key1, key2 }, 0), dim: 1));
+        // The queue takes the global batch's keys, in one process's order, on every rank.
+        var keys = cat(new[] { Collectives.GatherConstant(Processes, key1), Collectives.GatherConstant(Processes, key2) }, 0);
+        return new MethodLoss(loss, new[] { new LossTerm("infonce", loss) }, F.normalize(keys, dim: 1));
+    }
+
+    /// <summary>
+    /// Shuffle-BN over ranks as in MoCo's code: the global batch of key views is gathered, permuted (the same
+    /// permutation on every rank), each rank encodes its slice in its groups, and the keys are gathered and put back
+    /// in order; this rank keeps its own images' keys.
+    /// </summary>
+    Tensor ShuffledAcrossRanks(Tensor view, int groups, Generator random)
+    {
+        using var noGrad = no_grad();
+        long share = view.shape[0];
+        var all = Processes.AllGather(view);
+        var order = randperm(all.shape[0], generator: random).to(view.device);
+        var keys = InGroups(keyEncoder.call, all[order].narrow(0, Processes.Rank * share, share), groups, order: null);
+        return Processes.AllGather(keys)[argsort(order)].narrow(0, Processes.Rank * share, share);
     }
 
     /// <summary>Moves the key encoder towards the query encoder and enqueues this step's keys (oldest out).</summary>

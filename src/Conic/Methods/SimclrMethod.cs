@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Losses;
 using Conic.Models;
 using static TorchSharp.torch;
@@ -41,7 +42,8 @@ public sealed class SimclrMethod : SslMethod
     {
         int size = (int)batch.InstanceIndices.shape[0];
         var z = projector.call(backbone.call(BothViews(batch)));
-        var loss = ContrastiveLosses.NtXent(z[..size], z[size..], _options.Temperature);
+        // Every other image of the global batch is a negative: the ranks' embeddings are gathered, with gradient.
+        var loss = ContrastiveLosses.NtXent(Collectives.GatherAcross(Processes, z[..size]), Collectives.GatherAcross(Processes, z[size..]), _options.Temperature);
         return new MethodLoss(loss, new[] { new LossTerm("nt_xent", loss) });
     }
 }

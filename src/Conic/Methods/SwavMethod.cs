@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
@@ -79,7 +80,7 @@ public sealed class SwavMethod : SslMethod
         Tensor loss = zeros(1, device: scores[0].device).squeeze();
         for (int main = 0; main < 2; main++)
         {
-            var codes = ContrastiveLosses.SinkhornKnopp(scores[main].detach(), _options.Epsilon, _options.SinkhornIterations);
+            var codes = ContrastiveLosses.SinkhornKnopp(scores[main].detach(), _options.Epsilon, _options.SinkhornIterations, Processes);
             for (int other = 0; other < scores.Length; other++)
                 if (other != main) loss = loss.add(ContrastiveLosses.SwappedPrediction(codes, scores[other], _options.Temperature));
         }

@@ -1,4 +1,5 @@
 using Conic.Configuration;
+using Conic.Distributed;
 using Conic.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,7 +69,8 @@ public sealed class VicregMethod : SslMethod
     {
         int size = (int)batch.InstanceIndices.shape[0];
         var z = BatchNorms.Sequence(expander, backbone.call(BothViews(batch)));
-        var (invariance, variance, covariance) = Terms(z[..size], z[size..]);
+        // Variance and covariance are statistics of the global batch: the ranks' embeddings are gathered, with gradient.
+        var (invariance, variance, covariance) = Terms(Collectives.GatherAcross(Processes, z[..size]), Collectives.GatherAcross(Processes, z[size..]));
         var total = invariance.mul(_options.InvarianceWeight).add(variance.mul(_options.VarianceWeight)).add(covariance.mul(_options.CovarianceWeight));
         return new MethodLoss(total, new[] { new LossTerm("invariance", invariance), new LossTerm("variance", variance), new LossTerm("covariance", covariance) });
     }

@@ -64,7 +64,8 @@ public static class Trainer
         var averager = new GradientAverager(processes, groups.Except(shardedGroups).SelectMany(g => g.Parameters).ToArray(),
                                             shardedGroups.SelectMany(g => g.Parameters).ToArray());
         var state = new RankState(method, optimizer, processes);
-        using var synchronizedNorms = processes.IsDistributed && options.SyncBatchNorm ? BatchNorms.Synchronize(x => Collectives.SumAcross(processes, x)) : null;
+        // One process with --sync-bn computes BatchNorm the same way (over its whole batch), so that it is the exact reference.
+        using var synchronizedNorms = options.SyncBatchNorm ? BatchNorms.Synchronize(x => Collectives.SumAcross(processes, x)) : null;
         if (processes.IsDistributed)
             log.WriteLine($"distributed: {processes.Size} processes x {get_num_threads()} threads, batch {options.BatchSize} = {processes.Size} x {shareSize}, " +
                           $"gradients averaged in {averager.BucketCount} bucket{(averager.BucketCount == 1 ? "" : "s")}, BatchNorm {(options.SyncBatchNorm ? "synchronised" : "per process")}" +
@@ -185,6 +186,9 @@ public static class Trainer
             if (processes.IsMain) badImages = ListBadImages(folder, train, badImages, log);
             tensorBoard?.Add(metrics);
             double trainedSeconds = budgetSpent ? Math.Max(Elapsed(), budgetSeconds) : Elapsed();
+            // The replicas take identical steps, but an all-reduce need not round alike on every rank: rank 0's state,
+            // which the checkpoint holds, is shared again once an epoch, so no drift outlives an epoch.
+            if (processes.IsDistributed) state.ShareFromMain(resumed: false);
             state.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds));
             var remaining = budgeted ? Remaining(seconds, sums.Steps) : progress.Remaining(epoch, clock.Elapsed.TotalSeconds);
             progress.EndEpoch(metrics, remaining);
