@@ -9,6 +9,14 @@ using Conic.Distributed;
 static class MpiLaunch
 {
     const string Mpirun = "mpirun";
+    /// <summary>When the launching command started (round-trip UTC), for the ranks' time budget.</summary>
+    public const string StartedVariable = "CONIC_STARTED_UTC";
+
+    /// <summary>When this command started: the launching command's time for a rank started by <see cref="Run"/>.</summary>
+    public static DateTime StartedUtc() =>
+        DateTime.TryParse(Environment.GetEnvironmentVariable(StartedVariable), null, System.Globalization.DateTimeStyles.RoundtripKind, out var launched)
+            ? launched.ToUniversalTime()
+            : System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime();
 
     public static int Run(IReadOnlyList<string> args, int processes)
     {
@@ -17,6 +25,8 @@ static class MpiLaunch
         var rankArguments = WithoutOption(args, "--processes").Append("--distributed");
         var (program, arguments) = ThisProgram.With(rankArguments);
         var start = new ProcessStartInfo(mpirun) { UseShellExecute = false };
+        // A --time-budget counts from this launch, not from the ranks' start.
+        start.Environment[StartedVariable] = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime().ToString("O");
         foreach (string argument in MpirunOptions(processes)) start.ArgumentList.Add(argument);
         start.ArgumentList.Add(program);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);

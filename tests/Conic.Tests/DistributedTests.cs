@@ -176,6 +176,24 @@ public class DistributedTests
         Assert.DoesNotContain("   at ", result.StdErr);
     }
 
+    [Fact]
+    public void ProcessesWithoutOpenMpiInstalledIsAOneLineError()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        var result = CliRunner.Run(new Dictionary<string, string> { ["PATH"] = "/nonexistent" }, [.. Run(data, Path.Combine(data, "run"), 1), "--processes", "2"]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: --processes 2: mpirun not found; install Open MPI ('apt-get install openmpi-bin libopenmpi-dev')", result.StdErr);
+    }
+
+    [MpiFact]
+    public void AGlobalBatchThatDoesNotSplitOverTheRanksIsRefusedOnEveryRank()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        var result = CliRunner.Run([.. Run(data, Path.Combine(data, "run"), 1, "--batch-size", "15"), "--processes", "2"]);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Equal(2, result.StdErr.Split('\n').Count(line => line == "error: --batch-size 15: the global batch must split evenly over the 2 processes"));
+    }
+
     [MpiFact]
     public void RanksStartedWithOtherOptionsStopWithOneErrorEachInsteadOfTrainingApart()
     {

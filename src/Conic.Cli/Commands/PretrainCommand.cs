@@ -30,7 +30,7 @@ static class PretrainCommand
     };
     static readonly Option<int> Processes = new("--processes")
     {
-        HelpName = "N", Description = "run N data-parallel ranks on this machine (starts mpirun itself; threads per rank default to cores / N)",
+        HelpName = "N", Description = "run N data-parallel ranks on this machine (starts mpirun itself; threads per rank default to cores / N); 1 = this process",
     };
     static readonly Option<double> RankTimeout = new("--rank-timeout")
     {
@@ -68,7 +68,8 @@ static class PretrainCommand
         var options = Options(result, settings);
         options.Validate();  // before the data loads, so that a bad option fails at once
         int processCount = result.GetValue(Processes);
-        if (result.GetResult(Processes) != null)
+        // --processes 1 is this process (no mpirun).
+        if (result.GetResult(Processes) != null && processCount != 1)
         {
             if (processCount < 1) throw new ConicException($"--processes {processCount}: give 1 or more");
             if (result.GetValue(Distributed)) throw new ConicException("--processes starts mpirun itself: leave out --distributed (or run mpirun yourself without --processes)");
@@ -90,7 +91,7 @@ static class PretrainCommand
                       (data.Test != null ? $", {data.Test.Count} test images" : ""));
         foreach (string note in data.Notes) log.WriteLine($"note: {note}");
         using var run = PretrainRun.Execute(options, data, log, result.GetValue(Resume), evaluate: !result.GetValue(NoEval),
-                                            startedUtc: System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime(), processes: processes);
+                                            startedUtc: MpiLaunch.StartedUtc(), processes: processes);
         return 0;
     }
 }

@@ -38,7 +38,13 @@ public static class PretrainRun
                                    model => (evaluable ? Evaluator.EstimateSeconds(model, data) : 0) + (report ? ReportSeconds(data) : 0));
         var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null,
                                      budget, processes);
-        if (!processes.IsMain) return new PretrainRunResult(model, null, []);
+        if (processes.IsDistributed)
+        {
+            // Training is over: the ranks leave MPI, the others exit, and rank 0 evaluates alone on all of the cores.
+            processes.Dispose();
+            if (!processes.IsMain) return new PretrainRunResult(model, null, []);
+            TorchSharp.torch.set_num_threads(Math.Max(options.Threads, Environment.ProcessorCount));
+        }
         try
         {
             EvaluationResult? evaluation = null;
