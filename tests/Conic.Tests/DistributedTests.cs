@@ -225,7 +225,7 @@ public class DistributedTests
     {
         string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
         string run = Path.Combine(data, "run");
-        using var parallel = CliRunner.Start([.. Run(data, run, 400), "--processes", "2", "--rank-timeout", "5"]);
+        using var parallel = CliRunner.Start([.. Run(data, run, 400), "--processes", "2", "--rank-timeout", "10"]);
         var rank1 = WaitForRank(run, rank: 1, whenCheckpointExists: true);
         // Stopped, rank 1 stays alive but never joins the next collective (a deadlock, a hung file system).
         Assert.Equal(0, Process.Start("kill", ["-STOP", rank1.Id.ToString()])!.WaitForExitAsync().Wait(10_000) ? 0 : 1);
@@ -233,7 +233,7 @@ public class DistributedTests
         {
             Assert.True(parallel.WaitForExit(TimeSpan.FromMinutes(1)), "the job still runs a minute after rank 1 hung");
             Assert.NotEqual(0, parallel.ExitCode);
-            Assert.Contains("error: rank 0: waited 5 s in an MPI", parallel.StandardError.ReadToEnd());
+            Assert.Contains("error: rank 0: waited 10 s in an MPI", parallel.StandardError.ReadToEnd());
         }
         finally
         {

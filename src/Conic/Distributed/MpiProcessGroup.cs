@@ -117,7 +117,7 @@ public sealed class MpiProcessGroup : ProcessGroup
     }
 
     /// <summary>Ends this rank at once (no finalize), so that mpirun stops the others.</summary>
-    public static void AbortJob(string message, int exitCode)
+    static void AbortJob(string message, int exitCode)
     {
         Console.Error.WriteLine(message);
         Console.Error.Flush();
