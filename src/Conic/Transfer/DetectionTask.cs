@@ -63,17 +63,23 @@ sealed class DetectionTask : FinetuneTask
         return network;
     }
 
+    // The loss's constants as Scalars that live as long as the process. A literal converted to a Scalar per call is a
+    // temporary TorchSharp does not keep alive through the native call: when a GC ran just then (this loss allocates
+    // large target arrays, so GCs are frequent) the finalizer freed it mid-call, and libtorch failed with "Unknown
+    // scalar type" (seen twice in 32-epoch detection runs, once with its stack trace at heat.eq(1)).
+    static readonly TorchSharp.Scalar One = 1, Two = 2, Four = 4, Floor = 1e-4, Ceiling = 1 - 1e-4;
+
     public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
         var images = normalization.FromPixels(Rows(train.Images, batch, flipped, device));
         var maps = network.call(images);
         var boxes = batch.Select((image, b) => flipped[b] ? train.Boxes[image].Select(box => box with { X = train.Side - box.X - box.Width }).ToArray() : train.Boxes[image]).ToArray();
         var (heat, size, offset, centres) = Targets(boxes, Classes, ((DenseNetwork)network).OutputStride, (int)maps.shape[2], device);
-        var predictedHeat = maps[.., ..Classes].sigmoid().clamp(1e-4, 1 - 1e-4);
-        var positive = heat.eq(1);
-        var focal = where(positive, predictedHeat.log().mul((1 - predictedHeat).pow(2)),
-                          (1 - predictedHeat).log().mul(predictedHeat.pow(2)).mul((1 - heat).pow(4)));
-        var objects = positive.sum().clamp_min(1);
+        var predictedHeat = maps[.., ..Classes].sigmoid().clamp(Floor, Ceiling);
+        var positive = heat.eq(One);
+        var focal = where(positive, predictedHeat.log().mul((One - predictedHeat).pow(Two)),
+                          (One - predictedHeat).log().mul(predictedHeat.pow(Two)).mul((One - heat).pow(Four)));
+        var objects = positive.sum().clamp_min(One);
         var centreMask = centres.unsqueeze(1);
         var sizeLoss = (maps[.., Classes..(Classes + 2)] - size).abs().mul(centreMask).sum();
         var offsetLoss = (maps[.., (Classes + 2)..] - offset).abs().mul(centreMask).sum();
