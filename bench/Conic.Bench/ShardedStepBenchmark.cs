@@ -19,15 +19,14 @@ static class ShardedStepBenchmark
     public static void Run(int instances, int batch, int steps, bool distributed, int threads, TextWriter output)
     {
         using var processes = distributed ? MpiProcessGroup.Join(TimeSpan.FromMinutes(10)) : ProcessGroup.Single;
-        threads = threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / (distributed ? MpiProcessGroup.LocalRanks : 1));
+        threads = threads > 0 ? threads : MpiProcessGroup.ThreadsPerRank;
         TorchRuntime.Initialize("cpu", threads);
         long baseline = ProcessMemory.ResidentBytes() ?? 0;
         manual_seed(0);
         var method = new ConicMethod(new ResNet(new BackboneOptions { InputChannels = 1, Width = 16 }), instances, new ConicOptions(), processes);
         var groups = method.ParameterGroups(5e-4);
         var optimizer = new MomentumSgd(groups, 0.9);
-        var sharded = groups.Where(g => method.RowShardedState.ContainsKey(g.Name)).ToArray();
-        var averager = new GradientAverager(processes, groups.Except(sharded).SelectMany(g => g.Parameters).ToArray(), sharded.SelectMany(g => g.Parameters).ToArray());
+        var averager = Trainer.GradientAveragerFor(method, groups, processes);
         long rows = method.named_parameters().Single(p => p.name == "classifier").parameter.shape[0];
         // Building the method draws the whole classifier once (so that every rank starts from one process's weights):
         // the steps' peak is measured from here.

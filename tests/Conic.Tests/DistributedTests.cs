@@ -13,19 +13,18 @@ public sealed class MpiFactAttribute : FactAttribute
 {
     public static readonly string? Mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists);
 
-    public MpiFactAttribute()
-    {
-        if (Mpirun == null && Environment.GetEnvironmentVariable("CI") == null) Skip = "mpirun is absent (apt-get install openmpi-bin libopenmpi-dev)";
-    }
+    /// <summary>Why MPI tests skip here, or null when they run.</summary>
+    public static string? SkipReason => Mpirun == null && Environment.GetEnvironmentVariable("CI") == null
+        ? "mpirun is absent (apt-get install openmpi-bin libopenmpi-dev)"
+        : null;
+
+    public MpiFactAttribute() => Skip = SkipReason;
 }
 
 /// <summary>The theory form of <see cref="MpiFactAttribute"/>.</summary>
 public sealed class MpiTheoryAttribute : TheoryAttribute
 {
-    public MpiTheoryAttribute()
-    {
-        if (MpiFactAttribute.Mpirun == null && Environment.GetEnvironmentVariable("CI") == null) Skip = "mpirun is absent (apt-get install openmpi-bin libopenmpi-dev)";
-    }
+    public MpiTheoryAttribute() => Skip = MpiFactAttribute.SkipReason;
 }
 
 /// <summary>

@@ -80,8 +80,7 @@ static class PretrainCommand
         {
             // A rank cannot restart itself under mpirun; the arithmetic check picks another fallback instead.
             Models.ArithmeticCheck.RestartWithIsaCapAllowed = false;
-            // Ranks on one machine share its cores: one rank's OpenMP threads spinning on another's core costs ~10x.
-            if (options.Threads == 0) options = options with { Threads = Math.Max(1, Environment.ProcessorCount / MpiProcessGroup.LocalRanks) };
+            if (options.Threads == 0) options = options with { Threads = MpiProcessGroup.ThreadsPerRank };
         }
         var log = processes.IsMain ? Console.Error : TextWriter.Null;
         using var runLock = processes.IsMain ? new Runtime.RunFolder(options.RunDirectory).Lock() : null;

@@ -19,6 +19,15 @@ public static class Collectives
     public static Tensor GatherAcross(ProcessGroup processes, Tensor values) =>
         processes.IsDistributed ? GatherAcrossRanks.apply(values, processes) : values;
 
+    /// <summary>The element-wise maximum over ranks of <paramref name="values"/>, without gradient (a shift for a softmax).</summary>
+    public static Tensor MaximumAcross(ProcessGroup processes, Tensor values)
+    {
+        if (!processes.IsDistributed) return values;
+        var maximum = values.detach().clone();
+        processes.AllReduce(maximum, Reduction.Max);
+        return maximum;
+    }
+
     /// <summary>Every rank's <paramref name="values"/> stacked, without gradient (indices, keys for a queue).</summary>
     public static Tensor GatherConstant(ProcessGroup processes, Tensor values) =>
         processes.IsDistributed ? processes.AllGather(values.detach()) : values;

@@ -61,6 +61,12 @@ public sealed class MpiProcessGroup : ProcessGroup
     /// <summary>Ranks mpirun started on this machine (they share its cores); 1 outside mpirun.</summary>
     public static int LocalRanks => int.TryParse(Environment.GetEnvironmentVariable(LocalSizeVariable), out int n) && n > 0 ? n : 1;
 
+    /// <summary>
+    /// libtorch threads for each rank on this machine: its cores shared out (one rank's OpenMP threads spinning on
+    /// another's core costs ~10x).
+    /// </summary>
+    public static int ThreadsPerRank => Math.Max(1, Environment.ProcessorCount / LocalRanks);
+
     public override int Rank => _rank;
     public override int Size => _size;
 

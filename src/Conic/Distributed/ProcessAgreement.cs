@@ -8,12 +8,15 @@ namespace Conic.Distributed;
 public static class ProcessAgreement
 {
     /// <summary>Rank 0's <paramref name="value"/> on every rank (clocks, decisions taken from time).</summary>
-    public static double FromMain(this ProcessGroup processes, double value)
+    public static double FromMain(this ProcessGroup processes, double value) => processes.FromMain([value])[0];
+
+    /// <summary>Rank 0's <paramref name="values"/> on every rank, in one broadcast (bit for bit: doubles travel as int64).</summary>
+    public static double[] FromMain(this ProcessGroup processes, double[] values)
     {
-        if (!processes.IsDistributed) return value;
-        using var bits = tensor(new[] { BitConverter.DoubleToInt64Bits(value) });
+        if (!processes.IsDistributed) return values;
+        using var bits = tensor(values.Select(BitConverter.DoubleToInt64Bits).ToArray());
         processes.Broadcast(bits);
-        return BitConverter.Int64BitsToDouble(bits.item<long>());
+        return bits.data<long>().ToArray().Select(BitConverter.Int64BitsToDouble).ToArray();
     }
 
     /// <summary>

@@ -70,8 +70,7 @@ public static class ContrastiveLosses
         Tensor SumOverBatch(Tensor local) { processes.AllReduce(local); return local; }
         long batch = scores.shape[0] * processes.Size, prototypes = scores.shape[1];
         // Subtracting the max keeps exp finite; Sinkhorn's normalisations cancel the constant (the same on every rank).
-        var maximum = scores.max();
-        processes.AllReduce(maximum, Reduction.Max);
+        var maximum = Collectives.MaximumAcross(processes, scores.max());
         var q = scores.div(epsilon).sub(maximum.div(epsilon)).exp_().t(); // [K, B]
         q = q.div_(SumOverBatch(q.sum()));
         for (int i = 0; i < iterations; i++)

@@ -163,10 +163,9 @@ public sealed class ConicMethod : SslMethod
     /// detached, so they train the network and not the rows) and pulled towards both main views.</summary>
     public override bool UsesSmallCrops => true;
 
-    public override IReadOnlyDictionary<string, long> RowShardedState => _shard is null
-        ? new Dictionary<string, long>()
-        : new Dictionary<string, long> { [nameof(classifier)] = _instances, [nameof(classifier_seen)] = _instances }
-            .Where(kv => kv.Key != nameof(classifier_seen) || classifier_seen is not null).ToDictionary();
+    public override IReadOnlyDictionary<string, long> RowShardedState =>
+        _shard is null ? new Dictionary<string, long>()
+        : new[] { nameof(classifier) }.Concat(classifier_seen is null ? [] : [nameof(classifier_seen)]).ToDictionary(name => name, _ => _instances);
 
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
@@ -209,14 +208,7 @@ public sealed class ConicMethod : SslMethod
         var allTargets = Collectives.GatherConstant(Processes, targets);
         long chunk = _options.ClassifierChunk > 0 ? _options.ClassifierChunk : ConicLosses.AutomaticChunkSize(allEmbeddings.shape[0]);
         return ShardedInstanceClassification.Loss(allEmbeddings, rows, allTargets, shard.Start, _options.Temperature, chunk,
-                                                  x => Collectives.SumAcross(Processes, x), x => MaximumAcross(Processes, x));
-    }
-
-    static Tensor MaximumAcross(ProcessGroup processes, Tensor values)
-    {
-        var maximum = values.clone();
-        processes.AllReduce(maximum, Reduction.Max);
-        return maximum;
+                                                  x => Collectives.SumAcross(Processes, x), x => Collectives.MaximumAcross(Processes, x));
     }
 
     /// <summary>

@@ -60,9 +60,7 @@ public static class Trainer
         if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
         var groups = method.ParameterGroups(options.WeightDecayOrDefault);
         var optimizer = new MomentumSgd(groups, options.Momentum, options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
-        var shardedGroups = groups.Where(g => method.RowShardedState.ContainsKey(g.Name)).ToArray();
-        var averager = new GradientAverager(processes, groups.Except(shardedGroups).SelectMany(g => g.Parameters).ToArray(),
-                                            shardedGroups.SelectMany(g => g.Parameters).ToArray());
+        var averager = GradientAveragerFor(method, groups, processes);
         var state = new RankState(method, optimizer, processes);
         // One process with --sync-bn computes BatchNorm the same way (over its whole batch), so that it is the exact reference.
         using var synchronizedNorms = options.SyncBatchNorm ? BatchNorms.Synchronize(x => Collectives.SumAcross(processes, x)) : null;
@@ -98,10 +96,8 @@ public static class Trainer
         // Every rank starts from rank 0's weights and position (its checkpoint, when it resumed one).
         if (processes.IsDistributed)
         {
-            resumed = processes.FromMain(resumed ? 1 : 0) == 1;
-            startEpoch = (int)processes.FromMain(startEpoch);
-            step = (long)processes.FromMain(step);
-            (spentSeconds, budgetSeconds) = (processes.FromMain(spentSeconds), processes.FromMain(budgetSeconds));
+            var position = processes.FromMain([resumed ? 1 : 0, startEpoch, step, spentSeconds, budgetSeconds]);
+            (resumed, startEpoch, step, spentSeconds, budgetSeconds) = (position[0] == 1, (int)position[1], (long)position[2], position[3], position[4]);
             state.ShareFromMain(resumed);
         }
         if (processes.IsMain) RunJson.WriteAtomically(folder.Config, options);
@@ -200,6 +196,16 @@ public static class Trainer
         return model;
     }
 
+    /// <summary>
+    /// What averages <paramref name="method"/>'s gradients over <paramref name="processes"/>: the groups of its row-sharded
+    /// state (<see cref="SslMethod.RowShardedState"/>) are each rank's own, the others replicated.
+    /// </summary>
+    public static GradientAverager GradientAveragerFor(SslMethod method, IReadOnlyList<ParameterGroup> groups, ProcessGroup processes)
+    {
+        var sharded = groups.Where(g => method.RowShardedState.ContainsKey(g.Name)).ToArray();
+        return new GradientAverager(processes, groups.Except(sharded).SelectMany(g => g.Parameters).ToArray(), sharded.SelectMany(g => g.Parameters).ToArray());
+    }
+
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
     /// <param name="gradients">In a data-parallel run, averages the gradients over the ranks before the update.</param>
     public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate, GradientAverager? gradients = null)
@@ -284,7 +290,8 @@ public static class Trainer
             if (!processes.IsDistributed) return;
             using var values = tensor(_terms.Prepend(_loss).Select(v => (float)v).ToArray());
             processes.AllReduce(values);
-            var mean = values.div(processes.Size).data<float>().ToArray();
+            using var sum = values.div(processes.Size);
+            var mean = sum.data<float>().ToArray();
             _loss = mean[0];
             for (int t = 0; t < _terms.Length; t++) _terms[t] = mean[t + 1];
         }
@@ -292,7 +299,6 @@ public static class Trainer
         public IReadOnlyList<(string Name, double Value)> MeanTerms() =>
             _names.Select((name, t) => (name, _terms[t] / Math.Max(1, Steps))).ToArray();
     }
-
 
     /// <summary>
     /// The options as a run on <paramref name="train"/> saves them: input channels and image size from the data (IDX
