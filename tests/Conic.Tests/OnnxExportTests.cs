@@ -169,10 +169,12 @@ public class OnnxExportTests
         for (int k = 0; k < keep; k++)
         {
             float score = scores[b, k].item<float>();
-            Assert.Equal(score, onnxScores[b, k], 4);
+            // Tolerances, not decimal places: rounding to places fails when a value straddles a rounding boundary
+            // (0.8845001 against 0.8844997 failed once in two CI runs).
+            Assert.Equal(score, onnxScores[b, k], 1e-4);
             if (score == 0) continue;  // past the peaks, zeros come in any order
             Assert.Equal(labels[b, k].item<long>(), onnxLabels[b, k]);
-            for (int c = 0; c < 4; c++) Assert.Equal(boxes[b, k, c].item<float>(), onnxBoxes[b, k, c], 3);
+            for (int c = 0; c < 4; c++) Assert.Equal(boxes[b, k, c].item<float>(), onnxBoxes[b, k, c], 1e-3);
         }
     }
 }
