@@ -88,8 +88,9 @@ public class ConicClassifierTests
         var exact = Train(negatives: 0);
         var sampled = Train(negatives: instances);
         Assert.Equal(exact.Losses, sampled.Losses, (a, b) => Math.Abs(a - b) < 1e-4);
-        Assert.True(allclose(exact.Classifier, sampled.Classifier, rtol: 1e-4, atol: 1e-6), "classifier differs");
-        Assert.True(allclose(exact.Conv, sampled.Conv, rtol: 1e-4, atol: 1e-6), "network differs");
+        TensorAssert.RelativelyClose(exact.Classifier, sampled.Classifier, "classifier");
+        // Three steps through the whole backbone round more: 2e-6 of the largest weight here.
+        TensorAssert.RelativelyClose(exact.Conv, sampled.Conv, "network", relative: 1e-4);
     }
 
     [Fact]
