@@ -1,6 +1,7 @@
 using Conic.Models;
 using Conic.Runtime;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Bench;
 
@@ -38,7 +39,7 @@ static class ArithmeticBenchmark
         arithmetic.Apply([backbone]);
         backbone.train();
         backbone.zero_grad();
-        backbone.call(randn(batch, 1, size, size)).pow(2).sum().backward();
+        backbone.call(randn(batch, 1, size, size)).pow(Kept(2)).sum().backward();
         backbone.BFloat16Compute = false;
     }
 }

@@ -5,6 +5,7 @@ using Conic.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Bench;
 
@@ -26,7 +27,7 @@ static class HeadBenchmark
         foreach (long classes in sizes)
         {
             manual_seed(0);
-            var weights = new Parameter(randn(classes, dim).mul_(0.01));
+            var weights = new Parameter(randn(classes, dim).mul_(Kept(0.01)));
             var embeddings = randn(views, dim).requires_grad_();
             var images = randint(0, classes, new long[] { views / 2 });
             var targets = cat(new[] { images, images });
@@ -105,7 +106,7 @@ static class HeadBenchmark
     static void SweepChunks(long classes, IReadOnlyList<long> chunks, int views, int dim, int repeats, TextWriter output)
     {
         manual_seed(0);
-        var weights = randn(classes, dim).mul_(0.01).requires_grad_();
+        var weights = randn(classes, dim).mul_(Kept(0.01)).requires_grad_();
         var embeddings = randn(views, dim).requires_grad_();
         var targets = randint(0, classes, new long[] { views });
         output.WriteLine();

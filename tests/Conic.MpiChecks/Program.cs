@@ -1,6 +1,7 @@
 using Conic.Distributed;
 using Conic.Losses;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 // Each rank runs every check and prints one line per check; the exit code is the number of failures.
 using var processes = MpiProcessGroup.Join(TimeSpan.FromSeconds(60));
@@ -17,21 +18,21 @@ static double RelativeError(Tensor actual, Tensor expected) =>
     actual.sub(expected).abs().max().item<float>() / Math.Max(1e-12, expected.abs().max().item<float>());
 
 // Collectives.
-var mine = arange(6, dtype: ScalarType.Float32).add(10 * rank).view(2, 3);
+var mine = arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * rank)).view(2, 3);
 var sum = mine.clone();
 processes.AllReduce(sum);
-var expectedSum = arange(6, dtype: ScalarType.Float32).mul(size).add(10.0 * size * (size - 1) / 2).view(2, 3);
+var expectedSum = arange(Kept(6), dtype: ScalarType.Float32).mul(Kept(size)).add(Kept(10.0 * size * (size - 1) / 2)).view(2, 3);
 Expect("all-reduce sum", RelativeError(sum, expectedSum), 0);
 var maximum = mine.clone();
 processes.AllReduce(maximum, Reduction.Max);
-Expect("all-reduce max", RelativeError(maximum, arange(6, dtype: ScalarType.Float32).add(10 * (size - 1)).view(2, 3)), 0);
+Expect("all-reduce max", RelativeError(maximum, arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * (size - 1))).view(2, 3)), 0);
 var gathered = processes.AllGather(mine);
-var expectedGathered = cat(Enumerable.Range(0, size).Select(r => arange(6, dtype: ScalarType.Float32).add(10 * r).view(2, 3)).ToArray());
+var expectedGathered = cat(Enumerable.Range(0, size).Select(r => arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * r)).view(2, 3)).ToArray());
 Expect("all-gather", RelativeError(gathered, expectedGathered), 0);
-var broadcast = full(4, (long)rank, dtype: ScalarType.Int64);
+var broadcast = full(4, Kept((long)rank), dtype: ScalarType.Int64);
 processes.Broadcast(broadcast);
 Expect("broadcast", broadcast.abs().max().item<long>(), 0);
-var whole = arange(7 * 2, dtype: ScalarType.Float32).view(7, 2);
+var whole = arange(Kept(7 * 2), dtype: ScalarType.Float32).view(7, 2);
 var block = RowShard.Scatter(processes, rank == 0 ? whole : null, 7, [2], ScalarType.Float32);
 var shard = RowShard.Of(7, processes);
 Expect("row scatter", RelativeError(block, shard.Take(whole)), 0);
@@ -41,9 +42,9 @@ Expect("row gather", RelativeError(RowShard.Gather(processes, block, 7), whole),
 // sum every rank's, so dividing by the ranks gives the gradient of the loss (what the trainer's averaging does).
 var x = mine.clone().requires_grad_(true);
 var all = Collectives.GatherAcross(processes, x);
-var weights = arange(all.numel(), dtype: ScalarType.Float32).view_as(all);
-Collectives.SumAcross(processes, all.mul(weights).sum().div(size)).backward();
-Expect("gather and sum gradients", RelativeError(x.grad!.div(size), weights.narrow(0, rank * 2, 2)), 1e-6);
+var weights = arange(Kept(all.numel()), dtype: ScalarType.Float32).view_as(all);
+Collectives.SumAcross(processes, all.mul(weights).sum().div(Kept(size))).backward();
+Expect("gather and sum gradients", RelativeError(x.grad!.div(Kept(size)), weights.narrow(0, rank * 2, 2)), 1e-6);
 
 // The sharded instance classifier against the whole one: loss, and the gradients of every row and embedding.
 foreach (double temperature in new[] { 0.1, 0.02 })
@@ -67,8 +68,8 @@ foreach (double temperature in new[] { 0.1, 0.02 })
                                                   v => Collectives.MaximumAcross(processes, v));
     loss.backward();
     Expect($"sharded loss, t={temperature}", Math.Abs(loss.item<float>() - expected.item<float>()) / expected.item<float>(), 1e-5);
-    Expect($"sharded row gradients, t={temperature}", RelativeError(myRows.grad!.div(size), rows.Take(wholeClassifier.grad!)), 1e-5);
+    Expect($"sharded row gradients, t={temperature}", RelativeError(myRows.grad!.div(Kept(size)), rows.Take(wholeClassifier.grad!)), 1e-5);
     Expect($"sharded embedding gradients, t={temperature}",
-           RelativeError(myEmbeddings.grad!.div(size), wholeEmbeddings.grad!.narrow(0, rank * viewsPerRank, viewsPerRank)), 1e-5);
+           RelativeError(myEmbeddings.grad!.div(Kept(size)), wholeEmbeddings.grad!.narrow(0, rank * viewsPerRank, viewsPerRank)), 1e-5);
 }
 return failures;

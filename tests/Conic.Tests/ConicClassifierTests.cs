@@ -3,6 +3,7 @@ using Conic.Models;
 using Conic.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -26,7 +27,7 @@ public class ConicClassifierTests
         using (no_grad())
         {
             var unit = nn.functional.normalize(method.Projector.call(method.Backbone.call(cat(views, 0))), dim: 1);
-            var expected = nn.functional.normalize(unit[..3].add(unit[3..]), dim: 1).mul(0.01 * Math.Sqrt(128));
+            var expected = nn.functional.normalize(unit[..3].add(unit[3..]), dim: 1).mul(Kept(0.01 * Math.Sqrt(128)));
             Assert.True(allclose(classifier.index_select(0, own), expected, rtol: 1e-4, atol: 1e-6), "rows are not the images' embeddings");
         }
         var others = tensor(Enumerable.Range(0, 30).Where(i => i is not (2 or 11 or 29)).Select(i => (long)i).ToArray());
@@ -46,7 +47,7 @@ public class ConicClassifierTests
         var lazy = dense.clone();
         var denseMomentum = zeros(6, 3);
         var lazyMomentum = zeros(6, 3);
-        var lastStep = full(6, -1L, dtype: ScalarType.Int64);
+        var lastStep = full(6, Kept(-1L), dtype: ScalarType.Int64);
         // Rows used per step; the last step uses every row so that all of them can be compared.
         long[][] used = [[0, 1, 2], [3], [0, 4], [1], [5, 2], [0, 1, 2, 3, 4, 5]];
         for (int step = 0; step < used.Length; step++)
@@ -54,8 +55,8 @@ public class ConicClassifierTests
             var rows = tensor(used[step]);
             var gradient = randn(used[step].Length, 3);
             var full = zeros(6, 3).index_copy_(0, rows, gradient);
-            denseMomentum.mul_(beta).add_(full);
-            dense.add_(denseMomentum, alpha: -rate);
+            denseMomentum.mul_(Kept(beta)).add_(full);
+            dense.add_(denseMomentum, alpha: Kept(-rate));
             LazyRowUpdate.Apply(lazy, lazyMomentum, lastStep, rows, gradient, step, rate, beta, weightDecay: 0);
         }
         Assert.True(allclose(lazy, dense, rtol: 1e-5, atol: 1e-6), "weights differ from dense momentum SGD");
@@ -104,10 +105,10 @@ public class ConicClassifierTests
         using var generator = new Generator(2);
         var loss = Trainer.Step(method, optimizer, new TrainingBatch(new[] { randn(4, 1, 16, 16), randn(4, 1, 16, 16) }, tensor(new long[] { 3, 77, 150, 499 }), 0, generator), 0.05);
         Assert.True(float.IsFinite(loss.Total.item<float>()));
-        var changed = method.state_dict()["classifier"].sub(before).abs().sum(1).gt(0);
+        var changed = method.state_dict()["classifier"].sub(before).abs().sum(1).gt(Kept(0));
         Assert.Equal(4 + negatives, changed.sum().item<long>());
         foreach (long own in new long[] { 3, 77, 150, 499 }) Assert.True(changed[own].item<bool>());
-        Assert.Equal(4 + negatives, method.state_dict()["classifier_last_step"].eq(0).sum().item<long>());
+        Assert.Equal(4 + negatives, method.state_dict()["classifier_last_step"].eq(Kept(0)).sum().item<long>());
     }
 
     [Fact]
@@ -130,8 +131,8 @@ public class ConicClassifierTests
         var plain = Step(0);
         var multiCrop = Step(3);
         // The main views' share of the mean over 2 + 3 views is 2/5: the rows' gradient is theirs alone, scaled.
-        Assert.True(allclose(multiCrop.ClassifierGradient.mul(5.0 / 2), plain.ClassifierGradient, rtol: 1e-4, atol: 1e-7));
-        Assert.False(allclose(multiCrop.ConvGradient.mul(5.0 / 2), plain.ConvGradient, rtol: 1e-3, atol: 1e-6), "small crops must train the network");
+        Assert.True(allclose(multiCrop.ClassifierGradient.mul(Kept(5.0 / 2)), plain.ClassifierGradient, rtol: 1e-4, atol: 1e-7));
+        Assert.False(allclose(multiCrop.ConvGradient.mul(Kept(5.0 / 2)), plain.ConvGradient, rtol: 1e-3, atol: 1e-6), "small crops must train the network");
         Assert.NotEqual(plain.Classification, multiCrop.Classification);
     }
 }

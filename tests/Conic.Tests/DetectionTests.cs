@@ -6,6 +6,7 @@ using Conic.Models;
 using Conic.Runtime;
 using Conic.Transfer;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -24,7 +25,7 @@ public class DetectionTests
         const int classes = 3;
         var (heat, size, offset, _) = DetectionTask.Targets(images, classes, stride, outputSide, CPU);
         // The maps a perfect network would output: heat as logits, then log sizes and offsets.
-        using var maps = cat([heat.clamp(1e-6, 1 - 1e-6).logit(), size, offset], 1);
+        using var maps = cat([heat.clamp(Kept(1e-6), Kept(1 - 1e-6)).logit(), size, offset], 1);
         var (boxes, scores, kinds) = DetectionTask.Decode(maps, classes, stride, keep: 2);
         for (int b = 0; b < images.Length; b++)
         {

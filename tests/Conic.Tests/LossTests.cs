@@ -1,5 +1,6 @@
 using Conic.Losses;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -38,11 +39,11 @@ public class LossTests
         {
             var z = e2[v] / e2[v].norm();
             var logits = new List<Tensor>();
-            for (int c = 0; c < 7; c++) logits.Add((z * (w2[c] / w2[c].norm())).sum() / temperature);
+            for (int c = 0; c < 7; c++) logits.Add((z * (w2[c] / w2[c].norm())).sum() / Kept(temperature));
             var stacked = stack(logits);
             total = total - stacked[targets[v].item<long>()] + stacked.exp().sum().log();
         }
-        var reference = total / 5;
+        var reference = total / Kept(5);
         reference.backward();
 
         Assert.Equal(reference.item<float>(), loss.item<float>(), 5);
@@ -62,7 +63,7 @@ public class LossTests
         manual_seed(11);
         const int images = 24, classes = 203, dim = 16;
         var embeddings = randn(2 * images, dim, dtype: dtype).requires_grad_();
-        var weights = randn(classes, dim, dtype: dtype).mul(0.05).requires_grad_();
+        var weights = randn(classes, dim, dtype: dtype).mul(Kept(0.05)).requires_grad_();
         // Both views of an image share its class, as in a ConIC batch.
         var imageClasses = randperm(classes)[..images];
         var targets = cat(new[] { imageClasses, imageClasses });
@@ -96,8 +97,8 @@ public class LossTests
     {
         manual_seed(0);
         var embeddings = randn(8, 16).requires_grad_();
-        var weights = randn(8, 16).mul(0.01).requires_grad_();
-        var targets = arange(8, dtype: ScalarType.Int64);
+        var weights = randn(8, 16).mul(Kept(0.01)).requires_grad_();
+        var targets = arange(Kept(8), dtype: ScalarType.Int64);
         double first = 0, last = 0;
         for (int step = 0; step < 20; step++)
         {
@@ -110,8 +111,8 @@ public class LossTests
             loss.backward();
             using (no_grad())
             {
-                embeddings.sub_(embeddings.grad!.mul(0.5));
-                weights.sub_(weights.grad!.mul(0.5));
+                embeddings.sub_(embeddings.grad!.mul(Kept(0.5)));
+                weights.sub_(weights.grad!.mul(Kept(0.5)));
             }
         }
         Assert.True(last < first * 0.5, $"loss went from {first} to {last}");

@@ -2,6 +2,7 @@ using Conic.Losses;
 using Conic.Methods;
 using Conic.Models;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -51,13 +52,13 @@ public class ModelTests
         var input = randn(6, 1, 16, 16);
         network.train();
         var reference = network.call(input);
-        reference.pow(2).sum().backward();
+        reference.pow(Kept(2)).sum().backward();
         var referenceGrad = network.named_parameters().First(p => p.name == "layer2.0.downsample.0.weight").parameter.grad!.clone();
         network.zero_grad();
 
         network.BFloat16Compute = true;
         var features = network.call(input);
-        features.pow(2).sum().backward();
+        features.pow(Kept(2)).sum().backward();
         var parameter = network.named_parameters().First(p => p.name == "layer2.0.downsample.0.weight").parameter;
         Assert.Equal(ScalarType.Float32, features.dtype);
         Assert.Equal(ScalarType.Float32, parameter.dtype);
@@ -146,9 +147,9 @@ public class ModelTests
         Assert.False(targetWeight.requires_grad);
 
         var before = targetWeight.clone();
-        using (no_grad()) onlineWeight.add_(1.0);
+        using (no_grad()) onlineWeight.add_(Kept(1.0));
         target.Update(0.9, online);
-        Assert.True(allclose(targetWeight, before.add(0.1), atol: 1e-6));
+        Assert.True(allclose(targetWeight, before.add(Kept(0.1)), atol: 1e-6));
     }
 
     [Theory]

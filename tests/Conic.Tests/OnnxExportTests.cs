@@ -7,6 +7,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Tensor = TorchSharp.torch.Tensor;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -32,10 +33,10 @@ public class OnnxExportTests
             foreach (var (_, module) in backbone.named_modules())
             {
                 if (module is not TorchSharp.Modules.BatchNorm2d norm) continue;
-                norm.running_mean!.copy_(randn_like(norm.running_mean).mul(0.3));
-                norm.running_var!.copy_(rand_like(norm.running_var).add(0.5));
-                norm.weight!.copy_(rand_like(norm.weight).add(0.5));
-                norm.bias!.copy_(randn_like(norm.bias).mul(0.1));
+                norm.running_mean!.copy_(randn_like(norm.running_mean).mul(Kept(0.3)));
+                norm.running_var!.copy_(rand_like(norm.running_var).add(Kept(0.5)));
+                norm.weight!.copy_(rand_like(norm.weight).add(Kept(0.5)));
+                norm.bias!.copy_(randn_like(norm.bias).mul(Kept(0.1)));
             }
         }
         backbone.eval();
@@ -80,7 +81,7 @@ public class OnnxExportTests
         using var model = PretrainedModel.Load(run);
         var test = DatasetLoader.Load(data).Test!;
         using var bytes = test.Gather(Enumerable.Range(0, test.Count).ToArray());
-        using var pixels = bytes.to_type(ScalarType.Float32).div(255f);
+        using var pixels = bytes.to_type(ScalarType.Float32).div(Kept(255f));
         using var features = FeatureExtractor.Extract(model, test);
         using var difference = features.flatten().sub(tensor(RunOnnx(session, pixels))).abs().max();
         Assert.True(difference.item<float>() <= 1e-4f, $"max |ONNX - Conic| = {difference.item<float>()}");
@@ -110,8 +111,8 @@ public class OnnxExportTests
         var network = new DenseNetwork(TrainedLookingBackbone(new BackboneOptions { Width = 4, SmallImageStem = smallStem }), outputs, upsampleToInput, decoderChannels: 8);
         using (no_grad())
         {
-            network.SmoothNorm.running_mean!.copy_(randn_like(network.SmoothNorm.running_mean).mul(0.3));
-            network.SmoothNorm.running_var!.copy_(rand_like(network.SmoothNorm.running_var).add(0.5));
+            network.SmoothNorm.running_mean!.copy_(randn_like(network.SmoothNorm.running_mean).mul(Kept(0.3)));
+            network.SmoothNorm.running_var!.copy_(rand_like(network.SmoothNorm.running_var).add(Kept(0.5)));
         }
         network.eval();
         return network;
@@ -133,7 +134,7 @@ public class OnnxExportTests
         foreach (int size in new[] { side, side + 8 })
         {
             using var pixels = rand(2, 1, size, size);
-            using var expected = network.call(pixels.sub(0.4f).div(0.3f));
+            using var expected = network.call(pixels.sub(Kept(0.4f)).div(Kept(0.3f)));
             using var results = RunDense(session, pixels);
             var logits = results.Single(r => r.Name == OnnxWriter.LogitsName).AsTensor<float>();
             Assert.Equal(expected.shape.Select(d => (int)d), logits.Dimensions.ToArray());
@@ -159,7 +160,7 @@ public class OnnxExportTests
         OnnxWriter.WriteDetector(path, network, classes, keep, [0.4f], [0.3f], new Dictionary<string, string>());
         using var session = new InferenceSession(path);
         using var pixels = rand(2, 1, side, side);
-        var (boxes, scores, labels) = Transfer.DetectionTask.Decode(network.call(pixels.sub(0.4f).div(0.3f)), classes, network.OutputStride, keep);
+        var (boxes, scores, labels) = Transfer.DetectionTask.Decode(network.call(pixels.sub(Kept(0.4f)).div(Kept(0.3f))), classes, network.OutputStride, keep);
         using var results = RunDense(session, pixels);
         var onnxScores = results.Single(r => r.Name == OnnxWriter.ScoresName).AsTensor<float>();
         var onnxBoxes = results.Single(r => r.Name == OnnxWriter.BoxesName).AsTensor<float>();

@@ -4,6 +4,7 @@ using Conic.Models;
 using Conic.Runtime;
 using SkiaSharp;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -41,8 +42,8 @@ public class StreamingTests
         using var generator = new Generator(3);
         var views = augmenter.Views(dataset, Enumerable.Repeat(0, 64).ToArray(), CPU, generator);
         var brightest = views[0].amax([1, 2, 3]);
-        Assert.True(brightest.gt(0.8).any().item<bool>(), "no crop reached the marker in the corner");
-        Assert.True(brightest.lt(0.3).any().item<bool>(), "every crop held the marker");
+        Assert.True(brightest.gt(Kept(0.8)).any().item<bool>(), "no crop reached the marker in the corner");
+        Assert.True(brightest.lt(Kept(0.3)).any().item<bool>(), "every crop held the marker");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Conic.Methods;
 using Conic.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
@@ -83,13 +84,36 @@ public class TrainingPartsTests
         {
             var target = randn(5, 3);
             optimizer.ZeroGrad();
-            ours.sub(target).pow(2).sum().backward();
+            ours.sub(target).pow(Kept(2)).sum().backward();
             optimizer.Step(0.1);
             reference.zero_grad();
-            theirs.sub(target).pow(2).sum().backward();
+            theirs.sub(target).pow(Kept(2)).sum().backward();
             reference.step();
         }
         Assert.True(allclose(ours, theirs, rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void AdamMatchesTorchAdamWithAChangingLearningRate()
+    {
+        manual_seed(0);
+        var ours = new Parameter(randn(5, 3));
+        var theirs = new Parameter(ours.detach().clone());
+        using var optimizer = new Conic.Training.Adam(new[] { ours }, weightDecay: 0.01);
+        var reference = optim.Adam(new[] { theirs }, lr: 0.1, weight_decay: 0.01);
+        for (int step = 0; step < 5; step++)
+        {
+            double rate = 0.1 / (step + 1);
+            var target = randn(5, 3);
+            optimizer.ZeroGrad();
+            ours.sub(target).pow(Kept(2)).sum().backward();
+            optimizer.Step(rate);
+            reference.zero_grad();
+            theirs.sub(target).pow(Kept(2)).sum().backward();
+            foreach (var group in reference.ParamGroups) group.LearningRate = rate;
+            reference.step();
+        }
+        TensorAssert.RelativelyClose(theirs, ours, "weights");
     }
 
     [Fact]

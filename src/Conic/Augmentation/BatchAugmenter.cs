@@ -3,6 +3,7 @@ using Conic.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Augmentation;
 
@@ -47,11 +48,11 @@ public sealed class BatchAugmenter
         {
             var views = draws.Select((d, v) => ((IReadOnlyList<CropBox>)Boxes(d), specs[v].Side ?? data.Height)).ToArray();
             cropped = data.Crops(datasetIndices, views)
-                          .Select((x, v) => Flip(x.to(device).to_type(ScalarType.Float32).div_(255f), draws[v].Flip.to(device))).ToArray();
+                          .Select((x, v) => Flip(x.to(device).to_type(ScalarType.Float32).div_(Kept(255f)), draws[v].Flip.to(device))).ToArray();
         }
         else
         {
-            var stored = data.Gather(datasetIndices).to(device).to_type(ScalarType.Float32).div_(255f);
+            var stored = data.Gather(datasetIndices).to(device).to_type(ScalarType.Float32).div_(Kept(255f));
             cropped = draws.Select((d, v) => CropAndFlip(stored, d, specs[v].Side)).ToArray();
         }
         return cropped.Select(x => Finish(x, random).MoveToOuterDisposeScope()).ToArray();
@@ -72,7 +73,7 @@ public sealed class BatchAugmenter
         using var scope = NewDisposeScope();
         var random = new SampleDraws(generator, BatchShare.All(images.shape[0]), images.shape[0]);
         var draw = DrawCrops(random, _options.CropAreaMin, _options.CropAreaMax);
-        var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(255f), draw, outputSide: null);
+        var x = CropAndFlip(images.to_type(ScalarType.Float32).div_(Kept(255f)), draw, outputSide: null);
         return Finish(x, random).MoveToOuterDisposeScope();
     }
 
@@ -96,11 +97,11 @@ public sealed class BatchAugmenter
         var o = _options;
         var area = random.Uniform(areaMin, areaMax, CPU);
         var ratio = random.Uniform(Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), CPU).exp();
-        var width = area.mul(ratio).sqrt_().clamp_max_(1.0);
-        var height = area.div(ratio).sqrt_().clamp_max_(1.0);
-        var centreX = random.Rand().mul_(2).sub_(1).mul_(width.neg().add(1));
-        var centreY = random.Rand().mul_(2).sub_(1).mul_(height.neg().add(1));
-        var flip = random.Rand().lt(o.FlipProbability);
+        var width = area.mul(ratio).sqrt_().clamp_max_(Kept(1.0));
+        var height = area.div(ratio).sqrt_().clamp_max_(Kept(1.0));
+        var centreX = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(width.neg().add(Kept(1)));
+        var centreY = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(height.neg().add(Kept(1)));
+        var flip = random.Rand().lt(Kept(o.FlipProbability));
         return new CropDraw(width, height, centreX, centreY, flip);
     }
 
@@ -136,13 +137,13 @@ public sealed class BatchAugmenter
         var saturation = Factor(o.Saturation);
         var hue = where(apply, random.Uniform(-o.Hue, o.Hue, device), tensor(0f, device: device));
 
-        x = x.mul(brightness).clamp_(0, 1);
+        x = x.mul(brightness).clamp_(Kept(0), Kept(1));
         var grayMean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
-        x = x.sub(grayMean).mul_(contrast).add_(grayMean).clamp_(0, 1);
+        x = x.sub(grayMean).mul_(contrast).add_(grayMean).clamp_(Kept(0), Kept(1));
         if (channels != 3) return x;
         var gray = Gray(x);
-        x = x.sub(gray).mul_(saturation).add_(gray).clamp_(0, 1);
-        return RotateHue(x, hue).clamp_(0, 1);
+        x = x.sub(gray).mul_(saturation).add_(gray).clamp_(Kept(0), Kept(1));
+        return RotateHue(x, hue).clamp_(Kept(0), Kept(1));
     }
 
     /// <summary>Hue shift as a rotation of the chroma plane in YIQ space (a batched stand-in for the HSV shift).</summary>
@@ -150,7 +151,7 @@ public sealed class BatchAugmenter
     {
         var toYiq = tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, device: x.device).view(3, 3);
         var fromYiq = linalg.inv(toYiq);
-        var angle = hueFraction.mul(2 * Math.PI);
+        var angle = hueFraction.mul(Kept(2 * Math.PI));
         var cos = angle.cos();
         var sin = angle.sin();
         var one = ones_like(cos);
@@ -161,7 +162,7 @@ public sealed class BatchAugmenter
     }
 
     static Tensor Gray(Tensor x) => x.shape[1] == 3
-        ? x[.., 0..1].mul(0.299).add_(x[.., 1..2].mul(0.587)).add_(x[.., 2..3].mul(0.114))
+        ? x[.., 0..1].mul(Kept(0.299)).add_(x[.., 1..2].mul(Kept(0.587))).add_(x[.., 2..3].mul(Kept(0.114)))
         : x;
 
     Tensor RandomGrayscale(Tensor x, SampleDraws random)
@@ -179,10 +180,10 @@ public sealed class BatchAugmenter
         if (o.BlurProbability == 0) return x;
         // Kernel about a tenth of the image side (odd, at least 3), as in SimCLR.
         int radius = Math.Max(1, (int)(Math.Min(height, width) / 20));
-        var offsets = arange(-radius, radius + 1, dtype: ScalarType.Float32);
+        var offsets = arange(Kept(-radius), Kept(radius + 1), dtype: ScalarType.Float32);
         // A tiny sigma makes the kernel a delta: samples that skip the blur pass through unchanged.
         var effectiveSigma = where(apply, sigma, tensor(1e-3f)).view(-1, 1);
-        var kernel = offsets.view(1, -1).pow(2).div(effectiveSigma.pow(2).mul(2)).neg().exp();
+        var kernel = offsets.view(1, -1).pow(Kept(2)).div(effectiveSigma.pow(Kept(2)).mul(Kept(2))).neg().exp();
         kernel = kernel.div(kernel.sum(1, keepdim: true)); // [B, K]
         var perChannel = kernel.repeat_interleave(channels, dim: 0).to(x.device); // [B*C, K]
         long size = 2 * radius + 1;

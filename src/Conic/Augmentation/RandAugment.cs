@@ -1,5 +1,6 @@
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Augmentation;
 
@@ -20,9 +21,9 @@ static class RandAugment
         for (int slot = 0; slot < slots; slot++)
         {
             var operation = random.RandInt(OperationCount, x.device);
-            var sign = random.Bernoulli(0.5, x.device).to_type(ScalarType.Float32).mul(2).sub(1);
-            Tensor Is(Operation op) => operation.eq((long)op);
-            Tensor Amount(Operation op, double scale) => where(Is(op), sign.mul(scale * m), zeros_like(sign));
+            var sign = random.Bernoulli(0.5, x.device).to_type(ScalarType.Float32).mul(Kept(2)).sub(Kept(1));
+            Tensor Is(Operation op) => operation.eq(Kept((long)op));
+            Tensor Amount(Operation op, double scale) => where(Is(op), sign.mul(Kept(scale * m)), zeros_like(sign));
 
             // Geometry in one resampling: rotation (up to 30 degrees), x-shear (up to 0.3), translation (up to 20 %).
             var angle = Amount(Operation.Rotate, Math.PI / 6);
@@ -40,16 +41,16 @@ static class RandAugment
 
             var low = x.amin(new long[] { 1, 2, 3 }, keepdim: true);
             var high = x.amax(new long[] { 1, 2, 3 }, keepdim: true);
-            var stretched = x.sub(low).div(high.sub(low).clamp_min(1e-3));
+            var stretched = x.sub(low).div(high.sub(low).clamp_min(Kept(1e-3)));
             x = where(Is(Operation.AutoContrast).view(-1, 1, 1, 1), stretched, x);
 
-            var solarized = where(x.ge(1 - 0.5 * m), x.neg().add(1), x);
+            var solarized = where(x.ge(Kept(1 - 0.5 * m)), x.neg().add(Kept(1)), x);
             x = where(Is(Operation.Solarize).view(-1, 1, 1, 1), solarized, x);
 
             double levels = Math.Pow(2, 8 - Math.Round(4 * m));
-            var posterized = x.mul(255 / levels).floor_().mul_(levels / 255);
+            var posterized = x.mul(Kept(255 / levels)).floor_().mul_(Kept(levels / 255));
             x = where(Is(Operation.Posterize).view(-1, 1, 1, 1), posterized, x);
         }
-        return x.clamp_(0, 1);
+        return x.clamp_(Kept(0), Kept(1));
     }
 }

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Augmentation;
 
@@ -24,9 +25,9 @@ sealed class SampleDraws(Generator generator, BatchShare share, long count)
         return share.Start == 0 && count == share.Total ? all : all.narrow(0, share.Start, count);
     }
 
-    public Tensor Uniform(double low, double high, Device device) => Rand().mul_(high - low).add_(low).to(device);
+    public Tensor Uniform(double low, double high, Device device) => Rand().mul_(Kept(high - low)).add_(Kept(low)).to(device);
 
-    public Tensor Bernoulli(double probability, Device device) => Rand().lt(probability).to(device);
+    public Tensor Bernoulli(double probability, Device device) => Rand().lt(Kept(probability)).to(device);
 
     /// <summary>Integers in [0, <paramref name="high"/>).</summary>
     public Tensor RandInt(long high, Device device)

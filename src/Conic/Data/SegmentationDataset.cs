@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Data;
 
@@ -140,7 +141,7 @@ public sealed class SegmentationDataset : IDisposable
 
     static int MaxClass(SegmentationDataset data)
     {
-        using var scored = data.Masks.masked_select(data.Masks.ne(IgnoreIndex));
+        using var scored = data.Masks.masked_select(data.Masks.ne(Kept(IgnoreIndex)));
         return scored.numel() == 0 ? 0 : scored.max().item<byte>();
     }
 }

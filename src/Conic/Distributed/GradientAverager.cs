@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Distributed;
 
@@ -52,7 +53,7 @@ public sealed class GradientAverager
             // layout, and stays without one: the optimiser skips it (no weight decay either), as in one process.
             var flat = cat(bucket.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray());
             _processes.AllReduce(flat);
-            flat.mul_(scale);
+            flat.mul_(Kept(scale));
             long offset = 0;
             foreach (var parameter in bucket)
             {
@@ -62,6 +63,6 @@ public sealed class GradientAverager
                 offset += count;
             }
         }
-        foreach (var parameter in _sharded) parameter.grad?.mul_(scale);
+        foreach (var parameter in _sharded) parameter.grad?.mul_(Kept(scale));
     }
 }

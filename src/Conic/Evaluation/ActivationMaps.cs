@@ -1,6 +1,7 @@
 using Conic.Training;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -20,7 +21,7 @@ public static class ActivationMaps
         var maps = Energy(model, images);
         var flat = maps.flatten(1);
         var low = flat.amin(new long[] { 1 }, keepdim: true);
-        var range = flat.amax(new long[] { 1 }, keepdim: true).sub(low).clamp_min_(1e-12);
+        var range = flat.amax(new long[] { 1 }, keepdim: true).sub(low).clamp_min_(Kept(1e-12));
         return flat.sub(low).div_(range).view(maps.shape).cpu().MoveToOuterDisposeScope();
     }
 
@@ -43,11 +44,11 @@ public static class ActivationMaps
             long count = Math.Min(batchSize, images.shape[0] - start);
             var energy = Energy(model, images.narrow(0, start, count)).cpu();
             var mask = masks.narrow(0, start, count);
-            var objects = mask.ne(0).logical_and(mask.ne(255));
+            var objects = mask.ne(Kept(0)).logical_and(mask.ne(Kept(255)));
             onObjects += energy.mul(objects).sum().item<float>();
             total += energy.sum().item<float>();
         }
-        using var objectPixels = masks.ne(0).logical_and(masks.ne(255)).to_type(ScalarType.Float32).mean();
+        using var objectPixels = masks.ne(Kept(0)).logical_and(masks.ne(Kept(255))).to_type(ScalarType.Float32).mean();
         return (total == 0 ? 0 : onObjects / total, objectPixels.item<float>());
     }
 
@@ -55,7 +56,7 @@ public static class ActivationMaps
     static Tensor Energy(PretrainedModel model, Tensor images)
     {
         var features = model.Backbone.forward_features(model.Normalization.FromPixels(images.to(model.Device)));
-        return F.interpolate(features.pow(2).sum(1, keepdim: true).sqrt_(), new[] { images.shape[2], images.shape[3] },
+        return F.interpolate(features.pow(Kept(2)).sum(1, keepdim: true).sqrt_(), new[] { images.shape[2], images.shape[3] },
                              mode: InterpolationMode.Bilinear, align_corners: false).squeeze(1);
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Conic.Data;
 using Conic.Training;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -110,5 +111,5 @@ public static class Evaluator
 
     /// <summary>Pixels as features: scaled to [0, 1], or standardised as the encoder's input is.</summary>
     static Tensor PixelFeatures(PretrainedModel model, Tensor images, bool standardize) =>
-        (standardize ? model.Normalization.FromPixels(images) : images.to_type(ScalarType.Float32).div_(255f)).flatten(1);
+        (standardize ? model.Normalization.FromPixels(images) : images.to_type(ScalarType.Float32).div_(Kept(255f))).flatten(1);
 }

@@ -1,5 +1,6 @@
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -27,7 +28,7 @@ public static class KnnClassifier
             var query = F.normalize(queryFeatures.slice(0, start, Math.Min(start + chunkSize, queryFeatures.shape[0]), 1), dim: 1);
             var (similarity, index) = query.matmul(train.t()).topk(neighbours, dim: 1);
             var votes = zeros(query.shape[0], classCount, device: query.device)
-                .scatter_add_(1, trainLabels[index], similarity.div(temperature).exp_());
+                .scatter_add_(1, trainLabels[index], similarity.div(Kept(temperature)).exp_());
             predictions.Add(votes.argmax(1).MoveToOuterDisposeScope());
         }
         return cat(predictions, 0).MoveToOuterDisposeScope();

@@ -1,6 +1,8 @@
+using Conic.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -27,13 +29,13 @@ public static class LinearProbe
     {
         using var scope = NewDisposeScope();
         var mean = trainFeatures.mean(new long[] { 0 }, keepdim: true);
-        var std = trainFeatures.std(0, keepdim: true).clamp_min(1e-6);
+        var std = trainFeatures.std(0, keepdim: true).clamp_min(Kept(1e-6));
         var train = trainFeatures.sub(mean).div(std);
         var test = testFeatures.sub(mean).div(std);
 
         var generator = new Generator((ulong)options.Seed);
         var classifier = nn.Linear(train.shape[1], classCount);
-        using var optimizer = optim.Adam(classifier.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
+        using var optimizer = new Adam(classifier.parameters(), options.WeightDecay);
         long count = train.shape[0];
         long stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
         long epochs = Math.Max(options.Epochs, (options.MinimumSteps + stepsPerEpoch - 1) / stepsPerEpoch);
@@ -44,12 +46,10 @@ public static class LinearProbe
             for (long start = 0; start < count; start += options.BatchSize)
             {
                 using var stepScope = NewDisposeScope();
-                foreach (var group in optimizer.ParamGroups)
-                    group.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
                 var batch = order.slice(0, start, Math.Min(start + options.BatchSize, count), 1);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 F.cross_entropy(classifier.call(train[batch]), trainLabels[batch]).backward();
-                optimizer.step();
+                optimizer.Step(options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps)));
                 step++;
             }
         }

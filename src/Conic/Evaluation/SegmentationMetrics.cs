@@ -1,5 +1,6 @@
 using Conic.Data;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -22,13 +23,13 @@ public sealed class SegmentationMetrics(int classes)
         using var scope = NewDisposeScope();
         var t = truth.to(ScalarType.Int64).flatten();
         var p = predicted.to(ScalarType.Int64).flatten();
-        var scored = t.ne(SegmentationDataset.IgnoreIndex);
+        var scored = t.ne(Kept(SegmentationDataset.IgnoreIndex));
         t = t.masked_select(scored);
         p = p.masked_select(scored);
         if (t.numel() == 0) return;
         if (t.max().item<long>() >= Classes || t.min().item<long>() < 0)
             throw new ArgumentException($"a true class index is outside 0..{Classes - 1}");
-        var counts = t.mul(Classes).add_(p).bincount(null, Classes * Classes).data<long>().ToArray();
+        var counts = t.mul(Kept(Classes)).add_(p).bincount(null, Classes * Classes).data<long>().ToArray();
         for (int i = 0; i < _confusion.Length; i++) _confusion[i] += counts[i];
     }
 

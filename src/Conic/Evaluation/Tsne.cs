@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Evaluation;
 
@@ -23,7 +24,7 @@ public static class Tsne
         var p = JointProbabilities(SquaredDistances(x), perplexity);
 
         using var generator = new Generator((ulong)seed);
-        var y = randn(new[] { n, 2L }, dtype: ScalarType.Float64, generator: generator).mul_(1e-4);
+        var y = randn(new[] { n, 2L }, dtype: ScalarType.Float64, generator: generator).mul_(Kept(1e-4));
         var velocity = zeros_like(y);
         var gains = ones_like(y);
         const int exaggerationSteps = 250;
@@ -33,16 +34,16 @@ public static class Tsne
         for (int step = 0; step < iterations; step++)
         {
             using var stepScope = NewDisposeScope();
-            var affinity = SquaredDistances(y).add_(1).reciprocal_().mul_(offDiagonal);
-            var q = affinity.div(affinity.sum()).clamp_min_(1e-12);
-            var attraction = step < exaggerationSteps ? p.mul(exaggeration) : p;
+            var affinity = SquaredDistances(y).add_(Kept(1)).reciprocal_().mul_(offDiagonal);
+            var q = affinity.div(affinity.sum()).clamp_min_(Kept(1e-12));
+            var attraction = step < exaggerationSteps ? p.mul(Kept(exaggeration)) : p;
             var weights = attraction.sub(q).mul_(affinity);
-            var gradient = y.mul(weights.sum(1, keepdim: true)).sub_(weights.matmul(y)).mul_(4);
+            var gradient = y.mul(weights.sum(1, keepdim: true)).sub_(weights.matmul(y)).mul_(Kept(4));
             // Gains grow where the gradient keeps its direction against the velocity, shrink where it flips.
             var sameSign = gradient.sign().eq(velocity.sign());
-            gains.copy_(where(sameSign, gains.mul(0.8), gains.add(0.2)).clamp_min_(0.01));
+            gains.copy_(where(sameSign, gains.mul(Kept(0.8)), gains.add(Kept(0.2))).clamp_min_(Kept(0.01)));
             double momentum = step < exaggerationSteps ? 0.5 : 0.8;
-            velocity.mul_(momentum).sub_(gains.mul(gradient).mul_(learningRate));
+            velocity.mul_(Kept(momentum)).sub_(gains.mul(gradient).mul_(Kept(learningRate)));
             y.add_(velocity);
             y.sub_(y.mean(new long[] { 0 }, keepdim: true));
         }
@@ -53,8 +54,8 @@ public static class Tsne
 
     static Tensor SquaredDistances(Tensor x)
     {
-        var squares = x.pow(2).sum(1, keepdim: true);
-        return squares.add(squares.t()).sub_(x.matmul(x.t()).mul_(2)).clamp_min_(0);
+        var squares = x.pow(Kept(2)).sum(1, keepdim: true);
+        return squares.add(squares.t()).sub_(x.matmul(x.t()).mul_(Kept(2))).clamp_min_(Kept(0));
     }
 
     /// <summary>Symmetrised P: each row's Gaussian bandwidth bisected (all rows at once) until its entropy is log(perplexity).</summary>
@@ -63,11 +64,11 @@ public static class Tsne
         long n = distances.shape[0];
         var target = Math.Log(perplexity);
         var low = zeros(n, 1, dtype: ScalarType.Float64);
-        var high = full(n, 1, double.PositiveInfinity, dtype: ScalarType.Float64);
+        var high = full(n, 1, Kept(double.PositiveInfinity), dtype: ScalarType.Float64);
         var beta = ones(n, 1, dtype: ScalarType.Float64).div_(distances.mean());
         var notSelf = OffDiagonal(n);
         // Distances above each row's smallest off-diagonal one, so exp never underflows to all zeros.
-        var shifted = distances.add(eye(n, dtype: ScalarType.Float64).mul_(1e300));
+        var shifted = distances.add(eye(n, dtype: ScalarType.Float64).mul_(Kept(1e300)));
         var excess = shifted.sub(shifted.amin(new long[] { 1 }, keepdim: true)).mul_(notSelf);
         var conditional = zeros_like(distances);
         for (int iteration = 0; iteration < 64; iteration++)
@@ -78,11 +79,11 @@ public static class Tsne
             conditional.copy_(kernel.div_(sum));
             // Entropy H = log Σ + β·E[d − d_min].
             var entropy = sum.log().add(beta.mul(conditional.mul(excess).sum(1, keepdim: true)));
-            var tooFlat = entropy.gt(target);
+            var tooFlat = entropy.gt(Kept(target));
             low.copy_(where(tooFlat, beta, low));
             high.copy_(where(tooFlat, high, beta));
-            beta.copy_(where(high.isinf(), beta.mul(2), low.add(high).div(2)));
+            beta.copy_(where(high.isinf(), beta.mul(Kept(2)), low.add(high).div(Kept(2))));
         }
-        return conditional.add(conditional.t()).div_(2 * n).clamp_min_(1e-12);
+        return conditional.add(conditional.t()).div_(Kept(2 * n)).clamp_min_(Kept(1e-12));
     }
 }

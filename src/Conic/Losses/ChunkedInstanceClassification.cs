@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Losses;
 
@@ -28,7 +29,7 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
         var (unitEmbeddings, classWeights, targets, temperature, chunkSize) = Unpack(vars);
         long classes = classWeights.shape[0];
         // 1/τ folded into the small [V, D] side once, so no pass over [V, chunk] pays for it.
-        var scaledEmbeddings = unitEmbeddings.div(temperature);
+        var scaledEmbeddings = unitEmbeddings.div(Kept(temperature));
         // Blocks are computed transposed, [chunk, V] = Ŵ_chunk · (ẑ/τ)ᵀ: this CPU's GEMM is faster with the long
         // dimension first (bench/), and the per-view sums become column sums.
         var scaledEmbeddingsT = scaledEmbeddings.t().contiguous();
@@ -52,7 +53,7 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
     static Tensor ChunkedLogSumExpWithFixedShift(Tensor scaledEmbeddingsT, Tensor classWeights, double temperature, long chunkSize)
     {
         long classes = classWeights.shape[0];
-        var shift = full(1, 1, -1 / temperature, dtype: scaledEmbeddingsT.dtype, device: scaledEmbeddingsT.device);
+        var shift = full(1, 1, Kept(-1 / temperature), dtype: scaledEmbeddingsT.dtype, device: scaledEmbeddingsT.device);
         var expSum = zeros(scaledEmbeddingsT.shape[1], dtype: scaledEmbeddingsT.dtype, device: scaledEmbeddingsT.device);
         for (long start = 0; start < classes; start += chunkSize)
         {
@@ -60,13 +61,13 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
             var unitWeights = F.normalize(classWeights.slice(0, start, Math.Min(start + chunkSize, classes), 1), dim: 1);
             expSum.add_(shift.addmm(unitWeights, scaledEmbeddingsT).exp_().sum(dim: 0));
         }
-        return expSum.log_().add_(1 / temperature);
+        return expSum.log_().add_(Kept(1 / temperature));
     }
 
     static Tensor ChunkedLogSumExp(Tensor scaledEmbeddingsT, Tensor classWeights, long chunkSize)
     {
         long classes = classWeights.shape[0];
-        var logSumExp = full(scaledEmbeddingsT.shape[1], double.NegativeInfinity, dtype: scaledEmbeddingsT.dtype, device: scaledEmbeddingsT.device);
+        var logSumExp = full(scaledEmbeddingsT.shape[1], Kept(double.NegativeInfinity), dtype: scaledEmbeddingsT.dtype, device: scaledEmbeddingsT.device);
         for (long start = 0; start < classes; start += chunkSize)
         {
             using var scope = NewDisposeScope();
@@ -83,11 +84,11 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
         double temperature = (double)ctx.get_data("temperature");
         long chunkSize = (long)ctx.get_data("chunk");
         long classes = classWeights.shape[0];
-        var scaledEmbeddingsT = unitEmbeddings.div(temperature).t().contiguous();
+        var scaledEmbeddingsT = unitEmbeddings.div(Kept(temperature)).t().contiguous();
         var negativeLogSumExp = logSumExp.neg().unsqueeze(0);
         // d loss / d logit(v, j) = (softmax(v, j) − [j = target(v)]) / V, and d logit / d(ŵ or ẑ) carries 1/τ: the
         // scale goes on the small [V, D] factors, so each [chunk, V] block costs one fused product and one exp.
-        var scale = gradOutput.div(unitEmbeddings.shape[0] * temperature);
+        var scale = gradOutput.div(Kept(unitEmbeddings.shape[0] * temperature));
         var scaledForWeights = unitEmbeddings.mul(scale);
         var probabilityWeightSum = zeros_like(unitEmbeddings);
         var weightGrad = empty_like(classWeights);
@@ -96,7 +97,7 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
             using var scope = NewDisposeScope();
             long end = Math.Min(start + chunkSize, classes);
             var weights = classWeights.slice(0, start, end, 1);
-            var norms = weights.norm(1, keepdim: true).clamp_min_(NormFloor);
+            var norms = weights.norm(1, keepdim: true).clamp_min_(Kept(NormFloor));
             var unitWeights = weights.div(norms);
             var probabilitiesT = negativeLogSumExp.addmm(unitWeights, scaledEmbeddingsT).exp_();
             probabilityWeightSum.addmm_(probabilitiesT.t(), unitWeights);
@@ -106,10 +107,10 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
         }
         // The −1 of each view's own class.
         var targetWeights = classWeights.index_select(0, targets);
-        var targetNorms = targetWeights.norm(1, keepdim: true).clamp_min_(NormFloor);
+        var targetNorms = targetWeights.norm(1, keepdim: true).clamp_min_(Kept(NormFloor));
         var targetUnitWeights = targetWeights.div(targetNorms);
         var embeddingGrad = probabilityWeightSum.sub_(targetUnitWeights).mul_(scale);
-        weightGrad.index_add_(0, targets, ThroughNormalize(scaledForWeights, targetUnitWeights, targetNorms), alpha: -1);
+        weightGrad.index_add_(0, targets, ThroughNormalize(scaledForWeights, targetUnitWeights, targetNorms), alpha: Kept(-1));
         return new List<Tensor> { embeddingGrad, weightGrad, null!, null!, null! };
     }
 
@@ -118,7 +119,7 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
         ThroughNormalizeInPlace(unitGrad.clone(), unitWeights, norms);
 
     internal static Tensor ThroughNormalizeInPlace(Tensor unitGrad, Tensor unitWeights, Tensor norms) =>
-        unitGrad.addcmul_(unitWeights, unitWeights.mul(unitGrad).sum(1, keepdim: true), value: -1).div_(norms);
+        unitGrad.addcmul_(unitWeights, unitWeights.mul(unitGrad).sum(1, keepdim: true), value: Kept(-1)).div_(norms);
 
     static (Tensor UnitEmbeddings, Tensor ClassWeights, Tensor Targets, double Temperature, long ChunkSize) Unpack(object[] vars) =>
         ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (long)vars[4]);

@@ -1,5 +1,6 @@
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Losses;
 
@@ -43,7 +44,7 @@ public static class ConicLosses
     public static Tensor InstanceClassificationMaterialized(Tensor embeddings, Tensor classWeights, Tensor targets, double temperature)
     {
         using var scope = NewDisposeScope();
-        var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(classWeights, dim: 1).t()).div_(temperature);
+        var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(classWeights, dim: 1).t()).div_(Kept(temperature));
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
 
@@ -62,8 +63,8 @@ public static class ConicLosses
                                                        double negativeLogOffset)
     {
         using var scope = NewDisposeScope();
-        var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(rows, dim: 1).t()).div_(temperature);
-        if (negativeLogOffset != 0 && rows.shape[0] > batchRows) logits[.., (int)batchRows..].add_(negativeLogOffset);
+        var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(rows, dim: 1).t()).div_(Kept(temperature));
+        if (negativeLogOffset != 0 && rows.shape[0] > batchRows) logits[.., (int)batchRows..].add_(Kept(negativeLogOffset));
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
 
@@ -78,6 +79,6 @@ public static class ConicLosses
     {
         using var scope = NewDisposeScope();
         var difference = F.normalize(view1, dim: 1).sub(F.normalize(view2, dim: 1));
-        return difference.pow(2).sum(1).mean().MoveToOuterDisposeScope();
+        return difference.pow(Kept(2)).sum(1).mean().MoveToOuterDisposeScope();
     }
 }

@@ -1,6 +1,7 @@
 using Conic.Distributed;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Losses;
 
@@ -24,7 +25,7 @@ public static class ContrastiveLosses
         var q = F.normalize(queries, dim: 1);
         var positive = q.mul(F.normalize(positiveKeys, dim: 1)).sum(1, keepdim: true);
         var negative = q.matmul(F.normalize(negatives, dim: 1).t());
-        var logits = cat(new[] { positive, negative }, 1).div_(temperature);
+        var logits = cat(new[] { positive, negative }, 1).div_(Kept(temperature));
         var targets = zeros(queries.shape[0], dtype: ScalarType.Int64, device: queries.device);
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
@@ -40,10 +41,10 @@ public static class ContrastiveLosses
         using var scope = NewDisposeScope();
         long batch = view1.shape[0];
         var z = F.normalize(cat(new[] { view1, view2 }, 0), dim: 1);
-        var similarity = z.matmul(z.t()).div_(temperature);
+        var similarity = z.matmul(z.t()).div_(Kept(temperature));
         // A view is never its own negative: its self-similarity is removed from the softmax.
-        similarity = similarity.masked_fill(eye(2 * batch, dtype: ScalarType.Bool, device: z.device), double.NegativeInfinity);
-        var targets = cat(new[] { arange(batch, 2 * batch), arange(0, batch) }, 0).to(z.device);
+        similarity = similarity.masked_fill(eye(2 * batch, dtype: ScalarType.Bool, device: z.device), Kept(double.NegativeInfinity));
+        var targets = cat(new[] { arange(Kept(batch), Kept(2 * batch)), arange(Kept(0), Kept(batch)) }, 0).to(z.device);
         return F.cross_entropy(similarity, targets).MoveToOuterDisposeScope();
     }
 
@@ -52,7 +53,7 @@ public static class ContrastiveLosses
     {
         using var scope = NewDisposeScope();
         var cosine = F.normalize(predictions, dim: 1).mul(F.normalize(targets, dim: 1)).sum(1);
-        return cosine.mul(-2).add_(2).mean().MoveToOuterDisposeScope();
+        return cosine.mul(Kept(-2)).add_(Kept(2)).mean().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -71,14 +72,14 @@ public static class ContrastiveLosses
         long batch = scores.shape[0] * processes.Size, prototypes = scores.shape[1];
         // Subtracting the max keeps exp finite; Sinkhorn's normalisations cancel the constant (the same on every rank).
         var maximum = Collectives.MaximumAcross(processes, scores.max());
-        var q = scores.div(epsilon).sub(maximum.div(epsilon)).exp_().t(); // [K, B]
+        var q = scores.div(Kept(epsilon)).sub(maximum.div(Kept(epsilon))).exp_().t(); // [K, B]
         q = q.div_(SumOverBatch(q.sum()));
         for (int i = 0; i < iterations; i++)
         {
-            q = q.div_(SumOverBatch(q.sum(1, keepdim: true))).div_(prototypes);
-            q = q.div_(q.sum(0, keepdim: true)).div_(batch);
+            q = q.div_(SumOverBatch(q.sum(1, keepdim: true))).div_(Kept(prototypes));
+            q = q.div_(q.sum(0, keepdim: true)).div_(Kept(batch));
         }
-        return q.mul_(batch).t().contiguous().MoveToOuterDisposeScope();
+        return q.mul_(Kept(batch)).t().contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -88,6 +89,6 @@ public static class ContrastiveLosses
     public static Tensor SwappedPrediction(Tensor codes, Tensor scores, double temperature)
     {
         using var scope = NewDisposeScope();
-        return codes.mul(F.log_softmax(scores.div(temperature), dim: 1)).sum(1).mean().neg().MoveToOuterDisposeScope();
+        return codes.mul(F.log_softmax(scores.div(Kept(temperature)), dim: 1)).sum(1).mean().neg().MoveToOuterDisposeScope();
     }
 }

@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Losses;
 
@@ -29,19 +30,19 @@ public static class ShardedInstanceClassification
         Tensor shift;
         if (2 / temperature <= 60)
         {
-            shift = full(unit.shape[0], 1 / temperature, dtype: unit.dtype, device: unit.device);
+            shift = full(unit.shape[0], Kept(1 / temperature), dtype: unit.dtype, device: unit.device);
         }
         else
         {
             using var noGrad = no_grad();
-            shift = maxAcross(ShardExpSum.RowMaximum(unit.div(temperature), rows, chunkSize));
+            shift = maxAcross(ShardExpSum.RowMaximum(unit.div(Kept(temperature)), rows, chunkSize));
         }
         var expSum = sumAcross(ShardExpSum.apply(unit, rows, shift, temperature, chunkSize));
         long count = rows.shape[0];
-        var mine = targets.ge(firstRow).logical_and(targets.lt(firstRow + count));
-        var local = targets.sub(firstRow).clamp(0, Math.Max(0, count - 1));
+        var mine = targets.ge(Kept(firstRow)).logical_and(targets.lt(Kept(firstRow + count)));
+        var local = targets.sub(Kept(firstRow)).clamp(Kept(0), Kept(Math.Max(0, count - 1)));
         var ownRows = count > 0 ? F.normalize(rows.index_select(0, local), dim: 1) : zeros_like(unit);
-        var ownLogits = where(mine, unit.mul(ownRows).sum(1).div(temperature), zeros_like(shift));
+        var ownLogits = where(mine, unit.mul(ownRows).sum(1).div(Kept(temperature)), zeros_like(shift));
         var targetLogits = sumAcross(ownLogits);
         return expSum.log().add(shift).sub(targetLogits).mean().MoveToOuterDisposeScope();
     }
@@ -56,7 +57,7 @@ public static class ShardedInstanceClassification
 
         public static Tensor RowMaximum(Tensor scaledUnit, Tensor rows, long chunkSize)
         {
-            var maximum = full(scaledUnit.shape[0], double.NegativeInfinity, dtype: scaledUnit.dtype, device: scaledUnit.device);
+            var maximum = full(scaledUnit.shape[0], Kept(double.NegativeInfinity), dtype: scaledUnit.dtype, device: scaledUnit.device);
             foreach (var (start, end) in Chunks(rows.shape[0], chunkSize))
             {
                 using var scope = NewDisposeScope();
@@ -68,7 +69,7 @@ public static class ShardedInstanceClassification
         public override Tensor forward(AutogradContext ctx, params object[] vars)
         {
             var (unit, rows, shift, temperature, chunkSize) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (double)vars[3], (long)vars[4]);
-            var scaledT = unit.div(temperature).t().contiguous();
+            var scaledT = unit.div(Kept(temperature)).t().contiguous();
             var negativeShift = shift.neg().unsqueeze(0);
             var sum = zeros(unit.shape[0], dtype: unit.dtype, device: unit.device);
             foreach (var (start, end) in Chunks(rows.shape[0], chunkSize))
@@ -88,20 +89,20 @@ public static class ShardedInstanceClassification
             var (unit, rows, shift) = (saved[0], saved[1], saved[2]);
             double temperature = (double)ctx.get_data("temperature");
             long chunkSize = (long)ctx.get_data("chunk");
-            var scaledT = unit.div(temperature).t().contiguous();
+            var scaledT = unit.div(Kept(temperature)).t().contiguous();
             var negativeShift = shift.neg().unsqueeze(0);
             // d sum_v / d logit_vj = exp(logit_vj − shift_v); the output gradient and 1/τ go on the small [V, D] side.
-            var weightedUnit = unit.mul(gradOutput.div(temperature).unsqueeze(1));
+            var weightedUnit = unit.mul(gradOutput.div(Kept(temperature)).unsqueeze(1));
             var unitGrad = zeros_like(unit);
             var rowsGrad = empty_like(rows);
             foreach (var (start, end) in Chunks(rows.shape[0], chunkSize))
             {
                 using var scope = NewDisposeScope();
                 var chunk = rows.slice(0, start, end, 1);
-                var norms = chunk.norm(1, keepdim: true).clamp_min_(1e-12);
+                var norms = chunk.norm(1, keepdim: true).clamp_min_(Kept(1e-12));
                 var unitRows = chunk.div(norms);
                 var expT = negativeShift.addmm(unitRows, scaledT).exp_(); // [chunk, V]
-                unitGrad.addmm_(expT.t().mul(gradOutput.div(temperature).unsqueeze(1)), unitRows);
+                unitGrad.addmm_(expT.t().mul(gradOutput.div(Kept(temperature)).unsqueeze(1)), unitRows);
                 var chunkGrad = rowsGrad.slice(0, start, end, 1);
                 chunkGrad.addmm_(expT, weightedUnit, beta: 0);
                 ChunkedInstanceClassification.ThroughNormalizeInPlace(chunkGrad, unitRows, norms);

@@ -4,6 +4,7 @@ using Conic.Losses;
 using Conic.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -129,7 +130,7 @@ public sealed class ConicMethod : SslMethod
         int hidden = options.ProjectionHidden > 0 ? options.ProjectionHidden : 4 * backbone.FeatureDim;
         projector = new ProjectionHead(backbone.FeatureDim, hidden, options.EmbeddingDim);
         // The whole matrix is drawn on every process, so that P processes start from one process's weights.
-        var initial = randn(instanceCount, options.EmbeddingDim).mul_(options.ClassifierInitStd);
+        var initial = randn(instanceCount, options.EmbeddingDim).mul_(Kept(options.ClassifierInitStd));
         if (processes is { IsDistributed: true })
         {
             if (Samples)
@@ -145,7 +146,7 @@ public sealed class ConicMethod : SslMethod
         if (Samples)
         {
             classifier_momentum = zeros(rows, options.EmbeddingDim);
-            classifier_last_step = full(rows, -1L, dtype: ScalarType.Int64);
+            classifier_last_step = full(rows, Kept(-1L), dtype: ScalarType.Int64);
             classifier_steps = zeros(1, dtype: ScalarType.Int64);
         }
         // 0/1 in int64: checkpoints hold float32 and int64 tensors.
@@ -191,12 +192,12 @@ public sealed class ConicMethod : SslMethod
                 : Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
                 : ConicLosses.InstanceClassification(smallEmbeddings, classifier.detach(), smallTargets, _options.Temperature, _options.ClassifierChunk);
             // Every view weighs the same in the mean over views; each small crop is pulled towards both main views.
-            classification = classification.mul(2).add(smallClassification.mul(smallCrops)).div(2 + smallCrops);
+            classification = classification.mul(Kept(2)).add(smallClassification.mul(Kept(smallCrops))).div(Kept(2 + smallCrops));
             var smallPulled = (_options.ConsistencyOn == ConsistencyTarget.Features ? smallFeatures : smallEmbeddings).chunk(smallCrops, 0);
-            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..])).div(2));
-            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair)).div(1 + smallCrops);
+            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..])).div(Kept(2)));
+            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair)).div(Kept(1 + smallCrops));
         }
-        var total = classification.add(consistency.mul(_options.ConsistencyWeightAt(batch.Progress)));
+        var total = classification.add(consistency.mul(Kept(_options.ConsistencyWeightAt(batch.Progress))));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
 
@@ -226,15 +227,15 @@ public sealed class ConicMethod : SslMethod
         {
             var images = Collectives.GatherConstant(Processes, own);
             var allMeans = Collectives.GatherConstant(Processes, means);
-            var inShard = images.ge(shard.Start).logical_and(images.lt(shard.Start + shard.Count)).nonzero().squeeze(1);
-            (own, means) = (images.index_select(0, inShard).sub(shard.Start), allMeans.index_select(0, inShard));
+            var inShard = images.ge(Kept(shard.Start)).logical_and(images.lt(Kept(shard.Start + shard.Count))).nonzero().squeeze(1);
+            (own, means) = (images.index_select(0, inShard).sub(Kept(shard.Start)), allMeans.index_select(0, inShard));
         }
-        var unseen = classifier_seen!.index_select(0, own).eq(0).nonzero().squeeze(1);
+        var unseen = classifier_seen!.index_select(0, own).eq(Kept(0)).nonzero().squeeze(1);
         if (unseen.shape[0] == 0) return;
         var mean = means.index_select(0, unseen);
         var rows = own.index_select(0, unseen);
-        classifier.index_copy_(0, rows, mean.mul(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim)));
-        classifier_seen.index_fill_(0, rows, 1);
+        classifier.index_copy_(0, rows, mean.mul(Kept(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim))));
+        classifier_seen.index_fill_(0, rows, Kept(1));
     }
 
     /// <summary>
@@ -245,7 +246,7 @@ public sealed class ConicMethod : SslMethod
     {
         var own = batch.InstanceIndices;
         long size = own.shape[0], instances = classifier.shape[0], others = instances - size;
-        var isOwn = zeros(instances, dtype: ScalarType.Bool, device: own.device).index_fill_(0, own, true);
+        var isOwn = zeros(instances, dtype: ScalarType.Bool, device: own.device).index_fill_(0, own, Kept(true));
         Tensor negatives;
         if (others <= _options.Negatives)
         {
@@ -261,7 +262,7 @@ public sealed class ConicMethod : SslMethod
         var weights = classifier.detach().index_select(0, rows).requires_grad_(true);
         _sampledRows = rows.DetachFromDisposeScope();
         _sampledWeights = weights.DetachFromDisposeScope();
-        var positions = arange(size, dtype: ScalarType.Int64, device: own.device);
+        var positions = arange(Kept(size), dtype: ScalarType.Int64, device: own.device);
         _sampledOffset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
         return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, _sampledOffset);
     }
@@ -270,7 +271,7 @@ public sealed class ConicMethod : SslMethod
     Tensor SampledSmallCropClassification(Tensor smallEmbeddings, int smallCrops)
     {
         long size = smallEmbeddings.shape[0] / smallCrops;
-        var positions = arange(size, dtype: ScalarType.Int64, device: smallEmbeddings.device);
+        var positions = arange(Kept(size), dtype: ScalarType.Int64, device: smallEmbeddings.device);
         return ConicLosses.SampledInstanceClassification(smallEmbeddings, _sampledWeights!.detach(), cat(Enumerable.Repeat(positions, smallCrops).ToArray(), 0),
                                                          _options.Temperature, size, _sampledOffset);
     }
@@ -284,7 +285,7 @@ public sealed class ConicMethod : SslMethod
             var gradient = _sampledWeights.grad ?? zeros_like(_sampledWeights);
             LazyRowUpdate.Apply(classifier, classifier_momentum!, classifier_last_step!, _sampledRows, gradient, step,
                                 batch.LearningRate * _options.ClassifierLearningRateScale, _options.ClassifierMomentum, _options.ClassifierWeightDecay);
-            using (no_grad()) classifier_steps.add_(1);
+            using (no_grad()) classifier_steps.add_(Kept(1));
         }
         finally
         {

@@ -6,6 +6,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -54,7 +55,7 @@ public sealed class InstDiscMethod : SslMethod
         _options = options;
         this.backbone = backbone;
         head = Linear(backbone.FeatureDim, options.EmbeddingDim);
-        memory = F.normalize(rand(instanceCount, options.EmbeddingDim).mul_(2).sub_(1), dim: 1);
+        memory = F.normalize(rand(instanceCount, options.EmbeddingDim).mul_(Kept(2)).sub_(Kept(1)), dim: 1);
         RegisterComponents();
     }
 
@@ -70,7 +71,7 @@ public sealed class InstDiscMethod : SslMethod
         Tensor loss;
         if (instances <= _options.Negatives)
         {
-            loss = F.cross_entropy(features.matmul(memory.t()).div_(_options.Temperature), targets);
+            loss = F.cross_entropy(features.matmul(memory.t()).div_(Kept(_options.Temperature)), targets);
         }
         else
         {
@@ -87,9 +88,9 @@ public sealed class InstDiscMethod : SslMethod
         int size = (int)batch.InstanceIndices.shape[0];
         var features = loss.Memorised!;
         // Every rank updates its copy of the bank with the whole global batch.
-        var mean = Collectives.GatherConstant(Processes, features[..size].add(features[size..]).div_(2));
+        var mean = Collectives.GatherConstant(Processes, features[..size].add(features[size..]).div_(Kept(2)));
         var indices = Collectives.GatherConstant(Processes, batch.InstanceIndices);
-        var updated = memory[indices].mul(_options.BankMomentum).add_(mean, alpha: 1 - _options.BankMomentum);
+        var updated = memory[indices].mul(Kept(_options.BankMomentum)).add_(mean, alpha: Kept(1 - _options.BankMomentum));
         memory.index_copy_(0, indices, F.normalize(updated, dim: 1));
     }
 }

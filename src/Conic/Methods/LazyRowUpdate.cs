@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -25,17 +26,17 @@ public static class LazyRowUpdate
         using var scope = NewDisposeScope();
         var w = weights.index_select(0, rows);
         var m = momentum.index_select(0, rows);
-        var missed = lastStep.index_select(0, rows).neg().add(step - 1).clamp_min(0).to_type(weights.dtype).unsqueeze(1);
+        var missed = lastStep.index_select(0, rows).neg().add(Kept(step - 1)).clamp_min(Kept(0)).to_type(weights.dtype).unsqueeze(1);
         var betaToMissed = pow(tensor(beta, dtype: weights.dtype, device: weights.device), missed);
         // Σ_{j=1..k} β^j = β (1 − β^k) / (1 − β): how far the momentum alone would have carried the row.
-        var carried = betaToMissed.neg().add(1).mul(beta / (1 - beta));  // β < 1: --classifier-momentum is checked
-        w.sub_(m.mul(carried).mul(learningRate));
+        var carried = betaToMissed.neg().add(Kept(1)).mul(Kept(beta / (1 - beta)));  // β < 1: --classifier-momentum is checked
+        w.sub_(m.mul(carried).mul(Kept(learningRate)));
         m.mul_(betaToMissed);
-        var direction = weightDecay == 0 ? gradient : gradient.add(w, alpha: weightDecay);
-        m.mul_(beta).add_(direction);
-        w.add_(m, alpha: -learningRate);
+        var direction = weightDecay == 0 ? gradient : gradient.add(w, alpha: Kept(weightDecay));
+        m.mul_(Kept(beta)).add_(direction);
+        w.add_(m, alpha: Kept(-learningRate));
         weights.index_copy_(0, rows, w);
         momentum.index_copy_(0, rows, m);
-        lastStep.index_fill_(0, rows, step);
+        lastStep.index_fill_(0, rows, Kept(step));
     }
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -41,7 +42,7 @@ public sealed class MomentumEncoder : Module<Tensor, Tensor>
     {
         using var noGrad = no_grad();
         foreach (var (target, source) in Pairs(online))
-            target.mul_(momentum).add_(source, alpha: 1 - momentum);
+            target.mul_(Kept(momentum)).add_(source, alpha: Kept(1 - momentum));
     }
 
     IEnumerable<(Parameter Target, Parameter Source)> Pairs(IEnumerable<Module<Tensor, Tensor>> online) =>

@@ -6,6 +6,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -84,7 +85,7 @@ public sealed class SwavMethod : SslMethod
             for (int other = 0; other < scores.Length; other++)
                 if (other != main) loss = loss.add(ContrastiveLosses.SwappedPrediction(codes, scores[other], _options.Temperature));
         }
-        loss = loss.div(2 * (scores.Length - 1));
+        loss = loss.div(Kept(2 * (scores.Length - 1)));
         return new MethodLoss(loss, new[] { new LossTerm("swapped", loss) });
     }
 }

@@ -5,6 +5,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Methods;
 
@@ -71,7 +72,7 @@ public sealed class VicregMethod : SslMethod
         var z = BatchNorms.Sequence(expander, backbone.call(BothViews(batch)));
         // Variance and covariance are statistics of the global batch: the ranks' embeddings are gathered, with gradient.
         var (invariance, variance, covariance) = Terms(Collectives.GatherAcross(Processes, z[..size]), Collectives.GatherAcross(Processes, z[size..]));
-        var total = invariance.mul(_options.InvarianceWeight).add(variance.mul(_options.VarianceWeight)).add(covariance.mul(_options.CovarianceWeight));
+        var total = invariance.mul(Kept(_options.InvarianceWeight)).add(variance.mul(Kept(_options.VarianceWeight))).add(covariance.mul(Kept(_options.CovarianceWeight)));
         return new MethodLoss(total, new[] { new LossTerm("invariance", invariance), new LossTerm("variance", variance), new LossTerm("covariance", covariance) });
     }
 
@@ -83,18 +84,18 @@ public sealed class VicregMethod : SslMethod
     public static (Tensor Invariance, Tensor Variance, Tensor Covariance) Terms(Tensor first, Tensor second)
     {
         var invariance = F.mse_loss(first, second);
-        var variance = StandardDeviationHinge(first).add(StandardDeviationHinge(second)).div(2);
+        var variance = StandardDeviationHinge(first).add(StandardDeviationHinge(second)).div(Kept(2));
         var covariance = OffDiagonalCovariance(first).add(OffDiagonalCovariance(second));
         return (invariance, variance, covariance);
     }
 
-    static Tensor StandardDeviationHinge(Tensor z) => F.relu(sqrt(z.var(0).add(1e-4)).neg().add(1)).mean();
+    static Tensor StandardDeviationHinge(Tensor z) => F.relu(sqrt(z.var(0).add(Kept(1e-4))).neg().add(Kept(1))).mean();
 
     static Tensor OffDiagonalCovariance(Tensor z)
     {
         long count = z.shape[0], dims = z.shape[1];
         var centred = z.sub(z.mean([0], keepdim: true));
-        var covariance = centred.t().matmul(centred).div(count - 1);
-        return covariance.pow(2).sum().sub(covariance.diagonal().pow(2).sum()).div(dims);
+        var covariance = centred.t().matmul(centred).div(Kept(count - 1));
+        return covariance.pow(Kept(2)).sum().sub(covariance.diagonal().pow(Kept(2)).sum()).div(Kept(dims));
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Models;
 
@@ -40,20 +41,20 @@ public static class BatchNorms
         var broadcast = Enumerable.Repeat(1L, (int)input.dim()).ToArray();
         broadcast[1] = channels;
         long localCount = input.numel() / channels;
-        var totals = sum(cat(new[] { input.sum(reduced), full(1, (float)localCount, dtype: input.dtype, device: input.device) }));
+        var totals = sum(cat(new[] { input.sum(reduced), full(1, Kept((float)localCount), dtype: input.dtype, device: input.device) }));
         var count = totals[channels].item<float>();
-        var mean = totals[..(int)channels].div(count);
+        var mean = totals[..(int)channels].div(Kept(count));
         var centered = input.sub(mean.view(broadcast));
-        var variance = sum(centered.pow(2).sum(reduced)).div(count);
-        var output = centered.mul(variance.add(norm.eps).rsqrt().view(broadcast));
+        var variance = sum(centered.pow(Kept(2)).sum(reduced)).div(Kept(count));
+        var output = centered.mul(variance.add(Kept(norm.eps)).rsqrt().view(broadcast));
         if (norm.weight is not null) output = output.mul(norm.weight.view(broadcast)).add(norm.bias!.view(broadcast));
         if (norm.track_running_stats && norm.running_mean is not null)
         {
             using var noGrad = no_grad();
             double momentum = norm.momentum ?? 0.1;
-            norm.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha: momentum);
-            norm.running_var!.mul_(1 - momentum).add_(variance.detach().mul(count / Math.Max(1, count - 1)), alpha: momentum);
-            norm.num_batches_tracked?.add_(1);
+            norm.running_mean.mul_(Kept(1 - momentum)).add_(mean.detach(), alpha: Kept(momentum));
+            norm.running_var!.mul_(Kept(1 - momentum)).add_(variance.detach().mul(Kept(count / Math.Max(1, count - 1))), alpha: Kept(momentum));
+            norm.num_batches_tracked?.add_(Kept(1));
         }
         return output;
     }

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Models;
 
@@ -13,7 +14,7 @@ public sealed record InputNormalization(float[] Mean, float[] Std)
     public Tensor FromPixels(Tensor images)
     {
         using var scope = NewDisposeScope();
-        return FromUnitRange(images.to_type(ScalarType.Float32).div_(255f)).MoveToOuterDisposeScope();
+        return FromUnitRange(images.to_type(ScalarType.Float32).div_(Kept(255f))).MoveToOuterDisposeScope();
     }
 
     /// <summary>Float images with values in [0, 1] (augmented views) as the network takes them.</summary>

@@ -1,6 +1,7 @@
 using Conic.Methods;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Training;
 
@@ -50,17 +51,17 @@ public sealed class MomentumSgd : IDisposable
                 Parameter parameter = group.Parameters[i];
                 var gradient = parameter.grad;
                 if (gradient is null) continue;
-                var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: group.WeightDecay);
+                var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: Kept(group.WeightDecay));
                 if (_larsEta is double eta && parameter.dim() > 1)
                 {
                     var weightNorm = parameter.norm();
-                    var trust = weightNorm.mul(eta).div(gradient.norm().add(weightNorm.mul(group.WeightDecay)));
+                    var trust = weightNorm.mul(Kept(eta)).div(gradient.norm().add(weightNorm.mul(Kept(group.WeightDecay))));
                     // A zero norm (fresh zero weights or a vanishing gradient) leaves the step unscaled.
-                    trust = where(trust.isfinite().logical_and(trust.gt(0)), trust, ones_like(trust));
+                    trust = where(trust.isfinite().logical_and(trust.gt(Kept(0))), trust, ones_like(trust));
                     direction = direction.mul(trust);
                 }
-                _buffers[g][i].mul_(_momentum).add_(direction);
-                parameter.add_(_buffers[g][i], alpha: -rate);
+                _buffers[g][i].mul_(Kept(_momentum)).add_(direction);
+                parameter.add_(_buffers[g][i], alpha: Kept(-rate));
             }
         }
     }

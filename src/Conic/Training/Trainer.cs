@@ -6,6 +6,7 @@ using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Training;
 
@@ -290,7 +291,7 @@ public static class Trainer
             if (!processes.IsDistributed) return;
             using var values = tensor(_terms.Prepend(_loss).Select(v => (float)v).ToArray());
             processes.AllReduce(values);
-            using var sum = values.div(processes.Size);
+            using var sum = values.div(Kept(processes.Size));
             var mean = sum.data<float>().ToArray();
             _loss = mean[0];
             for (int t = 0; t < _terms.Length; t++) _terms[t] = mean[t + 1];

@@ -4,6 +4,7 @@ using Conic.Models;
 using Conic.Runtime;
 using Conic.Training;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Transfer;
 
@@ -59,15 +60,9 @@ sealed class DetectionTask : FinetuneTask
         var network = (DenseNetwork)TransferTask.Detection.CreateNetwork(backbone, Classes);
         // CenterNet's prior: every location starts as background with probability 0.9, so the focal loss starts small.
         using var noGrad = no_grad();
-        network.OutputLayer.bias![TensorIndex.Slice(0, Classes)].fill_(-MathF.Log((1 - 0.1f) / 0.1f));
+        network.OutputLayer.bias![TensorIndex.Slice(0, Classes)].fill_(Kept(-MathF.Log((1 - 0.1f) / 0.1f)));
         return network;
     }
-
-    // The loss's constants as Scalars that live as long as the process. A literal converted to a Scalar per call is a
-    // temporary TorchSharp does not keep alive through the native call: when a GC ran just then (this loss allocates
-    // large target arrays, so GCs are frequent) the finalizer freed it mid-call, and libtorch failed with "Unknown
-    // scalar type" (seen twice in 32-epoch detection runs, once with its stack trace at heat.eq(1)).
-    static readonly TorchSharp.Scalar One = 1, Two = 2, Four = 4, Floor = 1e-4, Ceiling = 1 - 1e-4;
 
     public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {
@@ -75,11 +70,11 @@ sealed class DetectionTask : FinetuneTask
         var maps = network.call(images);
         var boxes = batch.Select((image, b) => flipped[b] ? train.Boxes[image].Select(box => box with { X = train.Side - box.X - box.Width }).ToArray() : train.Boxes[image]).ToArray();
         var (heat, size, offset, centres) = Targets(boxes, Classes, ((DenseNetwork)network).OutputStride, (int)maps.shape[2], device);
-        var predictedHeat = maps[.., ..Classes].sigmoid().clamp(Floor, Ceiling);
-        var positive = heat.eq(One);
-        var focal = where(positive, predictedHeat.log().mul((One - predictedHeat).pow(Two)),
-                          (One - predictedHeat).log().mul(predictedHeat.pow(Two)).mul((One - heat).pow(Four)));
-        var objects = positive.sum().clamp_min(One);
+        var predictedHeat = maps[.., ..Classes].sigmoid().clamp(Kept(1e-4), Kept(1 - 1e-4));
+        var positive = heat.eq(Kept(1));
+        var focal = where(positive, predictedHeat.log().mul((Kept(1) - predictedHeat).pow(Kept(2))),
+                          (Kept(1) - predictedHeat).log().mul(predictedHeat.pow(Kept(2))).mul((Kept(1) - heat).pow(Kept(4))));
+        var objects = positive.sum().clamp_min(Kept(1));
         var centreMask = centres.unsqueeze(1);
         var sizeLoss = (maps[.., Classes..(Classes + 2)] - size).abs().mul(centreMask).sum();
         var offsetLoss = (maps[.., (Classes + 2)..] - offset).abs().mul(centreMask).sum();
@@ -164,16 +159,16 @@ sealed class DetectionTask : FinetuneTask
         var heat = maps[.., ..classes].sigmoid();
         var peaks = heat.mul(nn.functional.max_pool2d(heat, 3, 1, 1).eq(heat));
         var (scores, index) = peaks.view(batch, -1).topk((int)Math.Min(keep, classes * o * o));
-        var cell = index.remainder(o * o);
-        var kind = index.div(o * o, rounding_mode: RoundingMode.floor);
-        var ys = cell.div(o, rounding_mode: RoundingMode.floor).to_type(ScalarType.Float32);
-        var xs = cell.remainder(o).to_type(ScalarType.Float32);
+        var cell = index.remainder(Kept(o * o));
+        var kind = index.div(Kept(o * o), rounding_mode: RoundingMode.floor);
+        var ys = cell.div(Kept(o), rounding_mode: RoundingMode.floor).to_type(ScalarType.Float32);
+        var xs = cell.remainder(Kept(o)).to_type(ScalarType.Float32);
         Tensor At(int channel) => maps[.., channel].reshape(batch, -1).gather(1, cell);
-        var width = At(classes).exp().mul(stride);
-        var height = At(classes + 1).exp().mul(stride);
-        var cx = xs.add(At(classes + 2)).mul(stride);
-        var cy = ys.add(At(classes + 3)).mul(stride);
-        var boxes = stack([cx - width / 2, cy - height / 2, width, height], 2);
+        var width = At(classes).exp().mul(Kept(stride));
+        var height = At(classes + 1).exp().mul(Kept(stride));
+        var cx = xs.add(At(classes + 2)).mul(Kept(stride));
+        var cy = ys.add(At(classes + 3)).mul(Kept(stride));
+        var boxes = stack([cx - width / Kept(2), cy - height / Kept(2), width, height], 2);
         return (boxes.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope(), kind.MoveToOuterDisposeScope());
     }
 

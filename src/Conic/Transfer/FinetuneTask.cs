@@ -1,6 +1,7 @@
 using Conic.Models;
 using Conic.Runtime;
 using static TorchSharp.torch;
+using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Transfer;
 
@@ -61,8 +62,8 @@ public abstract class FinetuneTask : IDisposable
     protected static InputNormalization Statistics(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var pixels = images.to_type(ScalarType.Float32).div_(255f);
-        return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(1e-3).data<float>().ToArray());
+        var pixels = images.to_type(ScalarType.Float32).div_(Kept(255f));
+        return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(Kept(1e-3)).data<float>().ToArray());
     }
 
     protected static string Percent(double value) => $"{100 * value:F2} %";
