@@ -14,6 +14,7 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     CacheCommand.Create(),
     MakeScenesCommand.Create(),
     FinetuneCommand.Create(),
+    FinetuneCommand.CreateProbe(),
     TransferCommand.Create(),
 };
 if (args.Length == 0)

@@ -32,6 +32,27 @@ public class ClassificationFinetuneTests
     }
 
     [Fact]
+    public void AProbeIsAFrozenBackboneClassifierKeptOnlyWithSave()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 32, testCount: 8);
+        string pretrained = CliRunner.PretrainOneEpoch(data, instances: 32, batchSize: 16, width: 4, threads: 1);
+        string[] probe = ["probe", "--run", pretrained, "--data", data, "--epochs", "1", "--batch-size", "8", "--threads", "1"];
+        var (exitCode, _, stderr) = CliRunner.Run(probe);
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains("classification: top-1", stderr);
+        Assert.DoesNotContain("report:", stderr);
+        Assert.False(Directory.Exists(Path.Combine(pretrained, "probe")), "a probe without --save left a folder");
+
+        (exitCode, _, stderr) = CliRunner.Run([.. probe, "--save"]);
+        Assert.True(exitCode == 0, stderr);
+        var saved = new RunFolder(Path.Combine(pretrained, "probe"));
+        Assert.True(File.Exists(saved.Checkpoint) && File.Exists(saved.Evaluation), stderr);
+        var options = Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(saved.Checkpoint).Options;
+        Assert.True(options.FreezeBackbone);
+        Assert.Equal(TransferTask.Classification, options.Task);
+    }
+
+    [Fact]
     public void ALabelFractionOutsideClassificationOrRangeIsRefused()
     {
         string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 4);

@@ -5,10 +5,17 @@ using Conic.Transfer;
 
 namespace Conic.Cli.Commands;
 
-/// <summary><c>conic finetune</c>: a pretrained backbone (or a random one) trained end to end on a labelled dense task.</summary>
+/// <summary>
+/// <c>conic finetune</c>: a pretrained backbone (or a random one) trained end to end on a labelled task; and
+/// <c>conic probe</c>: the same machinery with the task fixed to classification and the backbone frozen.
+/// </summary>
 static class FinetuneCommand
 {
-    public static Command Create()
+    public static Command Create() => Build(probe: false);
+
+    public static Command CreateProbe() => Build(probe: true);
+
+    static Command Build(bool probe)
     {
         var defaults = new FinetuneOptions();
         var run = new Option<string>(Training.PretrainOptions.RunFlag) { HelpName = "DIR", Description = "pretrained run folder whose backbone starts the network, or 'none' for random initialisation", Required = true };
@@ -21,7 +28,7 @@ static class FinetuneCommand
                           "classes.txt names the classes); detection: train/annotations.json (COCO) with its images in train/images/ or beside it, and val/ the same; " +
                           "classification: labelled IDX files or train/ and test/ folders of class subfolders (default: Fashion-MNIST)",
         };
-        var output = new Option<string?>("--out") { HelpName = "DIR", Description = "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)" };
+        var output = new Option<string?>("--out") { HelpName = "DIR", Description = probe ? "probe run folder with --save (default: RUN/probe, or runs/probe-random)" : "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)" };
         var epochs = new Option<int?>("--epochs") { HelpName = "N", Description = $"passes over the training images (default: {defaults.Epochs}; with --resume, the run's)" };
         var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
         var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate (one-epoch warm-up, then cosine)", DefaultValueFactory = _ => defaults.LearningRate };
@@ -36,7 +43,15 @@ static class FinetuneCommand
         var precision = new Option<string>("--precision") { HelpName = "P", Description = "backbone convolutions in training: auto (bfloat16 where the CPU has it and the arithmetic check finds it right), fp32 or bf16", DefaultValueFactory = _ => "auto" };
         precision.AcceptOnlyFromAmong("auto", "fp32", "bf16");
         var resume = new Option<bool>("--resume") { Description = "continue the fine-tune run's last checkpoint" };
-        var command = new Command("finetune",
+        var save = new Option<bool>("--save") { Description = "keep the probe as a run folder (default RUN/probe): checkpoint, eval.json, report, ONNX export of image -> class" };
+        var command = probe
+            ? new Command("probe",
+                "Trains a linear classifier on the frozen backbone's pooled features of labelled images (all, or --label-fraction of them) and " +
+                "reports top-1 on the test split, per class too. It is `finetune --task classification --freeze-backbone`: flips and shifts, " +
+                "SGD with a cosine schedule; `eval`'s linear probe instead fits Adam on standardised features computed once, so their numbers differ a little. " +
+                "With --save the probe is a run folder like any fine-tune (export it with `conic export --run DIR --format onnx`).")
+                { run, data, output, epochs, batch, rate, decay, fraction, size, width, seed, precision, threads, device, save }
+            : new Command("finetune",
             "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
             "Both tasks put a light FPN decoder over the ResNet stages. Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
             "and pixel accuracy. Detection: a CenterNet head (class heat maps, box sizes and offsets at the centres; no anchors, no NMS); " +
@@ -50,22 +65,34 @@ static class FinetuneCommand
             bool random = pretrained == "none";
             if (!random && !File.Exists(new RunFolder(pretrained).Checkpoint))
                 throw new ConicException($"{pretrained}: no checkpoint.bin (a pretrained run folder, or 'none' for a random backbone)");
-            string name = $"finetune-{result.GetValue(task)}";
-            string folder = result.GetValue(output) ?? (random ? Path.Combine("runs", name + "-random") : Path.Combine(pretrained, name));
+            string name = probe ? "probe" : $"finetune-{result.GetValue(task)}";
+            bool keep = !probe || result.GetValue(save);
+            string folder = !keep ? Directory.CreateTempSubdirectory("conic-probe-").FullName
+                : result.GetValue(output) ?? (random ? Path.Combine("runs", name + "-random") : Path.Combine(pretrained, name));
             string checkpoint = new RunFolder(folder).Checkpoint;
-            int? savedEpochs = result.GetValue(resume) && File.Exists(checkpoint)
+            bool resuming = !probe && result.GetValue(resume);
+            int? savedEpochs = resuming && File.Exists(checkpoint)
                 ? Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options.Epochs : null;
             var options = new FinetuneOptions
             {
-                Task = Enum.Parse<TransferTask>(result.GetValue(task)!, ignoreCase: true),
+                Task = probe ? TransferTask.Classification : Enum.Parse<TransferTask>(result.GetValue(task)!, ignoreCase: true),
                 InitRun = random ? null : pretrained, DataPath = result.GetValue(data), LabelFraction = result.GetValue(fraction), Epochs = result.GetValue(epochs) ?? savedEpochs ?? defaults.Epochs,
                 BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate), WeightDecay = result.GetValue(decay),
-                FreezeBackbone = result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
+                FreezeBackbone = probe || result.GetValue(freeze), ImageSize = result.GetValue(size), Seed = result.GetValue(seed),
                 Threads = result.GetValue(threads), Device = result.GetValue(device)!,
                 Precision = result.GetValue(precision) switch { "fp32" => Precision.Float32, "bf16" => Precision.BFloat16, _ => Precision.Auto },
                 Backbone = new BackboneOptions { Width = result.GetValue(width) },
             };
-            foreach (string line in Finetuner.Run(options, folder, result.GetValue(resume), Console.Error)) Console.Error.WriteLine(line);
+            try
+            {
+                // An unsaved probe's folder goes away: lines that point into it are left out.
+                foreach (string line in Finetuner.Run(options, folder, resuming, Console.Error).Where(line => keep || !line.Contains(folder)))
+                    Console.Error.WriteLine(line);
+            }
+            finally
+            {
+                if (!keep) Directory.Delete(folder, recursive: true);
+            }
             return 0;
         });
         return command;
