@@ -6,7 +6,7 @@ namespace Conic.Runtime;
 /// Scalars for libtorch calls that cannot be freed while the call runs. TorchSharp 0.107 turns a number into a Scalar
 /// whose only owner is its finalizer, and passes on the native handle without keeping the Scalar alive: when a garbage
 /// collection runs during the call, the finalizer can free the Scalar while libtorch still reads it ("Unknown scalar
-/// type", or a wrong number). Seen in long detection runs, and in 1 call of 150 000 with a thread forcing collections.
+/// type", or a wrong number). Seen in long detection runs, and in 5 calls of 2 000 000 with a thread forcing collections.
 /// A kept Scalar is referenced by its thread until <see cref="Held"/> later ones were made there — far beyond any
 /// single call, which runs on the thread that made its arguments — and then left to the finalizer.
 /// The implicit conversions are banned (BannedSymbols.txt), so every number goes through <c>Kept</c>.
