@@ -50,6 +50,12 @@ public class ClassificationFinetuneTests
         var options = Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(saved.Checkpoint).Options;
         Assert.True(options.FreezeBackbone);
         Assert.Equal(TransferTask.Classification, options.Task);
+        // A saved probe is refused rather than overwritten, and --resume (which the refusal names) is accepted.
+        (exitCode, _, stderr) = CliRunner.Run([.. probe, "--save"]);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("pass --resume", stderr);
+        (exitCode, _, stderr) = CliRunner.Run([.. probe, "--save", "--resume"]);
+        Assert.True(exitCode == 0, stderr);
     }
 
     [Fact]

@@ -50,7 +50,7 @@ static class FinetuneCommand
                 "reports top-1 on the test split, per class too. It is `finetune --task classification --freeze-backbone`: flips and shifts, " +
                 "SGD with a cosine schedule; `eval`'s linear probe instead fits Adam on standardised features computed once, so their numbers differ a little. " +
                 "With --save the probe is a run folder like any fine-tune (export it with `conic export --run DIR --format onnx`).")
-                { run, data, output, epochs, batch, rate, decay, fraction, size, width, seed, precision, threads, device, save }
+                { run, data, output, epochs, batch, rate, decay, fraction, size, width, seed, precision, threads, device, save, resume }
             : new Command("finetune",
             "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
             "Both tasks put a light FPN decoder over the ResNet stages. Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
@@ -70,8 +70,7 @@ static class FinetuneCommand
             string folder = !keep ? Directory.CreateTempSubdirectory("conic-probe-").FullName
                 : result.GetValue(output) ?? (random ? Path.Combine("runs", name + "-random") : Path.Combine(pretrained, name));
             string checkpoint = new RunFolder(folder).Checkpoint;
-            bool resuming = !probe && result.GetValue(resume);
-            int? savedEpochs = resuming && File.Exists(checkpoint)
+            int? savedEpochs = result.GetValue(resume) && File.Exists(checkpoint)
                 ? Training.Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options.Epochs : null;
             var options = new FinetuneOptions
             {
@@ -86,7 +85,7 @@ static class FinetuneCommand
             try
             {
                 // An unsaved probe's folder goes away: lines that point into it are left out.
-                foreach (string line in Finetuner.Run(options, folder, resuming, Console.Error).Where(line => keep || !line.Contains(folder)))
+                foreach (string line in Finetuner.Run(options, folder, result.GetValue(resume), Console.Error).Where(line => keep || !line.Contains(folder)))
                     Console.Error.WriteLine(line);
             }
             finally
