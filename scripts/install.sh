@@ -15,3 +15,15 @@ install_open_mpi() {
   echo "installing Debian's openmpi-bin and libopenmpi-dev (data-parallel training over processes)" >&2
   install_package openmpi-bin libopenmpi-dev
 }
+
+# What the tests use beside Open MPI, installed in CI (where a test skipped for a missing tool is a failure): tcmalloc
+# (the allocator ./conic preloads), Chromium (the HTML report in a browser), PyTorch (exports loaded by torchvision).
+install_test_tools() {
+  local missing=()
+  [[ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 || -e /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 ]] || missing+=(libtcmalloc-minimal4)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  /usr/bin/python3 -c "import torch, torchvision" >/dev/null 2>&1 || missing+=(python3-torch python3-torchvision python3-pil libopenblas0-pthread)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  echo "installing ${missing[*]} (tools the tests use)" >&2
+  install_package "${missing[@]}"
+}

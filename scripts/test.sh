@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The tests: installs what the multi-process tests need (Open MPI) when it is missing, then runs `dotnet test`.
-# Extra arguments go to `dotnet test`.
+# The tests: installs what the multi-process tests need (Open MPI) when it is missing — in CI also what the other
+# tool-dependent tests need — then runs `dotnet test`, and once more the tests of the arithmetic fallbacks with the
+# verdicts of a CPU whose bfloat16 and AVX-512 oneDNN convolutions are wrong (AMD Zen 5) forced, so that those paths
+# are tested on any machine. Extra arguments go to both `dotnet test` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install.sh
 install_open_mpi || echo "note: could not install Open MPI; the multi-process tests are skipped (outside CI)" >&2
-exec dotnet test "$@"
+if [[ -n "${CI:-}" ]]; then
+  install_test_tools || { echo "error: could not install the tools the tests use" >&2; exit 1; }
+fi
+dotnet test "$@"
+echo "again with CONIC_ARITHMETIC=reject-bf16,reject-onednn (the fallbacks of AMD Zen 5):" >&2
+CONIC_ARITHMETIC=reject-bf16,reject-onednn dotnet test --no-build \
+  --filter "FullyQualifiedName~ArithmeticCheckTests|FullyQualifiedName~DistributedTests|FullyQualifiedName~FaultTests|FullyQualifiedName~EndToEndTests|FullyQualifiedName~ModelTests|FullyQualifiedName~TimeBudgetTests" "$@"

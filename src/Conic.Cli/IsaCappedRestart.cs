@@ -10,6 +10,7 @@ static class IsaCappedRestart
         var start = new ProcessStartInfo(program) { UseShellExecute = false };
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         start.Environment[ConvolutionArithmetic.IsaCapVariable] = "AVX2";
+        ParentWatch.WatchedBy(start);
         using var child = Process.Start(start)!;
         child.WaitForExit();
         return child.ExitCode;

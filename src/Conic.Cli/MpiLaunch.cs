@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Conic;
 using Conic.Distributed;
+using Conic.Models;
 
 /// <summary>
 /// <c>--processes N</c>: runs this command as N data-parallel ranks on this machine under Open MPI's mpirun, with
@@ -18,19 +19,49 @@ static class MpiLaunch
             ? launched.ToUniversalTime()
             : System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime();
 
+    /// <summary>
+    /// Where the ranks of a launch ask for a restart with oneDNN held to AVX2 (<see cref="Conic.Models.OneDnnIsaCapNeeded"/>):
+    /// set for ranks this command started, null otherwise.
+    /// </summary>
+    public static string? IsaCapRequest => Environment.GetEnvironmentVariable(IsaCapRequestVariable) is { Length: > 0 } path ? path : null;
+
+    const string IsaCapRequestVariable = "CONIC_ISA_CAP_REQUEST";
+
     public static int Run(IReadOnlyList<string> args, int processes)
     {
         string? mpirun = FindOnPath(Mpirun)
             ?? throw new ConicException($"--processes {processes}: {Mpirun} not found; install Open MPI ('apt-get install openmpi-bin libopenmpi-dev')");
+        string request = Path.Combine(Path.GetTempPath(), $"conic-isa-cap-request.{Environment.ProcessId}");
+        try
+        {
+            int exitCode = Launch(mpirun, args, processes, request, isaCap: null);
+            if (exitCode != 0 || !File.Exists(request)) return exitCode;
+            // As a single process reruns itself: oneDNN reads its cap once, from the environment of a new process.
+            Console.Error.WriteLine($"arithmetic: {File.ReadAllText(request)}; restarting the ranks with {ConvolutionArithmetic.IsaCapVariable}=AVX2");
+            File.Delete(request);
+            return Launch(mpirun, args, processes, request, isaCap: "AVX2");
+        }
+        finally
+        {
+            File.Delete(request);
+        }
+    }
+
+    static int Launch(string mpirun, IReadOnlyList<string> args, int processes, string isaCapRequest, string? isaCap)
+    {
         var rankArguments = WithoutOption(args, "--processes").Append("--distributed");
         var (program, arguments) = ThisProgram.With(rankArguments);
         var start = new ProcessStartInfo(mpirun) { UseShellExecute = false };
         // A --time-budget counts from this launch, not from the ranks' start.
         start.Environment[StartedVariable] = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime().ToString("O");
+        start.Environment[IsaCapRequestVariable] = isaCapRequest;
+        if (isaCap != null) start.Environment[ConvolutionArithmetic.IsaCapVariable] = isaCap;
+        // The ranks end when this command is killed (mpirun, their parent, would not end them).
+        ParentWatch.WatchedBy(start);
         foreach (string argument in MpirunOptions(processes)) start.ArgumentList.Add(argument);
         start.ArgumentList.Add(program);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
-        Console.Error.WriteLine($"launching: {Mpirun} {string.Join(' ', start.ArgumentList)}");
+        Console.Error.WriteLine($"launching: {(isaCap != null ? $"{ConvolutionArithmetic.IsaCapVariable}={isaCap} " : "")}{Mpirun} {string.Join(' ', start.ArgumentList)}");
         using var child = Process.Start(start)!;
         child.WaitForExit();
         return child.ExitCode;

@@ -30,10 +30,17 @@ if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.Help
     return 2;
 }
 
+ParentWatch.StartIfAsked();
 Conic.Models.ArithmeticCheck.RestartWithIsaCapAllowed = true;
 try
 {
     return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Conic.Models.OneDnnIsaCapNeeded reason) when (MpiLaunch.IsaCapRequest is string request)
+{
+    // A rank of --processes N (every rank throws alike, having agreed on the verdicts): the launcher restarts them all.
+    Conic.Runtime.AtomicFile.WriteText(request, reason.Message);
+    return 0;
 }
 catch (Conic.Models.OneDnnIsaCapNeeded reason)
 {

@@ -8,12 +8,12 @@ using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Tests;
 
-/// <summary>A fact that mounts a small tmpfs (root on Linux); skipped, with the reason shown, where mounting is not allowed.</summary>
+/// <summary>A fact that mounts a small tmpfs (root on Linux); skipped, with the reason shown, where mounting is not allowed (outside CI).</summary>
 public sealed class TmpfsFactAttribute : FactAttribute
 {
     public TmpfsFactAttribute()
     {
-        if (Tmpfs.Unavailable() is string reason) Skip = reason;
+        Skip = ToolRequirement.SkipReason(Tmpfs.Unavailable());
     }
 }
 
@@ -67,6 +67,103 @@ public class FaultTests
         "pretrain", "--data", data, "--run", run, "--instances", "64", "--batch-size", "16", "--epochs", epochs.ToString(),
         "--width", "4", "--threads", "1", "--warmup-epochs", "0", "--monitor-every", "0", "--no-eval",
     ];
+
+    /// <summary>An image folder of eight images with the labels.csv <paramref name="rows"/> gives (after a row for each image but the first).</summary>
+    static (string Folder, string Csv) FolderWithLabels(params string[] rows)
+    {
+        string folder = SyntheticData.WriteImageFolder(count: 8);
+        var images = Directory.GetFiles(folder, "*.png", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(folder, f)).Order(StringComparer.Ordinal).ToArray();
+        string csv = Path.Combine(folder, ImageFolderReader.LabelsFile);
+        File.WriteAllLines(csv, ["file,label", .. images.Skip(1).Select(f => $"{f},ok"), .. rows.Select(r => r.Replace("FIRST", images[0]))]);
+        return (folder, csv);
+    }
+
+    static string[] OneEpochOn(string data) =>
+        ["pretrain", "--data", data, "--run", Path.Combine(TestFolder.New(), "run"), "--epochs", "1", "--width", "4", "--image-size", "16", "--threads", "1", "--monitor-every", "0", "--no-eval"];
+
+    [Fact]
+    public void LabelsCsvIsReadAsCsvAndItsFaultsAreNamed()
+    {
+        var (folder, csv) = FolderWithLabels("FIRST,ok", "FIRST,defect");
+        AssertOneLineError(CliRunner.Run(OneEpochOn(folder)), $"{csv}: line 10 labels class");
+        Assert.Contains("'defect', line 9 labelled it 'ok'; give each file one label", CliRunner.Run(OneEpochOn(folder)).StdErr);
+
+        (folder, csv) = FolderWithLabels("FIRST,");
+        AssertOneLineError(CliRunner.Run(OneEpochOn(folder)), $"{csv}: line 9 gives class");
+
+        // The same row twice is harmless; rows naming files that are not there are a counted note; quotes are CSV's.
+        (folder, csv) = FolderWithLabels("\"FIRST\",\"defect, minor\"", "FIRST,\"defect, minor\"", "gone.png,ok", "gone2.png,ok");
+        var result = CliRunner.Run(OneEpochOn(folder));
+        Assert.True(result.ExitCode == 0, result.StdErr);
+        Assert.Contains($"note: {csv}: 2 rows name files that are not a readable image of the folder, ignored (e.g. gone.png)", result.StdErr);
+        Assert.Equal(["defect, minor", "ok"], ImageFolderReader.Read(folder, 16).ClassNames);
+    }
+
+    [Fact]
+    public void BrokenConfigsHugeImagesAndSizesAreNamedNotCrashes()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string yaml = Path.Combine(data, "broken.yaml");
+        File.WriteAllText(yaml, "epochs: 3\nkey: value\n- item\n");
+        AssertOneLineError(CliRunner.Run("pretrain", "--config", yaml, "--data", data), $"{yaml}: not valid YAML at line 3, column 1");
+        File.WriteAllText(yaml, "epochs: 3\n---\nepochs: 4\n");
+        AssertOneLineError(CliRunner.Run("pretrain", "--config", yaml, "--data", data), "a config file holds one document");
+        // A derived key is checked against what the options give, never ignored.
+        File.WriteAllText(yaml, "batch_size: 256\nlearning_rate: 0.1\nscaled_learning_rate: 0.5\n");
+        AssertOneLineError(CliRunner.Run("pretrain", "--config", yaml, "--data", data),
+                           $"{yaml}: 'scaled_learning_rate' is derived from the other options (0.1 here), not an option; it says 0.5: set learning_rate (and batch_size) instead");
+
+        string folder = SyntheticData.WriteImageFolder(count: 8);
+        string huge = Path.Combine(folder, "class0", "huge.png");
+        var png = File.ReadAllBytes(Directory.GetFiles(Path.Combine(folder, "class0"))[0]);
+        // The PNG header's width and height (bytes 16-23), then the header chunk's CRC, made to claim 60000x60000 px.
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), 60_000);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), 60_000);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32(png.AsSpan(12, 17)));
+        File.WriteAllBytes(huge, png);
+        var skipped = CliRunner.Run([.. OneEpochOn(folder), "--on-bad-image", "skip"]);
+        Assert.True(skipped.ExitCode == 0, skipped.StdErr);
+        Assert.Contains("class0/huge.png (its header claims 60000x60000 px, more than the 268 megapixels Conic decodes)", skipped.StdErr);
+        AssertOneLineError(CliRunner.Run([.. OneEpochOn(folder), "--on-bad-image", "fail"]), $"{huge}: its header claims 60000x60000 px");
+
+        File.Delete(huge);
+        AssertOneLineError(CliRunner.Run([.. OneEpochOn(folder), "--image-size", "100000"]), "--image-size 100000: two views of one image: needs about 223.5 GiB, more than the");
+    }
+
+    /// <summary>PNG's CRC-32 (ISO-HDLC) of a chunk's type and data.</summary>
+    static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+        }
+        return ~crc;
+    }
+
+    [Fact]
+    public void AResumeWithOtherOptionsNamesThemAndTimeBudgetsMustBeTimes()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string run = Path.Combine(data, "run");
+        Assert.Equal(0, CliRunner.Run(TinyRun(data, run)).ExitCode);
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, run), "--resume", "--lr", "0.5", "--width", "32"]),
+                           $"--resume continues the run in {run} as it was made, but --lr 0.5 (run: 0.12), --width 32 (run: 4) differ; leave them out, or use a new --run folder");
+        // Options that do not change what is computed may differ.
+        var resumed = CliRunner.Run([.. TinyRun(data, run, epochs: 2), "--resume", "--monitor-every", "1"]);
+        Assert.True(resumed.ExitCode == 0, resumed.StdErr);
+
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, Path.Combine(data, "b")), "--time-budget", "0"]), "--time-budget: '0' is no time; give a duration such as 20m, or none");
+        AssertOneLineError(CliRunner.Run([.. TinyRun(data, Path.Combine(data, "b")), "--time-budget", "9000h"]), "'9000h' is more than a year");
+
+        // eval reads the checkpoint's options, and says when the run's config.json is damaged; IDX data is not resized, and no note says so.
+        File.WriteAllText(new RunFolder(run).Config, "{");
+        var evaluated = CliRunner.Run("eval", "--run", run, "--data", data);
+        Assert.True(evaluated.ExitCode == 0, evaluated.StdErr);
+        Assert.Contains($"warning: {new RunFolder(run).Config}: not a valid PretrainOptions file", evaluated.StdErr);
+        Assert.DoesNotContain("--image-size", evaluated.StdErr);
+    }
 
     static void AssertOneLineError((int ExitCode, string StdOut, string StdErr) result, string expected)
     {
@@ -175,6 +272,25 @@ public class FaultTests
     }
 
     [Fact]
+    public void KillingTheCommandEndsTheRerunItStartedSoThatItsResumeIsNotRefused()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
+        string run = Path.Combine(data, "run");
+        // Forced as on Zen 5: the command reruns itself with oneDNN held to AVX2, and the rerun trains.
+        using var command = CliRunner.Start(new Dictionary<string, string> { [Models.ForcedVerdicts.Variable] = "reject-onednn" }, TinyRun(data, run, epochs: 400));
+        Assert.True(command.WaitForStdErr("restarting with ONEDNN_MAX_CPU_ISA=AVX2", TimeSpan.FromMinutes(2)), command.StdErr);
+        var started = DateTime.UtcNow;
+        while (!File.Exists(new RunFolder(run).Checkpoint) && DateTime.UtcNow - started < TimeSpan.FromMinutes(2)) Thread.Sleep(10);
+        Assert.True(File.Exists(new RunFolder(run).Checkpoint), command.StdErr);
+
+        command.Kill(entireProcessTree: false);  // kill -9 of the command the user started, not of its child
+        command.WaitForExit();
+        Assert.True(RunProcesses.EndWithin(run, TimeSpan.FromSeconds(30)), "the rerun still trains 30 s after its command was killed");
+        // The lock went with the rerun: a --resume would take it.
+        using (RunLock.Acquire(run)) { }
+    }
+
+    [Fact]
     public void ASecondWriterOfARunFolderIsRefused()
     {
         string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
@@ -184,9 +300,8 @@ public class FaultTests
         {
             // The first holds the lock from before its data loads until it ends (past the arithmetic check, which may
             // restart the process with oneDNN capped, releasing the lock for a moment).
-            string stderr = "";
-            while (!stderr.Contains("memory allocator:") && !first.HasExited) stderr += (char)first.StandardError.Read();
-            Assert.False(first.HasExited, stderr);
+            Assert.True(first.WaitForStdErr("memory allocator:", TimeSpan.FromMinutes(2)), first.StdErr);
+            Assert.False(first.HasExited, first.StdErr);
             AssertOneLineError(CliRunner.Run(TinyRun(data, run)), $"{run}: another Conic process is writing this run folder");
             AssertOneLineError(CliRunner.Run("eval", "--run", run), "another Conic process is writing this run folder");
         }

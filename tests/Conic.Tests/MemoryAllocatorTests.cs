@@ -2,7 +2,7 @@ using Conic.Runtime;
 
 namespace Conic.Tests;
 
-/// <summary>A fact that needs Debian's libtcmalloc-minimal4; skipped, with the reason shown, where it is absent.</summary>
+/// <summary>A fact that needs Debian's libtcmalloc-minimal4; skipped, with the reason shown, where it is absent (outside CI).</summary>
 public sealed class TcmallocFactAttribute : FactAttribute
 {
     public static readonly string? Library = new[] { "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4" }
@@ -10,7 +10,7 @@ public sealed class TcmallocFactAttribute : FactAttribute
 
     public TcmallocFactAttribute()
     {
-        if (Library == null) Skip = "libtcmalloc_minimal.so.4 is absent (apt-get install libtcmalloc-minimal4)";
+        Skip = ToolRequirement.SkipReason(Library == null ? "libtcmalloc_minimal.so.4 is absent (apt-get install libtcmalloc-minimal4)" : null);
     }
 }
 

@@ -6,15 +6,17 @@ using Conic.Training;
 
 namespace Conic.Tests;
 
-/// <summary>A fact that needs Debian's python3-torch and python3-torchvision; skipped, with the reason shown, where they are absent.</summary>
+/// <summary>A fact that needs Debian's python3-torch and python3-torchvision; skipped, with the reason shown, where they are absent (outside CI).</summary>
 public sealed class PyTorchFactAttribute : FactAttribute
 {
     public const string Python = "/usr/bin/python3";
 
     public PyTorchFactAttribute()
     {
-        if (!File.Exists(Python)) Skip = $"{Python} is absent";
-        else if (ExternalProgram.Run(Python, "-c", "import torch, torchvision").ExitCode != 0) Skip = "python3 cannot import torch and torchvision (apt-get install python3-torchvision)";
+        Skip = ToolRequirement.SkipReason(
+            !File.Exists(Python) ? $"{Python} is absent"
+            : ExternalProgram.Run(Python, "-c", "import torch, torchvision").ExitCode != 0 ? "python3 cannot import torch and torchvision (apt-get install python3-torchvision)"
+            : null);
     }
 }
 

@@ -1,13 +1,13 @@
 namespace Conic.Tests;
 
-/// <summary>A fact that needs Debian's chromium; skipped, with the reason shown, where it is absent.</summary>
+/// <summary>A fact that needs Debian's chromium; skipped, with the reason shown, where it is absent (outside CI).</summary>
 public sealed class ChromiumFactAttribute : FactAttribute
 {
     public const string Chromium = "/usr/bin/chromium";
 
     public ChromiumFactAttribute()
     {
-        if (!File.Exists(Chromium)) Skip = $"{Chromium} is absent (apt-get install chromium)";
+        Skip = ToolRequirement.SkipReason(File.Exists(Chromium) ? null : $"{Chromium} is absent (apt-get install chromium)");
     }
 }
 

@@ -101,17 +101,11 @@ public class StreamingTests
         Assert.False(Directory.Exists(failed), "a failed start left its run folder behind");
     }
 
-    [Fact]
+    [TcmallocFact]
     public void AnImageFolderReadsUnderThePreloadedAllocatorThatConicUses()
     {
         // ./conic preloads tcmalloc; memory a C library allocates must then not be freed by libc's own free.
-        string? tcmalloc = new[] { "/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4" }
-            .FirstOrDefault(File.Exists);
-        if (tcmalloc == null)
-        {
-            Console.Error.WriteLine("skipped: libtcmalloc-minimal4 is not installed");
-            return;
-        }
+        string tcmalloc = TcmallocFactAttribute.Library ?? throw new InvalidOperationException("libtcmalloc_minimal.so.4 is absent (apt-get install libtcmalloc-minimal4)");
         string root = TestFolder.New();
         for (int i = 0; i < 4; i++) PhotoWithCornerMarker(Path.Combine(root, "photos"), $"{i}.png");
         var (exitCode, _, stderr) = CliRunner.Run(new Dictionary<string, string> { ["LD_PRELOAD"] = tcmalloc },

@@ -24,7 +24,20 @@ static class FinishedRun
 
     public static PretrainedModel LoadModel(string run, string? device)
     {
-        var trained = Checkpoint.ReadHeader(new RunFolder(run).Checkpoint).Options;
+        var folder = new RunFolder(run);
+        var trained = Checkpoint.ReadHeader(folder.Checkpoint).Options;
+        // The checkpoint carries its own options; a damaged config.json is still worth saying (a user reads and copies it).
+        if (File.Exists(folder.Config))
+        {
+            try
+            {
+                RunJson.Read<PretrainOptions>(folder.Config);
+            }
+            catch (ConicException e)
+            {
+                Console.Error.WriteLine($"warning: {e.Message}; using the options saved in {folder.Checkpoint}");
+            }
+        }
         return PretrainedModel.Load(run, device ?? trained.Device, trained.Threads);
     }
 

@@ -78,10 +78,16 @@ static class PretrainCommand
         using var processes = result.GetValue(Distributed) ? MpiProcessGroup.Join(TimeSpan.FromSeconds(result.GetValue(RankTimeout))) : ProcessGroup.Single;
         if (processes is MpiProcessGroup)
         {
-            // A rank cannot restart itself under mpirun; the arithmetic check picks another fallback instead.
-            Models.ArithmeticCheck.RestartWithIsaCapAllowed = false;
+            // A rank cannot restart itself under mpirun: --processes N restarts all ranks; under the user's own
+            // mpirun the arithmetic check picks another fallback instead.
+            Models.ArithmeticCheck.RestartWithIsaCapAllowed = MpiLaunch.IsaCapRequest != null;
             if (options.Threads == 0) options = options with { Threads = MpiProcessGroup.ThreadsPerRank };
         }
+        var folder = new Runtime.RunFolder(options.RunDirectory);
+        if (result.GetValue(Resume) && File.Exists(folder.Checkpoint) && File.Exists(folder.Config) &&
+            Trainer.ResumeConflicts(RunJson.Read<PretrainOptions>(folder.Config), options) is { Count: > 0 } conflicts)
+            throw new ConicException($"--resume continues the run in {options.RunDirectory} as it was made, but {string.Join(", ", conflicts)} " +
+                                     $"differ{(conflicts.Count == 1 ? "s" : "")}; leave {(conflicts.Count == 1 ? "it" : "them")} out, or use a new --run folder");
         var log = processes.IsMain ? Console.Error : TextWriter.Null;
         using var runLock = processes.IsMain ? new Runtime.RunFolder(options.RunDirectory).Lock() : null;
 

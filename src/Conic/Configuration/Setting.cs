@@ -185,13 +185,21 @@ public static class SettingText
     {
         string trimmed = text.Trim().ToLowerInvariant();
         if (trimmed == "none") return 0;
-        if (double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double plain) && double.IsFinite(plain) && plain >= 0) return plain;
+        if (double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double plain) && double.IsFinite(plain) && plain >= 0) return Checked(text, plain);
         var match = DurationPattern.Match(trimmed);
         if (trimmed.Length == 0 || !match.Success)
             throw new ConicException($"'{text}' is not a duration (e.g. 45m, 1h30m, 90s)");
         double Part(int group) => match.Groups[group].Success ? double.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture) : 0;
-        return Part(1) * 60 + Part(2) + Part(3) / 60;
+        return Checked(text, Part(1) * 60 + Part(2) + Part(3) / 60);
     }
+
+    const double MinutesInAYear = 365 * 24 * 60;
+
+    /// <summary>A duration of no time, or of more than a year, is a slip (a missing unit, a digit too many), not a plan.</summary>
+    static double Checked(string text, double minutes) =>
+        minutes <= 0 ? throw new ConicException($"'{text}' is no time; give a duration such as 20m, or none")
+        : minutes > MinutesInAYear ? throw new ConicException($"'{text}' is more than a year; give a duration such as 20m, 1h30m or 90s")
+        : minutes;
 
     static readonly System.Text.RegularExpressions.Regex DurationPattern =
         new(@"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?$");

@@ -34,7 +34,8 @@ public static class DatasetLoader
         if (trainImages != null)
         {
             var idx = LoadIdx(path, trainImages);
-            return imageSize == DefaultImageSize ? idx
+            // Only a size other than the default and the files' own is a request that cannot be met.
+            return imageSize == DefaultImageSize || imageSize == idx.Train.Height ? idx
                 : idx with { Notes = [$"--image-size {imageSize} is ignored: IDX images keep their {idx.Train.Height}x{idx.Train.Width} px"] };
         }
 

@@ -77,6 +77,7 @@ public static class ImageCache
     public static ImageDataset Open(string path, int imageSize, int workers = 0)
     {
         if (imageSize < 8) throw new ConicException($"image size {imageSize} is too small (at least 8 px)");
+        Runtime.MemoryEstimate.CheckImageSide(imageSize);
         Index index;
         long pixelsStart;
         try

@@ -27,6 +27,9 @@ public static class ImageDecoder
     /// Reads the header, and the file's last bytes for JPEG and PNG, which every complete file ends with (an end-of-image
     /// marker, an IEND chunk): an empty file, a file that is not an image and a truncated one are found without decoding.
     /// </summary>
+    /// <summary>The largest image decoded: 1 GiB as RGBA. A header claiming more is a damaged or hostile file, not a photo to train on.</summary>
+    public const long MaxPixels = 1L << 28;
+
     public static ImageProbe Probe(string path)
     {
         long length = new FileInfo(path).Length;
@@ -35,6 +38,8 @@ public static class ImageDecoder
         if (codec == null) return new(0, 0, false, "not a readable image");
         var info = codec.Info;
         if (info.Width < 1 || info.Height < 1) return new(0, 0, false, "no pixels");
+        if ((long)info.Width * info.Height > MaxPixels)
+            return new(0, 0, false, $"its header claims {info.Width}x{info.Height} px, more than the {MaxPixels / 1_000_000} megapixels Conic decodes");
         string? truncated = codec.EncodedFormat switch
         {
             SKEncodedImageFormat.Jpeg when !EndsWith(path, length, [0xFF, 0xD9]) => "truncated (no JPEG end marker)",

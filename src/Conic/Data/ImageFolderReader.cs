@@ -28,6 +28,7 @@ public static class ImageFolderReader
                                     BadImagePolicy onBadImage = BadImagePolicy.Skip, int workers = 0)
     {
         if (imageSize < 8) throw new ConicException($"image size {imageSize} is too small (at least 8 px)");
+        Runtime.MemoryEstimate.CheckImageSide(imageSize);
         var files = ImageFiles(folder).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new ConicException($"{folder}: no PNG or JPEG images found");
         log?.WriteLine($"{folder}: {files.Length} images found; checking their headers");
@@ -49,17 +50,17 @@ public static class ImageFolderReader
         }
         if (bad.Count == files.Length)
             throw new ConicException($"{folder}: none of its {files.Length} images is readable (e.g. {files[0]}: {probes[0].Problem})");
-        var notes = bad.IsEmpty ? [] : new[]
-        {
+        var notes = bad.IsEmpty ? new List<string>() :
+        [
             $"{bad.Count} unreadable image{(bad.Count == 1 ? "" : "s")} left out of {folder}: " +
             string.Join(", ", bad.Keys.Order(StringComparer.Ordinal).Take(10).Select(f => $"{Path.GetRelativePath(folder, f)} ({bad[f]})")) +
             (bad.Count > 10 ? ", ..." : ""),
-        };
+        ];
         var kept = Enumerable.Range(0, files.Length).Where(i => probes[i].Problem == null).ToArray();
         files = kept.Select(i => files[i]).ToArray();
         string[] names = files.Select(f => Path.GetRelativePath(folder, f)).ToArray();
 
-        var (labels, classes) = Labels(folder, names, classNames);
+        var (labels, classes) = Labels(folder, names, classNames, notes);
         int channels = kept.All(i => probes[i].Gray) ? 1 : 3;
         var source = new FileSource(files, kept.Select(i => (probes[i].Width, probes[i].Height)).ToArray());
         var streamed = new StreamedFiles(source, Enumerable.Range(0, files.Length).ToArray(), workers, onBadImage, bad);
@@ -67,26 +68,23 @@ public static class ImageFolderReader
     }
 
     /// <summary>Labels from labels.csv, else from first-level subfolders when every image has one, else none.</summary>
-    static (int[]? Labels, IReadOnlyList<string>? Classes) Labels(string folder, string[] names, IReadOnlyList<string>? classNames)
+    /// <param name="notes">Gets a line when labels.csv names files that are not images of the folder.</param>
+    static (int[]? Labels, IReadOnlyList<string>? Classes) Labels(string folder, string[] names, IReadOnlyList<string>? classNames, List<string> notes)
     {
         string csv = Path.Combine(folder, LabelsFile);
         string?[] given;
         if (File.Exists(csv))
         {
-            var byFile = new Dictionary<string, string>(StringComparer.Ordinal);
-            int line = 0;
-            foreach (string row in File.ReadLines(csv))
-            {
-                line++;
-                if (row.Trim().Length == 0 || (line == 1 && row.Trim() == "file,label")) continue;
-                int comma = row.LastIndexOf(',');
-                if (comma < 1) throw new ConicException($"{csv}: line {line} is not 'file,label'");
-                byFile[row[..comma].Trim().Replace('/', Path.DirectorySeparatorChar)] = row[(comma + 1)..].Trim();
-            }
+            var byFile = ReadLabelsCsv(csv);
             given = names.Select(n => byFile.GetValueOrDefault(n)).ToArray();
             int missing = given.Count(g => g == null);
             if (missing > 0)
                 throw new ConicException($"{csv}: no label for {missing} image{(missing == 1 ? "" : "s")} (e.g. {names[Array.IndexOf(given, null)]})");
+            var known = names.ToHashSet(StringComparer.Ordinal);
+            var strangers = byFile.Keys.Where(f => !known.Contains(f)).Order(StringComparer.Ordinal).ToArray();
+            if (strangers.Length > 0)
+                notes.Add($"{csv}: {strangers.Length} row{(strangers.Length == 1 ? " names a file" : "s name files")} that {(strangers.Length == 1 ? "is" : "are")} " +
+                          $"not a readable image of the folder, ignored (e.g. {strangers[0]})");
         }
         else
         {
@@ -102,6 +100,44 @@ public static class ImageFolderReader
         var classes = classNames ?? given.Select(t => t!).Distinct().Order(StringComparer.Ordinal).ToArray();
         var index = classes.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i);
         return (given.Select(t => index[t!]).ToArray(), classes);
+    }
+
+    /// <summary>
+    /// The <c>file,label</c> rows of a labels.csv, as CSV (quoted fields may hold commas; an optional header row), by
+    /// file path. A row that is not two fields, an empty label and one file given two labels are errors naming the row;
+    /// the same row twice is harmless.
+    /// </summary>
+    static Dictionary<string, string> ReadLabelsCsv(string csv)
+    {
+        var byFile = new Dictionary<string, string>(StringComparer.Ordinal);
+        var firstLine = new Dictionary<string, long>(StringComparer.Ordinal);
+        // The BCL's CSV reader (quotes, escaped quotes): no package needed for two columns.
+        using var parser = new Microsoft.VisualBasic.FileIO.TextFieldParser(csv) { TextFieldType = Microsoft.VisualBasic.FileIO.FieldType.Delimited, TrimWhiteSpace = true };
+        parser.SetDelimiters(",");
+        while (!parser.EndOfData)
+        {
+            long line = parser.LineNumber;
+            string[]? fields;
+            try
+            {
+                fields = parser.ReadFields();
+            }
+            catch (Microsoft.VisualBasic.FileIO.MalformedLineException e)
+            {
+                throw new ConicException($"{csv}: line {e.LineNumber} is not valid CSV ('file,label', quotes paired)");
+            }
+            if (fields == null || fields.All(f => f.Length == 0)) continue;
+            if (line == 1 && fields is ["file", "label"]) continue;
+            if (fields.Length != 2 || fields[0].Length == 0)
+                throw new ConicException($"{csv}: line {line} is not 'file,label' (quote a file name that holds a comma)");
+            if (fields[1].Length == 0) throw new ConicException($"{csv}: line {line} gives {fields[0]} an empty label");
+            string file = fields[0].Replace('/', Path.DirectorySeparatorChar);
+            if (byFile.TryGetValue(file, out string? earlier) && earlier != fields[1])
+                throw new ConicException($"{csv}: line {line} labels {fields[0]} '{fields[1]}', line {firstLine[file]} labelled it '{earlier}'; give each file one label");
+            byFile[file] = fields[1];
+            firstLine.TryAdd(file, line);
+        }
+        return byFile;
     }
 
     /// <summary>

@@ -115,6 +115,17 @@ public sealed class MpiProcessGroup : ProcessGroup
 
     public override void Barrier() => Collective("barrier", () => OpenMpi.MPI_Barrier(OpenMpi.World));
 
+    public override void WaitQuietly() => Collective("barrier", () =>
+    {
+        int code = OpenMpi.MPI_Ibarrier(OpenMpi.World, out IntPtr request);
+        for (int done = 0; code == 0; Thread.Sleep(5))
+        {
+            code = OpenMpi.MPI_Test(ref request, out done, IntPtr.Zero);
+            if (done != 0) break;
+        }
+        return code;
+    });
+
     public override void Dispose()
     {
         if (_disposed) return;

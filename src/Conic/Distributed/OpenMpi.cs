@@ -59,6 +59,9 @@ static class OpenMpi
     [DllImport(Library)] public static extern int MPI_Comm_rank(IntPtr comm, out int rank);
     [DllImport(Library)] public static extern int MPI_Comm_size(IntPtr comm, out int size);
     [DllImport(Library)] public static extern int MPI_Barrier(IntPtr comm);
+    [DllImport(Library)] public static extern int MPI_Ibarrier(IntPtr comm, out IntPtr request);
+    /// <summary>Open MPI's MPI_STATUS_IGNORE is a null pointer.</summary>
+    [DllImport(Library)] public static extern int MPI_Test(ref IntPtr request, out int flag, IntPtr status);
     [DllImport(Library)] public static extern int MPI_Bcast(IntPtr buffer, int count, IntPtr type, int root, IntPtr comm);
     [DllImport(Library)] public static extern int MPI_Allreduce(IntPtr send, IntPtr receive, int count, IntPtr type, IntPtr op, IntPtr comm);
     [DllImport(Library)] public static extern int MPI_Allgather(IntPtr send, int sendCount, IntPtr sendType, IntPtr receive, int receiveCount, IntPtr receiveType, IntPtr comm);

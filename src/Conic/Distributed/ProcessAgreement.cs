@@ -19,6 +19,15 @@ public static class ProcessAgreement
         return bits.data<long>().ToArray().Select(BitConverter.Int64BitsToDouble).ToArray();
     }
 
+    /// <summary>Every rank's <paramref name="mine"/>, in rank order.</summary>
+    public static bool[] FromEveryRank(this ProcessGroup processes, bool mine)
+    {
+        if (!processes.IsDistributed) return [mine];
+        using var flag = tensor(new[] { mine ? (byte)1 : (byte)0 });
+        using var all = processes.AllGather(flag);
+        return all.data<byte>().ToArray().Select(b => b != 0).ToArray();
+    }
+
     /// <summary>
     /// Throws the same error on every rank when the ranks' <paramref name="descriptions"/> (what, text) differ:
     /// compared by hash, so ranks started with other options or other data stop at once instead of training apart.

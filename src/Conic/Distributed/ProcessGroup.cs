@@ -35,6 +35,12 @@ public abstract class ProcessGroup : IDisposable
 
     public abstract void Barrier();
 
+    /// <summary>
+    /// A <see cref="Barrier"/> that sleeps while it waits instead of polling (Open MPI's blocking calls keep a core
+    /// busy), so that a rank working alone meanwhile — rank 0 timing evaluation — has the machine's cores.
+    /// </summary>
+    public virtual void WaitQuietly() => Barrier();
+
     /// <summary>Seconds spent inside collectives so far (communication plus waiting for slower ranks).</summary>
     public virtual double CommunicationSeconds => 0;
 

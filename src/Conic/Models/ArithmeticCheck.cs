@@ -9,10 +9,13 @@ namespace Conic.Models;
 /// <param name="Where">That result (e.g. "layer1.0.conv1 weight gradient"); NaN errors mean it was not finite.</param>
 public sealed record ArithmeticTrial(ConvolutionArithmetic Arithmetic, double Error, string Where, double Tolerance)
 {
-    public bool Agrees => Error <= Tolerance;
+    /// <summary>Who rejected this arithmetic without it failing here: a forced verdict (<see cref="ForcedVerdicts"/>) or another rank's check.</summary>
+    public string? RejectedBy { get; init; }
 
-    public override string ToString() => double.IsFinite(Error)
-        ? $"{Arithmetic}: {Where} off by {Error:P2} from float64 (tolerance {Tolerance:P2})"
+    public bool Agrees => RejectedBy == null && Error <= Tolerance;
+
+    public override string ToString() => RejectedBy != null ? $"{Arithmetic}: rejected by {RejectedBy}"
+        : double.IsFinite(Error) ? $"{Arithmetic}: {Where} off by {Error:P2} from float64 (tolerance {Tolerance:P2})"
         : $"{Arithmetic}: {Where} not finite";
 }
 
@@ -72,8 +75,12 @@ public static class ArithmeticCheck
     /// evaluation (float32). An explicit choice that disagrees, or no agreeing arithmetic at all, is an error naming
     /// the CPU and the layer. Leaves the network, its BatchNorm statistics and the random number stream untouched.
     /// </summary>
+    /// <param name="verdictsOfAllProcesses">
+    /// In a data-parallel run, every rank's verdict on an arithmetic given this rank's (rank order): an arithmetic any
+    /// rank rejects is rejected by all, so that every rank measures the same candidates and chooses the same.
+    /// </param>
     public static ArithmeticChoice Choose(ResNet backbone, int height, int width, int batchImages, Precision precision,
-                                          ConvolutionKernels kernels, bool cpuHasBFloat16)
+                                          ConvolutionKernels kernels, bool cpuHasBFloat16, Func<bool, bool[]>? verdictsOfAllProcesses = null)
     {
         var float32 = kernels switch
         {
@@ -92,7 +99,8 @@ public static class ArithmeticCheck
         };
         // Slower arithmetics are only tried when the faster ones fail.
         var trials = Measure(backbone, height, width, batchImages, training.Union(float32).ToArray(),
-                             done: measured => Fastest(measured, training) != null && Fastest(measured, float32) != null);
+                             done: measured => Fastest(measured, training) != null && Fastest(measured, float32) != null,
+                             verdictsOfAllProcesses);
         var choice = Select(trials, training, float32);
         if (RestartWithIsaCapAllowed && choice.WantsOneDnnIsaCap)
             throw new OneDnnIsaCapNeeded(choice.Describe());
@@ -128,11 +136,14 @@ public static class ArithmeticCheck
     /// distinct shape alone — its output, input gradient and weight gradient. Whole-network gradients are not compared:
     /// a ReLU whose input sits near zero flips between float32 and float64, and on small feature maps one flip moves a
     /// gradient by tenths of a per cent, so only the convolutions alone have tight, kink-free references.
+    /// An arithmetic that <see cref="ForcedVerdicts"/> rejects is not measured.
     /// </summary>
     /// <param name="done">Stops before the next arithmetic once it holds for the trials so far.</param>
+    /// <param name="verdictsOfAllProcesses">See <see cref="Choose"/>.</param>
     public static IReadOnlyList<ArithmeticTrial> Measure(ResNet backbone, int height, int width, int batchImages,
                                                          IReadOnlyList<ConvolutionArithmetic> arithmetics,
-                                                         Func<IReadOnlyList<ArithmeticTrial>, bool>? done = null)
+                                                         Func<IReadOnlyList<ArithmeticTrial>, bool>? done = null,
+                                                         Func<bool, bool[]>? verdictsOfAllProcesses = null)
     {
         bool oneDnnWas = TorchRuntime.OneDnnEnabled;
         bool bfloat16Was = backbone.BFloat16Compute;
@@ -158,7 +169,10 @@ public static class ArithmeticCheck
             {
                 if (done?.Invoke(trials) == true) break;
                 var type = arithmetic.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
-                var trial = new ArithmeticTrial(arithmetic, 0, "", arithmetic.BFloat16 ? BFloat16Tolerance : Float32Tolerance);
+                var trial = new ArithmeticTrial(arithmetic, 0, "", arithmetic.BFloat16 ? BFloat16Tolerance : Float32Tolerance)
+                {
+                    RejectedBy = ForcedVerdicts.Rejection(arithmetic),
+                };
                 ArithmeticTrial Worse(ArithmeticTrial current, double error, string where) =>
                     error > current.Error || double.IsNaN(error) ? current with { Error = error, Where = where } : current;
                 for (int repeat = 0; repeat < Repeats && trial.Agrees; repeat++)
@@ -172,6 +186,8 @@ public static class ArithmeticCheck
                             trial = Worse(trial, RelativeError(result, referenceLayers[i][Array.IndexOf(Results, what)]), $"{layers[i].Name} {what}");
                     }
                 }
+                if (verdictsOfAllProcesses?.Invoke(trial.Agrees) is bool[] verdicts && trial.Agrees && Array.IndexOf(verdicts, false) is int rank and >= 0)
+                    trial = trial with { RejectedBy = $"rank {rank}'s check" };
                 trials.Add(trial);
             }
             return trials;

@@ -21,5 +21,12 @@ public static class MemoryEstimate
             throw new ConicException($"{what}: needs about {Format(bytes)}, more than the {Format(available)} of memory available; use a smaller size or fewer images");
     }
 
+    /// <summary>
+    /// Refuses an image side whose two float32 training views of a single colour image do not fit in memory (sizes
+    /// past 46,000 px would also overflow the decoders' int arithmetic).
+    /// </summary>
+    public static void CheckImageSide(int side) =>
+        CheckFits(2L * 3 * side * side * sizeof(float), $"--image-size {side}: two views of one image");
+
     public static string Format(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F1} GiB" : $"{bytes / (double)(1L << 20):F0} MiB";
 }

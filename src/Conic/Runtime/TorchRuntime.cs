@@ -20,6 +20,9 @@ public static class TorchRuntime
             MemoryAllocator.FixGlibcMmapThreshold();
             _ = zeros(1); // loads libtorch
             TrySetFlushDenormal();
+            // NNPACK would take some of the native kernels' convolutions where it initialises, and where it does not
+            // (AMD Zen 5) libtorch warns on every convolution: off, the native kernels compute alike on every CPU.
+            NativeMethods.SetUserEnabledNNPACK(NativeMethods.GlobalContext(), false);
             if (threads > 0) set_num_threads(threads);
             _initialized = true;
         }
@@ -53,6 +56,8 @@ public static class TorchRuntime
 
     public static bool OneDnnEnabled => NativeMethods.UserEnabledMkldnn(NativeMethods.GlobalContext());
 
+    public static bool NnpackEnabled => NativeMethods.UserEnabledNNPACK(NativeMethods.GlobalContext());
+
     /// <summary>The CPU's model name and family from /proc/cpuinfo (e.g. "AMD EPYC 9R45, family 26"), for messages about its arithmetic.</summary>
     public static string CpuDescription()
     {
@@ -85,6 +90,13 @@ public static class TorchRuntime
 
         [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
         public static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.I1)] bool on);
+
+        [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+        public static extern void SetUserEnabledNNPACK(IntPtr context, [MarshalAs(UnmanagedType.I1)] bool on);
+
+        [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledNNPACKEv")]
+        [return: MarshalAs(UnmanagedType.I1)]
+        public static extern bool UserEnabledNNPACK(IntPtr context);
 
         [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
         [return: MarshalAs(UnmanagedType.I1)]

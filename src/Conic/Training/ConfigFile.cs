@@ -22,7 +22,11 @@ public static class ConfigFile
         {
             string extension = Path.GetExtension(path).ToLowerInvariant();
             JsonNode? node = extension is ".yaml" or ".yml" ? FromYaml(File.ReadAllText(path)) : JsonNode.Parse(File.ReadAllText(path));
-            return node.Deserialize<PretrainOptions>(Strict) ?? throw new JsonException("the file holds no options");
+            var derived = node is JsonObject root ? DerivedKeys.Where(root.ContainsKey).ToDictionary(key => key, key => root[key]?.DeepClone()) : [];
+            foreach (string key in derived.Keys) ((JsonObject)node!).Remove(key);
+            var options = node.Deserialize<PretrainOptions>(Strict) ?? throw new JsonException("the file holds no options");
+            CheckDerived(path, options, derived);
+            return options;
         }
         catch (JsonException e)
         {
@@ -30,7 +34,28 @@ public static class ConfigFile
         }
         catch (YamlException e)
         {
-            throw new ConicException($"{path}: not valid YAML at line {e.Start.Line} ({e.Message})");
+            throw new ConicException($"{path}: not valid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message})");
+        }
+    }
+
+    /// <summary>
+    /// Keys config.json records for the reader but that follow from other options (the method's defaults, the learning
+    /// rate scaled by the batch): accepted when they say what the options give (a run's config.json), an error otherwise,
+    /// never silently ignored.
+    /// </summary>
+    static readonly string[] DerivedKeys = ["base_learning_rate", "optimizer_or_default", "weight_decay_or_default", "scaled_learning_rate"];
+
+    static void CheckDerived(string path, PretrainOptions options, Dictionary<string, JsonNode?> given)
+    {
+        var actual = JsonSerializer.SerializeToNode(options, RunJson.Options)!.AsObject();
+        foreach (var (key, value) in given)
+        {
+            var expected = actual[key];
+            bool same = value is JsonValue v && expected is JsonValue e &&
+                        (v.TryGetValue(out double a) && e.TryGetValue(out double b) ? Math.Abs(a - b) <= 1e-12 * Math.Max(1, Math.Abs(b)) : v.ToJsonString() == e.ToJsonString());
+            if (!same)
+                throw new ConicException($"{path}: '{key}' is derived from the other options ({expected?.ToJsonString()} here), not an option; " +
+                                         $"it says {value?.ToJsonString() ?? "null"}: set {(key.Contains("learning_rate") ? "learning_rate (and batch_size)" : key.Replace("_or_default", ""))} instead");
         }
     }
 
@@ -38,14 +63,27 @@ public static class ConfigFile
     static JsonNode? FromYaml(string text)
     {
         var stream = new YamlStream();
-        stream.Load(new StringReader(text));
+        var parser = new Parser(new StringReader(text));
+        try
+        {
+            stream.Load(parser);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet says some structural faults without a position; the parser's last event has one.
+            var at = parser.Current;
+            throw new YamlException(at?.Start ?? Mark.Empty, at?.End ?? Mark.Empty, e.Message);
+        }
+        if (stream.Documents.Count > 1)
+            throw new YamlException(stream.Documents[1].RootNode.Start, stream.Documents[1].RootNode.End, "a config file holds one document; this one has several ('---')");
         return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode);
     }
 
     static JsonNode? Convert(YamlNode node) => node switch
     {
         YamlMappingNode mapping => new JsonObject(mapping.Children.Select(kv =>
-            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", Convert(kv.Value)))),
+            KeyValuePair.Create(kv.Key is YamlScalarNode key ? key.Value ?? "" : throw new YamlException(kv.Key.Start, kv.Key.End, "a key must be a name"),
+                                Convert(kv.Value)))),
         YamlSequenceNode sequence => new JsonArray(sequence.Children.Select(Convert).ToArray()),
         YamlScalarNode { Style: ScalarStyle.Plain } scalar => Plain(scalar.Value ?? ""),
         YamlScalarNode scalar => JsonValue.Create(scalar.Value),

@@ -46,11 +46,12 @@ public sealed class PretrainedModel : IDisposable
     /// makes the backbones compute with the choice for training; <see cref="UseEvaluationArithmetic"/> switches to
     /// the evaluation one. Other devices are not checked.
     /// </summary>
-    public ArithmeticChoice CheckArithmetic(int batchImages, Precision precision, ConvolutionKernels kernels)
+    /// <param name="verdictsOfAllProcesses">Every rank's verdict on an arithmetic in a data-parallel run (see <see cref="ArithmeticCheck.Choose"/>).</param>
+    public ArithmeticChoice CheckArithmetic(int batchImages, Precision precision, ConvolutionKernels kernels, Func<bool, bool[]>? verdictsOfAllProcesses = null)
     {
         var (height, width) = ImageSize.Height > 0 ? ImageSize : (32, 32);
         Arithmetic = Device.type == DeviceType.CPU
-            ? ArithmeticCheck.Choose(Backbone, height, width, batchImages, precision, kernels, TorchRuntime.CpuHasBFloat16())
+            ? ArithmeticCheck.Choose(Backbone, height, width, batchImages, precision, kernels, TorchRuntime.CpuHasBFloat16(), verdictsOfAllProcesses)
             : ArithmeticChoice.Unchecked(precision == Precision.Auto ? Precision.Float32 : precision);
         Arithmetic.Training.Apply(Backbones);
         return Arithmetic;

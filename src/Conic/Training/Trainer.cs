@@ -54,10 +54,16 @@ public static class Trainer
             MemoryEstimate.CheckFits(2L * shareSize * model.Backbone.TrainingBytesPerImage(train.Height, train.Width),
                                      $"--batch-size {options.BatchSize} of {train.Height}x{train.Width} px images (two views each)");
         var checkClock = Stopwatch.StartNew();
-        var arithmetic = model.CheckArithmetic(2 * shareSize, options.Precision, options.Kernels);
+        // Each rank checks its own CPU and an arithmetic any rank rejects is rejected by all: one model, one arithmetic.
+        var arithmetic = model.CheckArithmetic(2 * shareSize, options.Precision, options.Kernels,
+                                               processes.IsDistributed ? processes.FromEveryRank : null);
         log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
-        // Each rank checks its own CPU; ranks computing differently would not train one model.
-        processes.RequireSame(("convolution arithmetic (pass --precision fp32 --conv-kernels native to make them agree)", arithmetic.Describe()));
+        if (processes.IsDistributed && arithmetic.WantsOneDnnIsaCap)
+            log.WriteLine($"note: these ranks cannot restart themselves with oneDNN held to AVX2, which the check found right here on a single process; " +
+                          $"start them with 'mpirun -x {ConvolutionArithmetic.IsaCapVariable}=AVX2' (or use --processes N, which does): faster than the native kernels");
+        // Ranks that chose alike by their own checks but run another libtorch or ISA cap would still differ.
+        processes.RequireSame(("convolution arithmetic (pass --precision fp32 --conv-kernels native to make them agree)",
+                               $"{arithmetic.Training} / {arithmetic.Evaluation}"));
         if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
         var groups = method.ParameterGroups(options.WeightDecayOrDefault);
         var optimizer = new MomentumSgd(groups, options.Momentum, options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
@@ -107,7 +113,13 @@ public static class Trainer
         int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         long warmupSteps = (long)(options.WarmupEpochs * stepsPerEpoch);
         bool budgeted = options.TimeBudgetMinutes > 0;
-        if (budgeted && budgetSeconds <= 0) budgetSeconds = processes.FromMain(budget.TrainingSeconds(options.TimeBudgetMinutes, model, log));
+        if (budgeted && budgetSeconds <= 0)
+        {
+            // Rank 0 times evaluation, which it will run alone, while the other ranks wait without taking a core.
+            double planned = processes.IsMain ? budget.TrainingSeconds(options.TimeBudgetMinutes, model, log) : 0;
+            processes.WaitQuietly();
+            budgetSeconds = processes.FromMain(planned);
+        }
         TrainingSchedule schedule = budgeted
             ? new TimeBudgetSchedule(options.ScaledLearningRate, warmupSteps, budgetSeconds)
             : new StepSchedule(options.ScaledLearningRate, warmupSteps, (long)options.Epochs * stepsPerEpoch);
@@ -329,6 +341,32 @@ public static class Trainer
     /// the weights differ from a run started with that total. A sliding instance window is laid out over the total and
     /// cannot be extended.
     /// </summary>
+    /// <summary>
+    /// The settings of <paramref name="requested"/> that a resume of the run made with <paramref name="saved"/> cannot
+    /// take, as "--flag value (run: value)": those that change what the run computes (see <see cref="ComputesTheSame"/>).
+    /// </summary>
+    public static IReadOnlyList<string> ResumeConflicts(PretrainOptions saved, PretrainOptions requested)
+    {
+        if (requested.Method != saved.Method) return [$"--method {requested.Method} (run: {saved.Method})"];
+        var conflicts = new List<string>();
+        foreach (var setting in PretrainOptions.SettingGroups(saved.MethodDefinition).SelectMany(g => g.Settings))
+        {
+            string want = setting.Current(requested), had = setting.Current(saved.WithMethodDefaults());
+            if (want == had) continue;
+            bool changes;
+            try
+            {
+                changes = !ComputesTheSame(saved, setting.Apply(saved, want).WithMethodDefaults());
+            }
+            catch (ConicException)
+            {
+                changes = true;
+            }
+            if (changes) conflicts.Add($"{setting.Flag} {want} (run: {had})");
+        }
+        return conflicts;
+    }
+
     public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
     {
         var placeless = requested with

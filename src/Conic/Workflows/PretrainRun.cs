@@ -24,6 +24,10 @@ public static class PretrainRun
     /// </summary>
     static double ReportSeconds(DatasetSplits data) => 3 + 0.008 * Math.Min(2_000, data.Test?.Count ?? data.Train.Count);
 
+    /// <summary>The threads evaluation runs on: all of the cores once a data-parallel run's ranks have left.</summary>
+    static int EvaluationThreads(PretrainOptions options, ProcessGroup processes) =>
+        processes.IsDistributed ? Math.Max(options.Threads, Environment.ProcessorCount) : TorchSharp.torch.get_num_threads();
+
     /// <param name="resume">Continue the run folder's checkpoint (or start, when there is none).</param>
     /// <param name="evaluate">kNN and linear probe on the test split, when both splits are labelled; writes eval.json.</param>
     /// <param name="report">Write report.md and report.html.</param>
@@ -35,7 +39,8 @@ public static class PretrainRun
         processes ??= ProcessGroup.Single;
         bool evaluable = evaluate && data.Test?.Labels != null && data.Train.Labels != null;
         var budget = new RunBudget(startedUtc ?? DateTime.UtcNow,
-                                   model => (evaluable ? Evaluator.EstimateSeconds(model, data) : 0) + (report ? ReportSeconds(data) : 0));
+                                   model => (evaluable ? Evaluator.EstimateSeconds(model, data, EvaluationThreads(options, processes)) : 0) +
+                                            (report ? ReportSeconds(data) : 0));
         var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null,
                                      budget, processes);
         if (processes.IsDistributed)
@@ -43,7 +48,7 @@ public static class PretrainRun
             // Training is over: the ranks leave MPI, the others exit, and rank 0 evaluates alone on all of the cores.
             processes.Dispose();
             if (!processes.IsMain) return new PretrainRunResult(model, null, []);
-            TorchSharp.torch.set_num_threads(Math.Max(options.Threads, Environment.ProcessorCount));
+            TorchSharp.torch.set_num_threads(EvaluationThreads(options, processes));
         }
         try
         {
