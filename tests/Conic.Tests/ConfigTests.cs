@@ -68,7 +68,7 @@ public class ConfigTests
         // Other settings are still refused.
         var other = CliRunner.Run("pretrain", "--run", run, "--resume", "--lambda", "1", "--no-eval");
         Assert.Equal(2, other.ExitCode);
-        Assert.Contains("was made with different options", other.StdErr);
+        Assert.Contains("but --lambda 1 (run: 0.5) differs", other.StdErr);
     }
 
     [Fact]

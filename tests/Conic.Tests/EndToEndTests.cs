@@ -63,7 +63,7 @@ public class EndToEndTests
         Assert.Equal(0, CliRunner.Run(TinyRun(data, run, 1)).ExitCode);
         var (exitCode, _, stderr) = CliRunner.Run(TinyRun(data, run, 1).Concat(new[] { "--resume", "--lambda", "0" }).ToArray());
         Assert.Equal(2, exitCode);
-        Assert.Contains("was made with different options", stderr);
+        Assert.Contains("but --lambda 0 (run: 1) differs; leave it out, or use a new --run folder", stderr);
 
         // Without --resume an existing run is never overwritten.
         var again = CliRunner.Run(TinyRun(data, run, 1));
@@ -86,7 +86,7 @@ public class EndToEndTests
         var same = CliRunner.Run(byol.Concat(new[] { "--resume", "--optimizer", "lars", "--lr", "1", "--wd", "1e-5" }).ToArray());
         Assert.True(same.ExitCode == 0, same.StdErr);
         var other = CliRunner.Run(byol.Concat(new[] { "--resume", "--optimizer", "sgd" }).ToArray());
-        Assert.Contains("was made with different options", other.StdErr);
+        Assert.Contains("but --optimizer sgd (run: lars) differs", other.StdErr);
     }
 
     [Fact]

@@ -27,6 +27,11 @@ public sealed record PretrainOptions
     public int Instances { get; init; }
     /// <summary>Instances per epoch, a window that slides over all instances once during the run; 0 = every instance every epoch.</summary>
     public int InstanceWindow { get; init; }
+    /// <summary>
+    /// The share of the training images held out as a validation split and evaluated on in place of the test split
+    /// (0: none), so that recipes are chosen without looking at the test split.
+    /// </summary>
+    public double Validation { get; init; }
     public int Epochs { get; init; } = 150;
     /// <summary>Wall-clock minutes for the whole run, evaluation included; 0 = no budget (train <see cref="Epochs"/> epochs).</summary>
     public double TimeBudgetMinutes { get; init; }
@@ -174,6 +179,8 @@ public sealed record PretrainOptions
                  (o, v) => o with { Workers = v }, ValueRange.NonNegative)
         .Choice("--on-bad-image", "WHAT", "an unreadable image file: skip (left out, counted, listed in bad-images.txt) or fail", o => o.OnBadImage,
                 (o, v) => o with { OnBadImage = v }, ("skip", BadImagePolicy.Skip), ("fail", BadImagePolicy.Fail))
+        .Number("--validation", "SHARE", "hold out this share of the training images (the same ones for every seed and method) and evaluate on them instead of the test split, to choose recipes without looking at it; 0 = evaluate on the test split",
+                o => o.Validation, (o, v) => o with { Validation = v }, new ValueRange(0, 0.5, MaxOpen: true))
         .Integer("--instance-window", "N", "instances per epoch: a window that slides over all instances once during the run (over its epochs, or its --time-budget), so each is trained in a few consecutive epochs (PIC); 0 = all instances every epoch",
                  o => o.InstanceWindow, (o, v) => o with { InstanceWindow = v }, ValueRange.NonNegative);
 
@@ -184,7 +191,11 @@ public sealed record PretrainOptions
     public const string MethodFlag = "--method";
 
     /// <summary>The training data these options name, read as they say (image size, bad files, decoding threads).</summary>
-    public DatasetSplits LoadData(TextWriter? log = null) => DatasetLoader.Load(DataPath, ImageSize, log, OnBadImage, Workers);
+    public DatasetSplits LoadData(TextWriter? log = null)
+    {
+        var splits = DatasetLoader.Load(DataPath, ImageSize, log, OnBadImage, Workers);
+        return Validation > 0 ? splits.HoldingOutValidation(Validation) : splits;
+    }
 
     /// <summary>The setting behind <paramref name="flag"/>, for any method; null when there is none.</summary>
     public static Setting<PretrainOptions>? FindSetting(string flag, string method) =>
