@@ -250,7 +250,8 @@ public class DistributedTests
         string run = Path.Combine(data, "run");
         // The user's own mpirun, where ranks cannot be restarted: rank 1 alone rejects oneDNN, both take the native kernels.
         string[] rank = ["dotnet", CliRunner.CliPath, .. CheckedRun(data, run), "--distributed", "--rank-timeout", "120"];
-        var result = Mpirun(["-np", "1", .. rank, ":", "-np", "1", "env", $"{Models.ForcedVerdicts.Variable}=reject-bf16,reject-onednn", .. rank]);
+        var result = Mpirun(["-np", "1", "env", "-u", Models.ForcedVerdicts.Variable, .. rank, ":",
+                             "-np", "1", "env", $"{Models.ForcedVerdicts.Variable}=reject-bf16,reject-onednn", .. rank]);
         Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
         Assert.Contains("arithmetic: float32 convolutions (native kernels, oneDNN off), checked against float64", result.StdErr);
         Assert.Contains("float32 convolutions (oneDNN): rejected by rank 1's check", result.StdErr);
