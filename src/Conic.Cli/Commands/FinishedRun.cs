@@ -38,7 +38,8 @@ static class FinishedRun
                 Console.Error.WriteLine($"warning: {e.Message}; using the options saved in {folder.Checkpoint}");
             }
         }
-        return PretrainedModel.Load(run, device ?? trained.Device, trained.Threads);
+        // All cores: the run's own thread count was for training, e.g. one per rank of a data-parallel run.
+        return PretrainedModel.Load(run, device ?? trained.Device, threads: 0);
     }
 
     /// <summary>The dataset at <paramref name="data"/> with images sized as the training images, or the one the model was trained on.</summary>
