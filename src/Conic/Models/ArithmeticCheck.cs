@@ -39,12 +39,15 @@ public sealed record ArithmeticChoice(ConvolutionArithmetic Training, Convolutio
     public string Describe()
     {
         if (Trials.Count == 0) return $"{Training} (not checked on this device)";
-        var rejected = Trials.Where(t => !t.Agrees).ToArray();
         var chosen = Trials.First(t => t.Arithmetic == Training);
         string evaluation = Evaluation == Training ? "" : $"; evaluation in {Evaluation}";
-        string why = rejected.Length == 0 ? "" : $"; rejected on {TorchRuntime.CpuDescription()}: {string.Join("; ", rejected.Select(t => t.ToString()))}";
+        string why = Trials.Any(t => !t.Agrees) ? $"; {Rejections()}" : "";
         return $"{Training}, checked against float64 on this network (worst: {chosen.Where}, {chosen.Error:P3}){evaluation}{why}";
     }
+
+    /// <summary>What was passed over and why, naming the CPU.</summary>
+    public string Rejections() =>
+        $"rejected on {TorchRuntime.CpuDescription()}: {string.Join("; ", Trials.Where(t => !t.Agrees).Select(t => t.ToString()))}";
 }
 
 /// <summary>
@@ -103,7 +106,7 @@ public static class ArithmeticCheck
                              verdictsOfAllProcesses);
         var choice = Select(trials, training, float32);
         if (RestartWithIsaCapAllowed && choice.WantsOneDnnIsaCap)
-            throw new OneDnnIsaCapNeeded(choice.Describe());
+            throw new OneDnnIsaCapNeeded(choice.Rejections());
         return choice;
     }
 
