@@ -36,6 +36,7 @@ static class CompareCommand
         // Every entry's options are checked before the first one trains for hours.
         foreach (var entry in entries) entry.Apply(options, options.RunDirectory).Validate();
         var data = options.LoadData(Console.Error);
+        foreach (string note in data.Notes) Console.Error.WriteLine($"note: {note}");
         if (data.Test?.Labels == null || data.Train.Labels == null)
             throw new ConicException($"{data.Train.Source}: compare evaluates every method, so it needs labelled train and test splits");
         using var runLock = new Runtime.RunFolder(options.RunDirectory).Lock();

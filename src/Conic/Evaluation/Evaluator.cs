@@ -82,7 +82,8 @@ public static class Evaluator
     /// a call's fixed cost is not counted per image), plus ten seconds. The sample's time per image runs about 1.5x the
     /// full pass's (early, little-compiled code), which covers the kNN, pixel floors and linear probes (0.55x the
     /// features' time). Fashion-MNIST after two ranks on AMD Zen 4 (2026-12-06), estimate / evaluation: 77 / 71 s
-    /// (oneDNN), 80 / 72 s (capped at AVX2), 133 / 114 s (native kernels); features 45–87 s of it.
+    /// (oneDNN), 80 / 72 s (capped at AVX2), 133 / 114 s (native kernels), features 45–87 s of it; in one process
+    /// (10 % held out) 45 / 57 s at width 16 and 162 / 144 s at width 32.
     /// </summary>
     public static double EstimateSeconds(PretrainedModel model, DatasetSplits data, int threads)
     {
