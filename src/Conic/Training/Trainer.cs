@@ -341,6 +341,23 @@ public static class Trainer
     /// the weights differ from a run started with that total. A sliding instance window is laid out over the total and
     /// cannot be extended.
     /// </summary>
+    public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
+    {
+        var placeless = requested with
+        {
+            RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
+            // Synchronised BatchNorm over P ranks computes what one process does: a run may resume on other ranks.
+            SyncBatchNorm = saved.SyncBatchNorm,
+            Prefetch = saved.Prefetch, Kernels = saved.Kernels, Workers = saved.Workers, OnBadImage = saved.OnBadImage,
+            // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
+            ImageSize = saved.ImageSize,
+            // A time-budget run does not use its epochs; more epochs extend a run planned in epochs.
+            Epochs = saved.TimeBudgetMinutes > 0 || (requested.Epochs > saved.Epochs && saved.InstanceWindow == 0) ? saved.Epochs : requested.Epochs,
+        };
+        // requested has its method defaults written in already; older checkpoints may leave them to the method.
+        return placeless == saved.WithMethodDefaults();
+    }
+
     /// <summary>
     /// The settings of <paramref name="requested"/> that a resume of the run made with <paramref name="saved"/> cannot
     /// take, as "--flag value (run: value)": those that change what the run computes (see <see cref="ComputesTheSame"/>).
@@ -365,22 +382,5 @@ public static class Trainer
             if (changes) conflicts.Add($"{setting.Flag} {want} (run: {had})");
         }
         return conflicts;
-    }
-
-    public static bool ComputesTheSame(PretrainOptions saved, PretrainOptions requested)
-    {
-        var placeless = requested with
-        {
-            RunDirectory = saved.RunDirectory, Device = saved.Device, Threads = saved.Threads, MonitorEvery = saved.MonitorEvery,
-            // Synchronised BatchNorm over P ranks computes what one process does: a run may resume on other ranks.
-            SyncBatchNorm = saved.SyncBatchNorm,
-            Prefetch = saved.Prefetch, Kernels = saved.Kernels, Workers = saved.Workers, OnBadImage = saved.OnBadImage,
-            // Runs before 2026-12-01 saved the requested size for IDX data too; the checkpoint header's trained size is checked instead.
-            ImageSize = saved.ImageSize,
-            // A time-budget run does not use its epochs; more epochs extend a run planned in epochs.
-            Epochs = saved.TimeBudgetMinutes > 0 || (requested.Epochs > saved.Epochs && saved.InstanceWindow == 0) ? saved.Epochs : requested.Epochs,
-        };
-        // requested has its method defaults written in already; older checkpoints may leave them to the method.
-        return placeless == saved.WithMethodDefaults();
     }
 }
