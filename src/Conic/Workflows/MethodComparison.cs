@@ -173,7 +173,7 @@ public static class MethodComparison
             md.AppendLine($"| {r.Label} | {r.BatchSize} | {r.KnnTop1:P1} | {r.LinearTop1:P1} | {TimeSpan.FromSeconds(r.TrainSeconds):h\\:mm\\:ss} | " +
                           $"{r.ImagesPerSecond:F0} | {(r.PeakMemoryMiB is double m ? $"{m:F0} MiB" : "n/a")} |");
         md.AppendLine($"| raw pixels (floor) | | {rows[0].RawPixelKnnTop1:P1} | | | | |");
-        if (WriteLearningCurves(root, rows)) md.AppendLine($"\n![online kNN against training time]({LearningCurvesFile})");
+        if (WriteLearningCurves(root, rows, shared.Validation > 0 ? "train/validation" : "train/test")) md.AppendLine($"\n![online kNN against training time]({LearningCurvesFile})");
         AtomicFile.WriteText(Path.Combine(root, "compare.md"), md.ToString());
     }
 
@@ -183,7 +183,7 @@ public static class MethodComparison
     /// The online kNN monitor of every entry against its wall-clock minutes of training (metrics.csv), in one chart:
     /// which method is ahead at every moment of a time budget. False when no entry has both columns.
     /// </summary>
-    static bool WriteLearningCurves(string root, IReadOnlyList<ComparisonRow> rows)
+    static bool WriteLearningCurves(string root, IReadOnlyList<ComparisonRow> rows, string splits)
     {
         var series = new List<(string, double[], double[])>();
         foreach (var row in rows)
@@ -195,7 +195,7 @@ public static class MethodComparison
         }
         if (series.Count == 0) return false;
         AtomicFile.Write(Path.Combine(root, LearningCurvesFile), stream => stream.Write(
-            Reporting.Figures.LineChart("Online kNN (train/test subsets) against training time", "minutes of training", "top-1", series)));
+            Reporting.Figures.LineChart($"Online kNN ({splits} subsets) against training time", "minutes of training", "top-1", series)));
         return true;
     }
 
