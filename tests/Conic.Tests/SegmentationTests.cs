@@ -163,6 +163,39 @@ public class SegmentationTests
     }
 
     [Fact]
+    public void ClassificationScenesPutEachItemInItsClassFolder()
+    {
+        // Items of class c are flat squares of brightness 120 + 40c, so every scene shows which class it holds: its
+        // brightest pixel (the background stays at or below 100).
+        string source = TestFolder.New();
+        const int size = 8, classes = 4;
+        foreach (var (prefix, count) in new[] { ("train", 40), ("t10k", 12) })
+        {
+            var labels = Enumerable.Range(0, count).Select(i => (byte)(i % classes)).ToArray();
+            SyntheticData.WriteIdx(Path.Combine(source, $"{prefix}-images-idx3-ubyte.gz"), [count, size, size],
+                                   labels.SelectMany(label => Enumerable.Repeat((byte)(120 + 40 * label), size * size)).ToArray());
+            SyntheticData.WriteIdx(Path.Combine(source, $"{prefix}-labels-idx1-ubyte.gz"), [count], labels);
+        }
+        string output = Path.Combine(source, "scenes");
+        var (exitCode, _, stderr) = CliRunner.Run("make-scenes", "--data", source, "--out", output, "--classification", "--train", "30", "--val", "10", "--size", "24");
+        Assert.True(exitCode == 0, stderr);
+
+        var splits = DatasetLoader.Load(output, imageSize: 24);
+        Assert.Equal(30, splits.Train.Count);
+        Assert.Equal(10, splits.Test!.Count);
+        foreach (var split in new[] { splits.Train, splits.Test })
+        {
+            using var pixels = split.Gather(Enumerable.Range(0, split.Count).ToArray());
+            var values = pixels.data<byte>().ToArray();
+            for (int i = 0; i < split.Count; i++)
+            {
+                int brightest = values.Skip(i * 24 * 24).Take(24 * 24).Max(v => (int)v);
+                Assert.Equal(120 + 40 * split.Labels![i], brightest);
+            }
+        }
+    }
+
+    [Fact]
     public void KilledFinetuneResumesToTheResultOfAnUninterruptedOne()
     {
         string scenes = SyntheticData.WriteScenes();

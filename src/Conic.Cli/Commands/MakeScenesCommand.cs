@@ -17,11 +17,16 @@ static class MakeScenesCommand
         var side = new Option<int>("--size") { HelpName = "PX", Description = "side of the square canvas", DefaultValueFactory = _ => defaults.Side };
         var objects = new Option<int>("--max-objects") { HelpName = "N", Description = "most items per scene (at least 1, placed without overlap)", DefaultValueFactory = _ => defaults.MaxObjects };
         var seed = new Option<int>("--seed") { HelpName = "N", Description = "seed of the composition", DefaultValueFactory = _ => 0 };
+        var classification = new Option<bool>("--classification")
+        {
+            Description = "one item per scene, written as an image-classification folder instead: DIR/{train,test}/CLASS/*.png " +
+                          "(--train and --val scenes; --max-objects not used), to pretrain and evaluate on",
+        };
         var command = new Command("make-scenes",
             "Composes a segmentation and detection benchmark from labelled images: scenes of 1 to N items scaled and placed at random on " +
             "textured backgrounds, written as DIR/{train,val}/images/*.png, DIR/{train,val}/masks/*.png (class index per pixel, 0 = background), " +
             "DIR/{train,val}/annotations.json (COCO boxes) and DIR/classes.txt: the formats 'conic finetune' reads.")
-            { output, data, train, val, side, objects, seed };
+            { output, data, train, val, side, objects, seed, classification };
         command.SetAction(result =>
         {
             var options = new SceneOptions
@@ -35,8 +40,16 @@ static class MakeScenesCommand
             var splits = DatasetLoader.Load(result.GetValue(data));
             var test = splits.Test ?? throw new ConicException($"{splits.Train.Source}: no test split to compose the validation scenes from");
             string folder = result.GetValue(output)!;
-            SceneComposer.Write(folder, splits.Train, test, options);
-            Console.Error.WriteLine($"scenes: {options.TrainScenes} train and {options.ValidationScenes} val scenes of {options.Side} px in {folder}");
+            if (result.GetValue(classification))
+            {
+                SceneComposer.WriteClassification(folder, splits.Train, test, options);
+                Console.Error.WriteLine($"scenes: {options.TrainScenes} train and {options.ValidationScenes} test images of one item, {options.Side} px, in class folders of {folder}");
+            }
+            else
+            {
+                SceneComposer.Write(folder, splits.Train, test, options);
+                Console.Error.WriteLine($"scenes: {options.TrainScenes} train and {options.ValidationScenes} val scenes of {options.Side} px in {folder}");
+            }
             return 0;
         });
         return command;

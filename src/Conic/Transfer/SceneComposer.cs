@@ -29,19 +29,55 @@ public static class SceneComposer
 
     public static void Write(string output, ImageDataset train, ImageDataset test, SceneOptions options)
     {
-        foreach (var split in new[] { train, test })
-        {
-            if (split.Labels == null) throw new ConicException($"{split.Source}: scenes need labelled images (the labels name the objects)");
-            if (split.Channels != 1) throw new ConicException($"{split.Source}: scenes are composed of grayscale images, these have {split.Channels} channels");
-        }
-        int classCount = Math.Max(train.ClassCount, test.ClassCount);
-        var names = new[] { "background" }.Concat(Enumerable.Range(0, classCount).Select(c => train.ClassNames?[c] ?? $"class {c}")).ToArray();
+        var names = new[] { "background" }.Concat(ItemClassNames(train, test)).ToArray();
         Directory.CreateDirectory(output);
         Runtime.AtomicFile.WriteText(Path.Combine(output, SegmentationDataset.ClassNamesFile), string.Join('\n', names) + "\n");
         var categories = names.Skip(1).Select((name, c) => new CocoCategory(c + 1, name)).ToArray();
         WriteSplit(Path.Combine(output, "train"), train, options.TrainScenes, options, new Random(options.Seed), categories);
         WriteSplit(Path.Combine(output, "val"), test, options.ValidationScenes, options, new Random(options.Seed + 1), categories);
     }
+
+    /// <summary>
+    /// The same composition with exactly one item per scene, written as an image-classification folder that
+    /// <c>conic pretrain</c> and <c>conic eval</c> read: <c>OUTPUT/{train,test}/CLASS/scene-N.png</c>. The item varies in
+    /// place and size on a textured background: a harder kind of image than the centred items it comes from, for
+    /// checking that a recipe chosen on those holds on other images.
+    /// </summary>
+    public static void WriteClassification(string output, ImageDataset train, ImageDataset test, SceneOptions options)
+    {
+        var folders = ItemClassNames(train, test).Select(FolderName).ToArray();
+        var single = options with { MaxObjects = 1 };
+        foreach (var (split, items, count, seed) in new[] { ("train", train, options.TrainScenes, options.Seed), ("test", test, options.ValidationScenes, options.Seed + 1) })
+        {
+            var random = new Random(seed);
+            // Redrawn until the item shows (an item darker than the threshold everywhere would be a scene without its label).
+            var scenes = Enumerable.Range(0, count).Select(i =>
+            {
+                Scene scene;
+                do scene = Compose(items, single, random, i); while (scene.Objects.Count == 0);
+                return scene;
+            }).ToArray();
+            foreach (string folder in folders) Directory.CreateDirectory(Path.Combine(output, split, folder));
+            Parallel.For(0, count, i => MaskReader.Write(Path.Combine(output, split, folders[scenes[i].Objects[0].CategoryId - 1], SceneName(i)),
+                                                         scenes[i].Pixels, options.Side, options.Side));
+        }
+    }
+
+    /// <summary>The items' class names (index = label), after checking the items can make scenes.</summary>
+    static string[] ItemClassNames(ImageDataset train, ImageDataset test)
+    {
+        foreach (var split in new[] { train, test })
+        {
+            if (split.Labels == null) throw new ConicException($"{split.Source}: scenes need labelled images (the labels name the objects)");
+            if (split.Channels != 1) throw new ConicException($"{split.Source}: scenes are composed of grayscale images, these have {split.Channels} channels");
+        }
+        int classCount = Math.Max(train.ClassCount, test.ClassCount);
+        return Enumerable.Range(0, classCount).Select(c => train.ClassNames?[c] ?? $"class {c}").ToArray();
+    }
+
+    /// <summary>A class name as a folder name ("T-shirt/top" → "T-shirt-top").</summary>
+    static string FolderName(string className) =>
+        string.Concat(className.Select(ch => Path.GetInvalidFileNameChars().Contains(ch) || ch == '\\' ? '-' : ch));
 
     sealed record Scene(byte[] Pixels, byte[] Mask, List<CocoAnnotation> Objects);
 

@@ -87,7 +87,8 @@ public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, 
 /// Trains every entry with the same data, epochs, instances and seed, one after another in this process, evaluates
 /// each and writes compare.md and compare.csv. Entries already finished (eval.json present) are read back, and a
 /// killed entry resumes from its checkpoint, so a long comparison can be stopped and restarted. The table keeps the
-/// rows of earlier commands in the same folder, so a comparison can grow by several commands, even running at once.
+/// rows of earlier commands in the same folder, so a comparison can grow by several commands, one after another (one
+/// writer per folder: entries trained side by side go to separate folders).
 /// </summary>
 public static class MethodComparison
 {
