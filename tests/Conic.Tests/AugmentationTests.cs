@@ -71,6 +71,21 @@ public class AugmentationTests
     }
 
     [Fact]
+    public void TheGrayscalePresetSpreadsIntensityFurtherThanTheDefault()
+    {
+        // Jitter alone, on every sample: the spread of the views' mean intensity is the jitter's strength.
+        static double MeanIntensitySpread(AugmentationOptions preset)
+        {
+            var jitterOnly = preset with { CropAreaMin = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0, JitterProbability = 1 };
+            var images = SameImageEightTimes(1).repeat(16, 1, 1, 1);
+            return Augmenter(1, jitterOnly).Augment(images, new Generator(3)).mean([1, 2, 3]).std().item<float>();
+        }
+        var grayscale = AugmentationPresets.Named("grayscale");
+        Assert.Equal((0.8, 0.8), (grayscale.Brightness, grayscale.Contrast));
+        Assert.True(MeanIntensitySpread(grayscale) > 1.5 * MeanIntensitySpread(AugmentationPresets.Named("default")));
+    }
+
+    [Fact]
     public void OutOfRangeProbabilityNamesTheOption()
     {
         var error = Assert.Throws<ConicException>(() => AugmentationOptions.Settings.ThrowIfInvalid(new AugmentationOptions { FlipProbability = 1.5 }));

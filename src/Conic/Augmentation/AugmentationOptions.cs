@@ -87,6 +87,9 @@ public static class AugmentationPresets
         ["mocov1"] = new AugmentationOptions { CropAreaMin = 0.2, JitterProbability = 1.0 },
         // InfoMin (Tian et al. 2020): MoCo v2's policy plus RandAugment; crop from 0.2 instead of 0.08 at this size.
         ["infomin"] = new AugmentationOptions { CropAreaMin = 0.2, RandAugmentOps = 2, RandAugmentMagnitude = 5 },
+        // Grayscale images have no saturation or hue to jitter: brightness and contrast alone must make intensity useless
+        // for telling images apart, so they are twice as strong (Fashion-MNIST validation: +2.3 kNN; docs/capacity).
+        ["grayscale"] = new AugmentationOptions { Brightness = 0.8, Contrast = 0.8 },
     };
 
     public static AugmentationOptions Named(string name) =>
