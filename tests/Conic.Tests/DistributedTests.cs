@@ -229,6 +229,10 @@ public class DistributedTests
         "--warmup-epochs", "0", "--monitor-every", "0", "--no-eval",
     ];
 
+    /// <summary>One rank's command under the user's own mpirun (<c>--distributed</c>), which cannot restart its ranks.</summary>
+    static string[] UsersMpirunRank(string data, string run) =>
+        ["dotnet", CliRunner.CliPath, .. CheckedRun(data, run), "--distributed", "--rank-timeout", "120"];
+
     [MpiFact]
     public void RanksWhoseCheckRejectsOneDnnAreRestartedWithItCappedAtAvx2AsOneProcessIs()
     {
@@ -253,7 +257,7 @@ public class DistributedTests
         // Both hold oneDNN to AVX2, where it computes right on every CPU seen (at full AVX-512 Zen 5 rejects it at this
         // width by itself), so that rank 0's only reason to reject it is rank 1's verdict.
         string cap = $"{ConvolutionArithmetic.IsaCapVariable}=AVX2";
-        string[] rank = ["dotnet", CliRunner.CliPath, .. CheckedRun(data, run), "--distributed", "--rank-timeout", "120"];
+        string[] rank = UsersMpirunRank(data, run);
         var result = Mpirun(["-np", "1", "env", "-u", ForcedVerdicts.Variable, cap, .. rank, ":",
                              "-np", "1", "env", $"{ForcedVerdicts.Variable}={ForcedVerdicts.RejectBFloat16},{ForcedVerdicts.RejectCappedOneDnn}", cap, .. rank]);
         Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
@@ -268,7 +272,7 @@ public class DistributedTests
     {
         string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 8);
         string run = Path.Combine(data, "run");
-        string[] rank = ["dotnet", CliRunner.CliPath, .. CheckedRun(data, run), "--distributed", "--rank-timeout", "120"];
+        string[] rank = UsersMpirunRank(data, run);
         string forced = $"{ForcedVerdicts.Variable}={ForcedVerdicts.RejectBFloat16},{ForcedVerdicts.RejectOneDnn}";
         var result = Mpirun(["-np", "2", "env", "-u", ConvolutionArithmetic.IsaCapVariable, forced, .. rank]);
         Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
