@@ -78,7 +78,7 @@ static class StepBenchmark
         model.CheckArithmetic(2 * options.BatchSize, options.Precision, options.Kernels);
         var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum);
         using var generator = new Generator(0);
-        var indices = arange(Kept(options.BatchSize), dtype: ScalarType.Int64);
+        var indices = arange(Kept(0), Kept(options.BatchSize), Kept(1), dtype: ScalarType.Int64);
         var views = model.Augmenter.Views(train, Enumerable.Range(0, options.BatchSize).ToArray(), CPU, generator);
         model.Method.train();
         double seconds = Measure.MedianSeconds(

@@ -18,21 +18,21 @@ static double RelativeError(Tensor actual, Tensor expected) =>
     actual.sub(expected).abs().max().item<float>() / Math.Max(1e-12, expected.abs().max().item<float>());
 
 // Collectives.
-var mine = arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * rank)).view(2, 3);
+var mine = arange(Kept(0), Kept(6), Kept(1), dtype: ScalarType.Float32).add(Kept(10 * rank), Kept(1)).view(2, 3);
 var sum = mine.clone();
 processes.AllReduce(sum);
-var expectedSum = arange(Kept(6), dtype: ScalarType.Float32).mul(Kept(size)).add(Kept(10.0 * size * (size - 1) / 2)).view(2, 3);
+var expectedSum = arange(Kept(0), Kept(6), Kept(1), dtype: ScalarType.Float32).mul(Kept(size)).add(Kept(10.0 * size * (size - 1) / 2), Kept(1)).view(2, 3);
 Expect("all-reduce sum", RelativeError(sum, expectedSum), 0);
 var maximum = mine.clone();
 processes.AllReduce(maximum, Reduction.Max);
-Expect("all-reduce max", RelativeError(maximum, arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * (size - 1))).view(2, 3)), 0);
+Expect("all-reduce max", RelativeError(maximum, arange(Kept(0), Kept(6), Kept(1), dtype: ScalarType.Float32).add(Kept(10 * (size - 1)), Kept(1)).view(2, 3)), 0);
 var gathered = processes.AllGather(mine);
-var expectedGathered = cat(Enumerable.Range(0, size).Select(r => arange(Kept(6), dtype: ScalarType.Float32).add(Kept(10 * r)).view(2, 3)).ToArray());
+var expectedGathered = cat(Enumerable.Range(0, size).Select(r => arange(Kept(0), Kept(6), Kept(1), dtype: ScalarType.Float32).add(Kept(10 * r), Kept(1)).view(2, 3)).ToArray());
 Expect("all-gather", RelativeError(gathered, expectedGathered), 0);
 var broadcast = full(4, Kept((long)rank), dtype: ScalarType.Int64);
 processes.Broadcast(broadcast);
 Expect("broadcast", broadcast.abs().max().item<long>(), 0);
-var whole = arange(Kept(7 * 2), dtype: ScalarType.Float32).view(7, 2);
+var whole = arange(Kept(0), Kept(7 * 2), Kept(1), dtype: ScalarType.Float32).view(7, 2);
 var block = RowShard.Scatter(processes, rank == 0 ? whole : null, 7, [2], ScalarType.Float32);
 var shard = RowShard.Of(7, processes);
 Expect("row scatter", RelativeError(block, shard.Take(whole)), 0);
@@ -42,7 +42,7 @@ Expect("row gather", RelativeError(RowShard.Gather(processes, block, 7), whole),
 // sum every rank's, so dividing by the ranks gives the gradient of the loss (what the trainer's averaging does).
 var x = mine.clone().requires_grad_(true);
 var all = Collectives.GatherAcross(processes, x);
-var weights = arange(Kept(all.numel()), dtype: ScalarType.Float32).view_as(all);
+var weights = arange(Kept(0), Kept(all.numel()), Kept(1), dtype: ScalarType.Float32).view_as(all);
 Collectives.SumAcross(processes, all.mul(weights).sum().div(Kept(size))).backward();
 Expect("gather and sum gradients", RelativeError(x.grad!.div(Kept(size)), weights.narrow(0, rank * 2, 2)), 1e-6);
 

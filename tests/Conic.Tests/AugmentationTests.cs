@@ -1,4 +1,6 @@
 using Conic.Augmentation;
+using Conic.Data;
+using Conic.Training;
 using Conic.Models;
 using static TorchSharp.torch;
 
@@ -71,18 +73,31 @@ public class AugmentationTests
     }
 
     [Fact]
-    public void TheGrayscalePresetSpreadsIntensityFurtherThanTheDefault()
+    public void GrayscaleImagesGetTwiceTheColourImagesIntensityJitterUnlessItIsSet()
     {
         // Jitter alone, on every sample: the spread of the views' mean intensity is the jitter's strength.
-        static double MeanIntensitySpread(AugmentationOptions preset)
+        static double MeanIntensitySpread(AugmentationOptions options)
         {
-            var jitterOnly = preset with { CropAreaMin = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0, JitterProbability = 1 };
+            var jitterOnly = options with { CropAreaMin = 1, CropRatioMin = 1, CropRatioMax = 1, FlipProbability = 0, JitterProbability = 1 };
             var images = SameImageEightTimes(1).repeat(16, 1, 1, 1);
             return Augmenter(1, jitterOnly).Augment(images, new Generator(3)).mean([1, 2, 3]).std().item<float>();
         }
-        var grayscale = AugmentationPresets.Named("grayscale");
-        Assert.Equal((0.8, 0.8), (grayscale.Brightness, grayscale.Contrast));
-        Assert.True(MeanIntensitySpread(grayscale) > 1.5 * MeanIntensitySpread(AugmentationPresets.Named("default")));
+        var byTheImages = new AugmentationOptions();
+        Assert.Equal(new AugmentationOptions { Brightness = 0.8, Contrast = 0.8 }, byTheImages.ForChannels(1));
+        Assert.Equal(AugmentationPresets.Named("grayscale"), byTheImages.ForChannels(1));
+        Assert.Equal(new AugmentationOptions { Brightness = 0.4, Contrast = 0.4 }, byTheImages.ForChannels(3));
+        Assert.Equal(new AugmentationOptions { Brightness = 0.5, Contrast = 0.8 }, new AugmentationOptions { Brightness = 0.5 }.ForChannels(1));
+        Assert.True(MeanIntensitySpread(byTheImages) > 1.5 * MeanIntensitySpread(byTheImages.ForChannels(3)));
+    }
+
+    [Fact]
+    public void ARunRecordsTheIntensityJitterItsImagesChose()
+    {
+        var grayscale = DatasetLoader.Load(SyntheticData.WriteIdx(trainCount: 16, testCount: 4)).Train;
+        Assert.Equal(1, grayscale.Channels);
+        Assert.Equal(new AugmentationOptions { Brightness = 0.8, Contrast = 0.8 }, Trainer.Resolve(new PretrainOptions(), grayscale).Augmentation);
+        var contrastSet = new PretrainOptions { Augmentation = new AugmentationOptions { Contrast = 0.3 } };
+        Assert.Equal(new AugmentationOptions { Brightness = 0.8, Contrast = 0.3 }, Trainer.Resolve(contrastSet, grayscale).Augmentation);
     }
 
     [Fact]

@@ -93,8 +93,8 @@ public class BaselineTests
         using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, settings);
         var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var views = new[] { randn(8, 1, 12, 12), randn(8, 1, 12, 12), randn(8, 1, 6, 6) };
-        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(Kept(8), dtype: ScalarType.Int64), 0.75, new Generator(0),
-                                      Labels: method.NeedsLabels ? arange(Kept(8), dtype: ScalarType.Int64).remainder(Kept(4)) : null);
+        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64), 0.75, new Generator(0),
+                                      Labels: method.NeedsLabels ? arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64).remainder(Kept(4)) : null);
         var stateBefore = method.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var losses = new List<double>();
         for (int step = 0; step < 8; step++)

@@ -27,7 +27,7 @@ public class ConicClassifierTests
         using (no_grad())
         {
             var unit = nn.functional.normalize(method.Projector.call(method.Backbone.call(cat(views, 0))), dim: 1);
-            var expected = nn.functional.normalize(unit[..3].add(unit[3..]), dim: 1).mul(Kept(0.01 * Math.Sqrt(128)));
+            var expected = nn.functional.normalize(unit[..3].add(unit[3..], Kept(1)), dim: 1).mul(Kept(0.01 * Math.Sqrt(128)));
             Assert.True(allclose(classifier.index_select(0, own), expected, rtol: 1e-4, atol: 1e-6), "rows are not the images' embeddings");
         }
         var others = tensor(Enumerable.Range(0, 30).Where(i => i is not (2 or 11 or 29)).Select(i => (long)i).ToArray());
@@ -55,7 +55,7 @@ public class ConicClassifierTests
             var rows = tensor(used[step]);
             var gradient = randn(used[step].Length, 3);
             var full = zeros(6, 3).index_copy_(0, rows, gradient);
-            denseMomentum.mul_(Kept(beta)).add_(full);
+            denseMomentum.mul_(Kept(beta)).add_(full, Kept(1));
             dense.add_(denseMomentum, alpha: Kept(-rate));
             LazyRowUpdate.Apply(lazy, lazyMomentum, lastStep, rows, gradient, step, rate, beta, weightDecay: 0);
         }

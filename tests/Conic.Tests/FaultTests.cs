@@ -250,7 +250,7 @@ public class FaultTests
         string folder = TestFolder.New();
         string path = new RunFolder(folder).Checkpoint;
         var header = new CheckpointHeader(1, 10, 4, [0.5f], [0.25f], new PretrainOptions());
-        var weights = arange(Kept(0), Kept(64), dtype: ScalarType.Float32).reshape(8, 8);
+        var weights = arange(Kept(0), Kept(64), Kept(1), dtype: ScalarType.Float32).reshape(8, 8);
         Checkpoint.Save(path, header, [("model.w", weights)]);
         var original = File.ReadAllBytes(path);
         IReadOnlyDictionary<string, Tensor> Target() => new Dictionary<string, Tensor> { ["model.w"] = zeros(8, 8) };

@@ -32,10 +32,10 @@ public class KeptScalarsTests
     public void KeptScalarsKeepTheirNumberType()
     {
         var counts = zeros(3, dtype: ScalarType.Int64);
-        Assert.Equal(ScalarType.Int64, counts.add(Kept(2L)).dtype);
-        Assert.Equal(ScalarType.Int64, counts.add(Kept(2)).dtype);
-        Assert.Equal(ScalarType.Float32, counts.add(Kept(0.5)).dtype);
-        Assert.Equal(0.5f, counts.add(Kept(0.5f))[0].item<float>());
+        Assert.Equal(ScalarType.Int64, counts.add(Kept(2L), Kept(1)).dtype);
+        Assert.Equal(ScalarType.Int64, counts.add(Kept(2), Kept(1)).dtype);
+        Assert.Equal(ScalarType.Float32, counts.add(Kept(0.5), Kept(1)).dtype);
+        Assert.Equal(0.5f, counts.add(Kept(0.5f), Kept(1))[0].item<float>());
         Assert.True(counts.eq(Kept(0)).all().item<bool>());
     }
 }

@@ -41,7 +41,7 @@ public class LossTests
             var logits = new List<Tensor>();
             for (int c = 0; c < 7; c++) logits.Add((z * (w2[c] / w2[c].norm())).sum() / Kept(temperature));
             var stacked = stack(logits);
-            total = total - stacked[targets[v].item<long>()] + stacked.exp().sum().log();
+            total = total.sub(stacked[targets[v].item<long>()]).add(stacked.exp().sum().log(), Kept(1));
         }
         var reference = total / Kept(5);
         reference.backward();
@@ -98,12 +98,12 @@ public class LossTests
         manual_seed(0);
         var embeddings = randn(8, 16).requires_grad_();
         var weights = randn(8, 16).mul(Kept(0.01)).requires_grad_();
-        var targets = arange(Kept(8), dtype: ScalarType.Int64);
+        var targets = arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64);
         double first = 0, last = 0;
         for (int step = 0; step < 20; step++)
         {
             var loss = ConicLosses.InstanceClassification(embeddings, weights, targets, 0.1)
-                .add(ConicLosses.Consistency(embeddings[..4], embeddings[4..]));
+                .add(ConicLosses.Consistency(embeddings[..4], embeddings[4..]), Kept(1));
             if (step == 0) first = loss.item<float>();
             last = loss.item<float>();
             embeddings.grad?.zero_();

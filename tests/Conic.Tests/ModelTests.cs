@@ -22,6 +22,32 @@ public class ModelTests
         Assert.Equal(new long[] { 2, 512 }, resnet.call(randn(2, 3, 64, 64)).shape);
     }
 
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(null)]
+    public void BatchNormsComputeWhatTorchSharpsBatchNormDoes(double? momentum)
+    {
+        // Conic bypasses the module's forward (its batch count frees Scalars mid-call), so the two must agree step for step.
+        manual_seed(5);
+        using var mine = nn.BatchNorm2d(3);
+        using var theirs = nn.BatchNorm2d(3);
+        (mine.momentum, theirs.momentum) = (momentum, momentum);
+        theirs.load_state_dict(mine.state_dict());
+        for (int step = 0; step < 3; step++)
+        {
+            var input = randn(4, 3, 5, 5).mul_(Kept(step + 1)).add_(Kept(step), Kept(1));
+            Assert.True(allclose(BatchNorms.Apply(mine, input), theirs.call(input), atol: 1e-6));
+        }
+        Assert.True(allclose(mine.running_mean!, theirs.running_mean!, atol: 1e-6));
+        Assert.True(allclose(mine.running_var!, theirs.running_var!, atol: 1e-6));
+        Assert.Equal(3, mine.num_batches_tracked!.item<long>());
+        mine.eval();
+        theirs.eval();
+        var probe = randn(2, 3, 5, 5);
+        Assert.True(allclose(BatchNorms.Apply(mine, probe), theirs.call(probe), atol: 1e-6));
+        Assert.Equal(3, mine.num_batches_tracked!.item<long>());
+    }
+
     [Fact]
     public void ResNet50HasBottlenecksWithExpansionFour()
     {
@@ -147,9 +173,9 @@ public class ModelTests
         Assert.False(targetWeight.requires_grad);
 
         var before = targetWeight.clone();
-        using (no_grad()) onlineWeight.add_(Kept(1.0));
+        using (no_grad()) onlineWeight.add_(Kept(1.0), Kept(1));
         target.Update(0.9, online);
-        Assert.True(allclose(targetWeight, before.add(Kept(0.1)), atol: 1e-6));
+        Assert.True(allclose(targetWeight, before.add(Kept(0.1), Kept(1)), atol: 1e-6));
     }
 
     [Theory]

@@ -34,8 +34,8 @@ public class OnnxExportTests
             {
                 if (module is not TorchSharp.Modules.BatchNorm2d norm) continue;
                 norm.running_mean!.copy_(randn_like(norm.running_mean).mul(Kept(0.3)));
-                norm.running_var!.copy_(rand_like(norm.running_var).add(Kept(0.5)));
-                norm.weight!.copy_(rand_like(norm.weight).add(Kept(0.5)));
+                norm.running_var!.copy_(rand_like(norm.running_var).add(Kept(0.5), Kept(1)));
+                norm.weight!.copy_(rand_like(norm.weight).add(Kept(0.5), Kept(1)));
                 norm.bias!.copy_(randn_like(norm.bias).mul(Kept(0.1)));
             }
         }
@@ -112,7 +112,7 @@ public class OnnxExportTests
         using (no_grad())
         {
             network.SmoothNorm.running_mean!.copy_(randn_like(network.SmoothNorm.running_mean).mul(Kept(0.3)));
-            network.SmoothNorm.running_var!.copy_(rand_like(network.SmoothNorm.running_var).add(Kept(0.5)));
+            network.SmoothNorm.running_var!.copy_(rand_like(network.SmoothNorm.running_var).add(Kept(0.5), Kept(1)));
         }
         network.eval();
         return network;

@@ -99,8 +99,8 @@ public sealed class BatchAugmenter
         var ratio = random.Uniform(Math.Log(o.CropRatioMin), Math.Log(o.CropRatioMax), CPU).exp();
         var width = area.mul(ratio).sqrt_().clamp_max_(Kept(1.0));
         var height = area.div(ratio).sqrt_().clamp_max_(Kept(1.0));
-        var centreX = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(width.neg().add(Kept(1)));
-        var centreY = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(height.neg().add(Kept(1)));
+        var centreX = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(width.neg().add(Kept(1), Kept(1)));
+        var centreY = random.Rand().mul_(Kept(2)).sub_(Kept(1)).mul_(height.neg().add(Kept(1), Kept(1)));
         var flip = random.Rand().lt(Kept(o.FlipProbability));
         return new CropDraw(width, height, centreX, centreY, flip);
     }
@@ -132,17 +132,17 @@ public sealed class BatchAugmenter
         var apply = random.Bernoulli(o.JitterProbability, device);
         Tensor Factor(double strength) =>
             where(apply, random.Uniform(Math.Max(0, 1 - strength), 1 + strength, device), tensor(1f, device: device)).view(-1, 1, 1, 1);
-        var brightness = Factor(o.Brightness);
-        var contrast = Factor(o.Contrast);
+        var brightness = Factor(o.Brightness ?? AugmentationOptions.IntensityJitterFor(channels));
+        var contrast = Factor(o.Contrast ?? AugmentationOptions.IntensityJitterFor(channels));
         var saturation = Factor(o.Saturation);
         var hue = where(apply, random.Uniform(-o.Hue, o.Hue, device), tensor(0f, device: device));
 
         x = x.mul(brightness).clamp_(Kept(0), Kept(1));
         var grayMean = Gray(x).mean(new long[] { 1, 2, 3 }, keepdim: true);
-        x = x.sub(grayMean).mul_(contrast).add_(grayMean).clamp_(Kept(0), Kept(1));
+        x = x.sub(grayMean).mul_(contrast).add_(grayMean, Kept(1)).clamp_(Kept(0), Kept(1));
         if (channels != 3) return x;
         var gray = Gray(x);
-        x = x.sub(gray).mul_(saturation).add_(gray).clamp_(Kept(0), Kept(1));
+        x = x.sub(gray).mul_(saturation).add_(gray, Kept(1)).clamp_(Kept(0), Kept(1));
         return RotateHue(x, hue).clamp_(Kept(0), Kept(1));
     }
 
@@ -162,7 +162,7 @@ public sealed class BatchAugmenter
     }
 
     static Tensor Gray(Tensor x) => x.shape[1] == 3
-        ? x[.., 0..1].mul(Kept(0.299)).add_(x[.., 1..2].mul(Kept(0.587))).add_(x[.., 2..3].mul(Kept(0.114)))
+        ? x[.., 0..1].mul(Kept(0.299)).add_(x[.., 1..2].mul(Kept(0.587)), Kept(1)).add_(x[.., 2..3].mul(Kept(0.114)), Kept(1))
         : x;
 
     Tensor RandomGrayscale(Tensor x, SampleDraws random)
@@ -180,7 +180,7 @@ public sealed class BatchAugmenter
         if (o.BlurProbability == 0) return x;
         // Kernel about a tenth of the image side (odd, at least 3), as in SimCLR.
         int radius = Math.Max(1, (int)(Math.Min(height, width) / 20));
-        var offsets = arange(Kept(-radius), Kept(radius + 1), dtype: ScalarType.Float32);
+        var offsets = arange(Kept(-radius), Kept(radius + 1), Kept(1), dtype: ScalarType.Float32);
         // A tiny sigma makes the kernel a delta: samples that skip the blur pass through unchanged.
         var effectiveSigma = where(apply, sigma, tensor(1e-3f)).view(-1, 1);
         var kernel = offsets.view(1, -1).pow(Kept(2)).div(effectiveSigma.pow(Kept(2)).mul(Kept(2))).neg().exp();

@@ -34,8 +34,8 @@ static class RandAugment
             var sin = angle.sin();
             var theta = stack(new[]
             {
-                stack(new[] { cos, sin.neg().add(shear.mul(cos)), shiftX }, 1),
-                stack(new[] { sin, cos.add(shear.mul(sin)), shiftY }, 1),
+                stack(new[] { cos, sin.neg().add(shear.mul(cos), Kept(1)), shiftX }, 1),
+                stack(new[] { sin, cos.add(shear.mul(sin), Kept(1)), shiftY }, 1),
             }, 1);
             x = F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners: false), padding_mode: GridSamplePaddingMode.Zeros, align_corners: false);
 
@@ -44,7 +44,7 @@ static class RandAugment
             var stretched = x.sub(low).div(high.sub(low).clamp_min(Kept(1e-3)));
             x = where(Is(Operation.AutoContrast).view(-1, 1, 1, 1), stretched, x);
 
-            var solarized = where(x.ge(Kept(1 - 0.5 * m)), x.neg().add(Kept(1)), x);
+            var solarized = where(x.ge(Kept(1 - 0.5 * m)), x.neg().add(Kept(1), Kept(1)), x);
             x = where(Is(Operation.Solarize).view(-1, 1, 1, 1), solarized, x);
 
             double levels = Math.Pow(2, 8 - Math.Round(4 * m));

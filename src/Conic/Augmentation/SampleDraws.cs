@@ -25,7 +25,7 @@ sealed class SampleDraws(Generator generator, BatchShare share, long count)
         return share.Start == 0 && count == share.Total ? all : all.narrow(0, share.Start, count);
     }
 
-    public Tensor Uniform(double low, double high, Device device) => Rand().mul_(Kept(high - low)).add_(Kept(low)).to(device);
+    public Tensor Uniform(double low, double high, Device device) => Rand().mul_(Kept(high - low)).add_(Kept(low), Kept(1)).to(device);
 
     public Tensor Bernoulli(double probability, Device device) => Rand().lt(Kept(probability)).to(device);
 

@@ -29,7 +29,7 @@ public sealed class SegmentationMetrics(int classes)
         if (t.numel() == 0) return;
         if (t.max().item<long>() >= Classes || t.min().item<long>() < 0)
             throw new ArgumentException($"a true class index is outside 0..{Classes - 1}");
-        var counts = t.mul(Kept(Classes)).add_(p).bincount(null, Classes * Classes).data<long>().ToArray();
+        var counts = t.mul(Kept(Classes)).add_(p, Kept(1)).bincount(null, Classes * Classes).data<long>().ToArray();
         for (int i = 0; i < _confusion.Length; i++) _confusion[i] += counts[i];
     }
 

@@ -34,17 +34,17 @@ public static class Tsne
         for (int step = 0; step < iterations; step++)
         {
             using var stepScope = NewDisposeScope();
-            var affinity = SquaredDistances(y).add_(Kept(1)).reciprocal_().mul_(offDiagonal);
+            var affinity = SquaredDistances(y).add_(Kept(1), Kept(1)).reciprocal_().mul_(offDiagonal);
             var q = affinity.div(affinity.sum()).clamp_min_(Kept(1e-12));
             var attraction = step < exaggerationSteps ? p.mul(Kept(exaggeration)) : p;
             var weights = attraction.sub(q).mul_(affinity);
             var gradient = y.mul(weights.sum(1, keepdim: true)).sub_(weights.matmul(y)).mul_(Kept(4));
             // Gains grow where the gradient keeps its direction against the velocity, shrink where it flips.
             var sameSign = gradient.sign().eq(velocity.sign());
-            gains.copy_(where(sameSign, gains.mul(Kept(0.8)), gains.add(Kept(0.2))).clamp_min_(Kept(0.01)));
+            gains.copy_(where(sameSign, gains.mul(Kept(0.8)), gains.add(Kept(0.2), Kept(1))).clamp_min_(Kept(0.01)));
             double momentum = step < exaggerationSteps ? 0.5 : 0.8;
             velocity.mul_(Kept(momentum)).sub_(gains.mul(gradient).mul_(Kept(learningRate)));
-            y.add_(velocity);
+            y.add_(velocity, Kept(1));
             y.sub_(y.mean(new long[] { 0 }, keepdim: true));
         }
         return y.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
@@ -55,7 +55,7 @@ public static class Tsne
     static Tensor SquaredDistances(Tensor x)
     {
         var squares = x.pow(Kept(2)).sum(1, keepdim: true);
-        return squares.add(squares.t()).sub_(x.matmul(x.t()).mul_(Kept(2))).clamp_min_(Kept(0));
+        return squares.add(squares.t(), Kept(1)).sub_(x.matmul(x.t()).mul_(Kept(2))).clamp_min_(Kept(0));
     }
 
     /// <summary>Symmetrised P: each row's Gaussian bandwidth bisected (all rows at once) until its entropy is log(perplexity).</summary>
@@ -68,7 +68,7 @@ public static class Tsne
         var beta = ones(n, 1, dtype: ScalarType.Float64).div_(distances.mean());
         var notSelf = OffDiagonal(n);
         // Distances above each row's smallest off-diagonal one, so exp never underflows to all zeros.
-        var shifted = distances.add(eye(n, dtype: ScalarType.Float64).mul_(Kept(1e300)));
+        var shifted = distances.add(eye(n, dtype: ScalarType.Float64).mul_(Kept(1e300)), Kept(1));
         var excess = shifted.sub(shifted.amin(new long[] { 1 }, keepdim: true)).mul_(notSelf);
         var conditional = zeros_like(distances);
         for (int iteration = 0; iteration < 64; iteration++)
@@ -78,12 +78,12 @@ public static class Tsne
             var sum = kernel.sum(1, keepdim: true);
             conditional.copy_(kernel.div_(sum));
             // Entropy H = log Σ + β·E[d − d_min].
-            var entropy = sum.log().add(beta.mul(conditional.mul(excess).sum(1, keepdim: true)));
+            var entropy = sum.log().add(beta.mul(conditional.mul(excess).sum(1, keepdim: true)), Kept(1));
             var tooFlat = entropy.gt(Kept(target));
             low.copy_(where(tooFlat, beta, low));
             high.copy_(where(tooFlat, high, beta));
-            beta.copy_(where(high.isinf(), beta.mul(Kept(2)), low.add(high).div(Kept(2))));
+            beta.copy_(where(high.isinf(), beta.mul(Kept(2)), low.add(high, Kept(1)).div(Kept(2))));
         }
-        return conditional.add(conditional.t()).div_(Kept(2 * n)).clamp_min_(Kept(1e-12));
+        return conditional.add(conditional.t(), Kept(1)).div_(Kept(2 * n)).clamp_min_(Kept(1e-12));
     }
 }

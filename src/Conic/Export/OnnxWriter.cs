@@ -262,7 +262,7 @@ public static class OnnxWriter
             var (conv, norm) = pair;
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var scale = norm.weight!.to(ScalarType.Float64).div(norm.running_var!.to(ScalarType.Float64).add(Kept(norm.eps)).sqrt());
+            var scale = norm.weight!.to(ScalarType.Float64).div(norm.running_var!.to(ScalarType.Float64).add(Kept(norm.eps), Kept(1)).sqrt());
             var weight = conv.weight!.to(ScalarType.Float64).mul(scale.view(-1, 1, 1, 1)).to(ScalarType.Float32).cpu().contiguous();
             var bias = norm.bias!.to(ScalarType.Float64).sub(norm.running_mean!.to(ScalarType.Float64).mul(scale)).to(ScalarType.Float32).cpu();
             string w = Constant(name + ".weight", weight.data<float>().ToArray(), weight.shape);

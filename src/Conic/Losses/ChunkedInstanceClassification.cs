@@ -59,9 +59,9 @@ sealed class ChunkedInstanceClassification : SingleTensorFunction<ChunkedInstanc
         {
             using var scope = NewDisposeScope();
             var unitWeights = F.normalize(classWeights.slice(0, start, Math.Min(start + chunkSize, classes), 1), dim: 1);
-            expSum.add_(shift.addmm(unitWeights, scaledEmbeddingsT).exp_().sum(dim: 0));
+            expSum.add_(shift.addmm(unitWeights, scaledEmbeddingsT).exp_().sum(dim: 0), Kept(1));
         }
-        return expSum.log_().add_(Kept(1 / temperature));
+        return expSum.log_().add_(Kept(1 / temperature), Kept(1));
     }
 
     static Tensor ChunkedLogSumExp(Tensor scaledEmbeddingsT, Tensor classWeights, long chunkSize)

@@ -64,7 +64,7 @@ public static class ConicLosses
     {
         using var scope = NewDisposeScope();
         var logits = F.normalize(embeddings, dim: 1).matmul(F.normalize(rows, dim: 1).t()).div_(Kept(temperature));
-        if (negativeLogOffset != 0 && rows.shape[0] > batchRows) logits[.., (int)batchRows..].add_(Kept(negativeLogOffset));
+        if (negativeLogOffset != 0 && rows.shape[0] > batchRows) logits[.., (int)batchRows..].add_(Kept(negativeLogOffset), Kept(1));
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
 

@@ -44,7 +44,7 @@ public static class ContrastiveLosses
         var similarity = z.matmul(z.t()).div_(Kept(temperature));
         // A view is never its own negative: its self-similarity is removed from the softmax.
         similarity = similarity.masked_fill(eye(2 * batch, dtype: ScalarType.Bool, device: z.device), Kept(double.NegativeInfinity));
-        var targets = cat(new[] { arange(Kept(batch), Kept(2 * batch)), arange(Kept(0), Kept(batch)) }, 0).to(z.device);
+        var targets = cat(new[] { arange(Kept(batch), Kept(2 * batch), Kept(1)), arange(Kept(0), Kept(batch), Kept(1)) }, 0).to(z.device);
         return F.cross_entropy(similarity, targets).MoveToOuterDisposeScope();
     }
 
@@ -53,7 +53,7 @@ public static class ContrastiveLosses
     {
         using var scope = NewDisposeScope();
         var cosine = F.normalize(predictions, dim: 1).mul(F.normalize(targets, dim: 1)).sum(1);
-        return cosine.mul(Kept(-2)).add_(Kept(2)).mean().MoveToOuterDisposeScope();
+        return cosine.mul(Kept(-2)).add_(Kept(2), Kept(1)).mean().MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -44,7 +44,7 @@ public static class ShardedInstanceClassification
         var ownRows = count > 0 ? F.normalize(rows.index_select(0, local), dim: 1) : zeros_like(unit);
         var ownLogits = where(mine, unit.mul(ownRows).sum(1).div(Kept(temperature)), zeros_like(shift));
         var targetLogits = sumAcross(ownLogits);
-        return expSum.log().add(shift).sub(targetLogits).mean().MoveToOuterDisposeScope();
+        return expSum.log().add(shift, Kept(1)).sub(targetLogits).mean().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -75,7 +75,7 @@ public static class ShardedInstanceClassification
             foreach (var (start, end) in Chunks(rows.shape[0], chunkSize))
             {
                 using var scope = NewDisposeScope();
-                sum.add_(negativeShift.addmm(F.normalize(rows.slice(0, start, end, 1), dim: 1), scaledT).exp_().sum(dim: 0));
+                sum.add_(negativeShift.addmm(F.normalize(rows.slice(0, start, end, 1), dim: 1), scaledT).exp_().sum(dim: 0), Kept(1));
             }
             ctx.save_for_backward([unit, rows, shift]);
             ctx.save_data("temperature", temperature);

@@ -1,3 +1,4 @@
+using static Conic.Runtime.KeptScalars;
 using Conic.Configuration;
 using Conic.Losses;
 using Conic.Models;
@@ -61,7 +62,7 @@ public sealed class ByolMethod : SslMethod
         var predictions = predictor.call(projector.call(backbone.call(views)));
         var targets = target.call(views);
         var loss = ContrastiveLosses.NormalizedMse(predictions[..size], targets[size..])
-            .add(ContrastiveLosses.NormalizedMse(predictions[size..], targets[..size]));
+            .add(ContrastiveLosses.NormalizedMse(predictions[size..], targets[..size]), Kept(1));
         return new MethodLoss(loss, new[] { new LossTerm("regression", loss) });
     }
 

@@ -192,12 +192,12 @@ public sealed class ConicMethod : SslMethod
                 : Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
                 : ConicLosses.InstanceClassification(smallEmbeddings, classifier.detach(), smallTargets, _options.Temperature, _options.ClassifierChunk);
             // Every view weighs the same in the mean over views; each small crop is pulled towards both main views.
-            classification = classification.mul(Kept(2)).add(smallClassification.mul(Kept(smallCrops))).div(Kept(2 + smallCrops));
+            classification = classification.mul(Kept(2)).add(smallClassification.mul(Kept(smallCrops)), Kept(1)).div(Kept(2 + smallCrops));
             var smallPulled = (_options.ConsistencyOn == ConsistencyTarget.Features ? smallFeatures : smallEmbeddings).chunk(smallCrops, 0);
-            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..])).div(Kept(2)));
-            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair)).div(Kept(1 + smallCrops));
+            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..]), Kept(1)).div(Kept(2)));
+            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair, Kept(1))).div(Kept(1 + smallCrops));
         }
-        var total = classification.add(consistency.mul(Kept(_options.ConsistencyWeightAt(batch.Progress))));
+        var total = classification.add(consistency.mul(Kept(_options.ConsistencyWeightAt(batch.Progress))), Kept(1));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
 
@@ -222,7 +222,7 @@ public sealed class ConicMethod : SslMethod
         using var scope = NewDisposeScope();
         long size = own.shape[0];
         var unit = nn.functional.normalize(embeddings.detach(), dim: 1);
-        var means = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..]), dim: 1);
+        var means = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..], Kept(1)), dim: 1);
         if (_shard is { } shard)
         {
             var images = Collectives.GatherConstant(Processes, own);
@@ -262,7 +262,7 @@ public sealed class ConicMethod : SslMethod
         var weights = classifier.detach().index_select(0, rows).requires_grad_(true);
         _sampledRows = rows.DetachFromDisposeScope();
         _sampledWeights = weights.DetachFromDisposeScope();
-        var positions = arange(Kept(size), dtype: ScalarType.Int64, device: own.device);
+        var positions = arange(Kept(0), Kept(size), Kept(1), dtype: ScalarType.Int64, device: own.device);
         _sampledOffset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
         return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, _sampledOffset);
     }
@@ -271,7 +271,7 @@ public sealed class ConicMethod : SslMethod
     Tensor SampledSmallCropClassification(Tensor smallEmbeddings, int smallCrops)
     {
         long size = smallEmbeddings.shape[0] / smallCrops;
-        var positions = arange(Kept(size), dtype: ScalarType.Int64, device: smallEmbeddings.device);
+        var positions = arange(Kept(0), Kept(size), Kept(1), dtype: ScalarType.Int64, device: smallEmbeddings.device);
         return ConicLosses.SampledInstanceClassification(smallEmbeddings, _sampledWeights!.detach(), cat(Enumerable.Repeat(positions, smallCrops).ToArray(), 0),
                                                          _options.Temperature, size, _sampledOffset);
     }
@@ -285,7 +285,7 @@ public sealed class ConicMethod : SslMethod
             var gradient = _sampledWeights.grad ?? zeros_like(_sampledWeights);
             LazyRowUpdate.Apply(classifier, classifier_momentum!, classifier_last_step!, _sampledRows, gradient, step,
                                 batch.LearningRate * _options.ClassifierLearningRateScale, _options.ClassifierMomentum, _options.ClassifierWeightDecay);
-            using (no_grad()) classifier_steps.add_(Kept(1));
+            using (no_grad()) classifier_steps.add_(Kept(1), Kept(1));
         }
         finally
         {

@@ -88,7 +88,7 @@ public sealed class InstDiscMethod : SslMethod
         int size = (int)batch.InstanceIndices.shape[0];
         var features = loss.Memorised!;
         // Every rank updates its copy of the bank with the whole global batch.
-        var mean = Collectives.GatherConstant(Processes, features[..size].add(features[size..]).div_(Kept(2)));
+        var mean = Collectives.GatherConstant(Processes, features[..size].add(features[size..], Kept(1)).div_(Kept(2)));
         var indices = Collectives.GatherConstant(Processes, batch.InstanceIndices);
         var updated = memory[indices].mul(Kept(_options.BankMomentum)).add_(mean, alpha: Kept(1 - _options.BankMomentum));
         memory.index_copy_(0, indices, F.normalize(updated, dim: 1));

@@ -26,14 +26,14 @@ public static class LazyRowUpdate
         using var scope = NewDisposeScope();
         var w = weights.index_select(0, rows);
         var m = momentum.index_select(0, rows);
-        var missed = lastStep.index_select(0, rows).neg().add(Kept(step - 1)).clamp_min(Kept(0)).to_type(weights.dtype).unsqueeze(1);
+        var missed = lastStep.index_select(0, rows).neg().add(Kept(step - 1), Kept(1)).clamp_min(Kept(0)).to_type(weights.dtype).unsqueeze(1);
         var betaToMissed = pow(tensor(beta, dtype: weights.dtype, device: weights.device), missed);
         // Σ_{j=1..k} β^j = β (1 − β^k) / (1 − β): how far the momentum alone would have carried the row.
-        var carried = betaToMissed.neg().add(Kept(1)).mul(Kept(beta / (1 - beta)));  // β < 1: --classifier-momentum is checked
+        var carried = betaToMissed.neg().add(Kept(1), Kept(1)).mul(Kept(beta / (1 - beta)));  // β < 1: --classifier-momentum is checked
         w.sub_(m.mul(carried).mul(Kept(learningRate)));
         m.mul_(betaToMissed);
         var direction = weightDecay == 0 ? gradient : gradient.add(w, alpha: Kept(weightDecay));
-        m.mul_(Kept(beta)).add_(direction);
+        m.mul_(Kept(beta)).add_(direction, Kept(1));
         w.add_(m, alpha: Kept(-learningRate));
         weights.index_copy_(0, rows, w);
         momentum.index_copy_(0, rows, m);

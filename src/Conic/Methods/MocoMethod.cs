@@ -95,7 +95,7 @@ public sealed class MocoMethod : SslMethod
         var key2 = Key(batch.Views[1]);
         var negatives = queue.clone();
         var loss = ContrastiveLosses.InfoNce(query1, key2, negatives, _temperature)
-            .add(ContrastiveLosses.InfoNce(query2, key1, negatives, _temperature)).div_(Kept(2));
+            .add(ContrastiveLosses.InfoNce(query2, key1, negatives, _temperature), Kept(1)).div_(Kept(2));
         // The queue takes the global batch's keys, in one process's order, on every rank.
         var keys = cat(new[] { Collectives.GatherConstant(Processes, key1), Collectives.GatherConstant(Processes, key2) }, 0);
         return new MethodLoss(loss, new[] { new LossTerm("infonce", loss) }, F.normalize(keys, dim: 1));
@@ -127,7 +127,7 @@ public sealed class MocoMethod : SslMethod
     {
         using var noGrad = no_grad();
         long size = queue.shape[0], start = queuePointer.item<long>();
-        var positions = arange(Kept(start), Kept(start + keys.shape[0]), device: queue.device).remainder_(Kept(size));
+        var positions = arange(Kept(start), Kept(start + keys.shape[0]), Kept(1), device: queue.device).remainder_(Kept(size));
         var kept = keys.shape[0] > size ? keys[^(int)size..] : keys;
         queue.index_copy_(0, positions[^(int)kept.shape[0]..], kept);
         queuePointer.fill_(Kept((start + keys.shape[0]) % size));

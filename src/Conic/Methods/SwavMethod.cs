@@ -83,7 +83,7 @@ public sealed class SwavMethod : SslMethod
         {
             var codes = ContrastiveLosses.SinkhornKnopp(scores[main].detach(), _options.Epsilon, _options.SinkhornIterations, Processes);
             for (int other = 0; other < scores.Length; other++)
-                if (other != main) loss = loss.add(ContrastiveLosses.SwappedPrediction(codes, scores[other], _options.Temperature));
+                if (other != main) loss = loss.add(ContrastiveLosses.SwappedPrediction(codes, scores[other], _options.Temperature), Kept(1));
         }
         loss = loss.div(Kept(2 * (scores.Length - 1)));
         return new MethodLoss(loss, new[] { new LossTerm("swapped", loss) });

@@ -72,7 +72,7 @@ public sealed class VicregMethod : SslMethod
         var z = BatchNorms.Sequence(expander, backbone.call(BothViews(batch)));
         // Variance and covariance are statistics of the global batch: the ranks' embeddings are gathered, with gradient.
         var (invariance, variance, covariance) = Terms(Collectives.GatherAcross(Processes, z[..size]), Collectives.GatherAcross(Processes, z[size..]));
-        var total = invariance.mul(Kept(_options.InvarianceWeight)).add(variance.mul(Kept(_options.VarianceWeight))).add(covariance.mul(Kept(_options.CovarianceWeight)));
+        var total = invariance.mul(Kept(_options.InvarianceWeight)).add(variance.mul(Kept(_options.VarianceWeight)), Kept(1)).add(covariance.mul(Kept(_options.CovarianceWeight)), Kept(1));
         return new MethodLoss(total, new[] { new LossTerm("invariance", invariance), new LossTerm("variance", variance), new LossTerm("covariance", covariance) });
     }
 
@@ -84,12 +84,12 @@ public sealed class VicregMethod : SslMethod
     public static (Tensor Invariance, Tensor Variance, Tensor Covariance) Terms(Tensor first, Tensor second)
     {
         var invariance = F.mse_loss(first, second);
-        var variance = StandardDeviationHinge(first).add(StandardDeviationHinge(second)).div(Kept(2));
-        var covariance = OffDiagonalCovariance(first).add(OffDiagonalCovariance(second));
+        var variance = StandardDeviationHinge(first).add(StandardDeviationHinge(second), Kept(1)).div(Kept(2));
+        var covariance = OffDiagonalCovariance(first).add(OffDiagonalCovariance(second), Kept(1));
         return (invariance, variance, covariance);
     }
 
-    static Tensor StandardDeviationHinge(Tensor z) => F.relu(sqrt(z.var(0).add(Kept(1e-4))).neg().add(Kept(1))).mean();
+    static Tensor StandardDeviationHinge(Tensor z) => F.relu(sqrt(z.var(0).add(Kept(1e-4), Kept(1))).neg().add(Kept(1), Kept(1))).mean();
 
     static Tensor OffDiagonalCovariance(Tensor z)
     {

@@ -1,3 +1,4 @@
+using static Conic.Runtime.KeptScalars;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -61,9 +62,9 @@ public sealed class DenseNetwork : TaskNetwork
         {
             var projected = lateral[i].call(stages[i]);
             merged = merged is null ? projected
-                : projected.add_(functional.interpolate(merged, size: [projected.shape[2], projected.shape[3]], mode: InterpolationMode.Nearest));
+                : projected.add_(functional.interpolate(merged, size: [projected.shape[2], projected.shape[3]], mode: InterpolationMode.Nearest), Kept(1));
         }
-        var maps = output.call(functional.relu(smoothNorm.call(smooth.call(merged!))));
+        var maps = output.call(functional.relu(BatchNorms.Apply(smoothNorm, smooth.call(merged!))));
         if (upsampleToInput && (maps.shape[2] != images.shape[2] || maps.shape[3] != images.shape[3]))
             maps = functional.interpolate(maps, size: [images.shape[2], images.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
         return maps.MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using static Conic.Runtime.KeptScalars;
 using Conic.Configuration;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -212,7 +213,7 @@ sealed class BasicBlock : Module<Tensor, Tensor>, IResidualBlock
         var x = functional.relu(BatchNorms.Apply(bn1, MixedPrecision.Conv(conv1, input)));
         x = BatchNorms.Apply(bn2, MixedPrecision.Conv(conv2, x));
         var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
-        return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+        return functional.relu(x.add_(identity, Kept(1))).MoveToOuterDisposeScope();
     }
 }
 
@@ -246,7 +247,7 @@ sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
         x = functional.relu(BatchNorms.Apply(bn2, MixedPrecision.Conv(conv2, x)));
         x = BatchNorms.Apply(bn3, MixedPrecision.Conv(conv3, x));
         var identity = downsample == null ? input : MixedPrecision.Downsample(downsample, input);
-        return functional.relu(x.add_(identity)).MoveToOuterDisposeScope();
+        return functional.relu(x.add_(identity, Kept(1))).MoveToOuterDisposeScope();
     }
 }
 

@@ -9,7 +9,9 @@ namespace Conic.Runtime;
 /// type", or a wrong number). Seen in long detection runs, and in 5 calls of 2 000 000 with a thread forcing collections.
 /// A kept Scalar is referenced by its thread until <see cref="Held"/> later ones were made there — far beyond any
 /// single call, which runs on the thread that made its arguments — and then left to the finalizer.
-/// The implicit conversions are banned (BannedSymbols.txt), so every number goes through <c>Kept</c>.
+/// The implicit conversions are banned (BannedSymbols.txt), so every number goes through <c>Kept</c>; so are the
+/// TorchSharp overloads that make such a Scalar themselves (add's alpha of 1, arange's start and step), and BatchNorm's
+/// own forward (its batch count) is bypassed (Models/BatchNorms).
 /// </summary>
 public static class KeptScalars
 {

@@ -41,7 +41,7 @@ sealed class Adam : IDisposable
             if (_weightDecay != 0) gradient = gradient.add(_parameters[i], alpha: Kept(_weightDecay));
             _firstMoments[i].mul_(Kept(_beta1)).add_(gradient, alpha: Kept(1 - _beta1));
             _secondMoments[i].mul_(Kept(_beta2)).addcmul_(gradient, gradient, Kept(1 - _beta2));
-            var denominator = _secondMoments[i].sqrt().div_(Kept(Math.Sqrt(secondCorrection))).add_(Kept(_epsilon));
+            var denominator = _secondMoments[i].sqrt().div_(Kept(Math.Sqrt(secondCorrection))).add_(Kept(_epsilon), Kept(1));
             _parameters[i].addcdiv_(_firstMoments[i], denominator, Kept(-learningRate / firstCorrection));
         }
     }

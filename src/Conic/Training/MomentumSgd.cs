@@ -55,12 +55,12 @@ public sealed class MomentumSgd : IDisposable
                 if (_larsEta is double eta && parameter.dim() > 1)
                 {
                     var weightNorm = parameter.norm();
-                    var trust = weightNorm.mul(Kept(eta)).div(gradient.norm().add(weightNorm.mul(Kept(group.WeightDecay))));
+                    var trust = weightNorm.mul(Kept(eta)).div(gradient.norm().add(weightNorm.mul(Kept(group.WeightDecay)), Kept(1)));
                     // A zero norm (fresh zero weights or a vanishing gradient) leaves the step unscaled.
                     trust = where(trust.isfinite().logical_and(trust.gt(Kept(0))), trust, ones_like(trust));
                     direction = direction.mul(trust);
                 }
-                _buffers[g][i].mul_(Kept(_momentum)).add_(direction);
+                _buffers[g][i].mul_(Kept(_momentum)).add_(direction, Kept(1));
                 parameter.add_(_buffers[g][i], alpha: Kept(-rate));
             }
         }

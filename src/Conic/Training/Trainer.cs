@@ -314,8 +314,8 @@ public static class Trainer
     }
 
     /// <summary>
-    /// The options as a run on <paramref name="train"/> saves them: input channels and image size from the data (IDX
-    /// files keep their own size), the batch no larger than an epoch's instances, method defaults filled in.
+    /// The options as a run on <paramref name="train"/> saves them: input channels, image size (IDX files keep their own
+    /// size) and the intensity jitter left to the images from the data, the batch no larger than an epoch's instances, method defaults filled in.
     /// </summary>
     public static PretrainOptions Resolve(PretrainOptions options, ImageDataset train)
     {
@@ -329,6 +329,7 @@ public static class Trainer
         return (options with
         {
             Backbone = options.Backbone with { InputChannels = train.Channels },
+            Augmentation = options.Augmentation.ForChannels(train.Channels),
             ImageSize = train.Height == train.Width ? train.Height : options.ImageSize,
             BatchSize = perEpoch >= 2 ? Math.Min(options.BatchSize, perEpoch) : options.BatchSize,
         }).WithMethodDefaults();

@@ -72,13 +72,13 @@ sealed class DetectionTask : FinetuneTask
         var (heat, size, offset, centres) = Targets(boxes, Classes, ((DenseNetwork)network).OutputStride, (int)maps.shape[2], device);
         var predictedHeat = maps[.., ..Classes].sigmoid().clamp(Kept(1e-4), Kept(1 - 1e-4));
         var positive = heat.eq(Kept(1));
-        var focal = where(positive, predictedHeat.log().mul((Kept(1) - predictedHeat).pow(Kept(2))),
-                          (Kept(1) - predictedHeat).log().mul(predictedHeat.pow(Kept(2))).mul((Kept(1) - heat).pow(Kept(4))));
+        var focal = where(positive, predictedHeat.log().mul(predictedHeat.neg().add_(Kept(1), Kept(1)).pow(Kept(2))),
+                          predictedHeat.neg().add_(Kept(1), Kept(1)).log().mul(predictedHeat.pow(Kept(2))).mul(heat.neg().add_(Kept(1), Kept(1)).pow(Kept(4))));
         var objects = positive.sum().clamp_min(Kept(1));
         var centreMask = centres.unsqueeze(1);
         var sizeLoss = (maps[.., Classes..(Classes + 2)] - size).abs().mul(centreMask).sum();
         var offsetLoss = (maps[.., (Classes + 2)..] - offset).abs().mul(centreMask).sum();
-        return focal.sum().neg().add(sizeLoss).add(offsetLoss).div(objects);
+        return focal.sum().neg().add(sizeLoss, Kept(1)).add(offsetLoss, Kept(1)).div(objects);
     }
 
     /// <summary>
@@ -166,8 +166,8 @@ sealed class DetectionTask : FinetuneTask
         Tensor At(int channel) => maps[.., channel].reshape(batch, -1).gather(1, cell);
         var width = At(classes).exp().mul(Kept(stride));
         var height = At(classes + 1).exp().mul(Kept(stride));
-        var cx = xs.add(At(classes + 2)).mul(Kept(stride));
-        var cy = ys.add(At(classes + 3)).mul(Kept(stride));
+        var cx = xs.add(At(classes + 2), Kept(1)).mul(Kept(stride));
+        var cy = ys.add(At(classes + 3), Kept(1)).mul(Kept(stride));
         var boxes = stack([cx - width / Kept(2), cy - height / Kept(2), width, height], 2);
         return (boxes.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope(), kind.MoveToOuterDisposeScope());
     }

@@ -15,7 +15,7 @@ static class SegmentationPictures
         network.eval();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var index = arange(Kept(Math.Min(count, data.Count)), dtype: ScalarType.Int64);
+        var index = arange(Kept(0), Kept(Math.Min(count, data.Count)), Kept(1), dtype: ScalarType.Int64);
         var images = data.Images.index_select(0, index);
         var truth = data.Masks.index_select(0, index);
         var predicted = network.call(normalization.FromPixels(images.to(device))).argmax(1).to_type(ScalarType.Byte).cpu();
