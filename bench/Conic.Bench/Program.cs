@@ -9,6 +9,7 @@ using Conic.Bench;
 //   make-photos --out DIR [--count 100000] [--classes 10]
 //   pipeline --data DIR [--image-size 64] [--batch 256] [--batches 20] [--workers 2]
 //   sharded-step [--instances 1000000] [--batch 64] [--steps 5] [--threads N] [--distributed yes]  (under mpirun -np P for --distributed yes)
+//   scalar-lifetime [--calls 200000]
 var arguments = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0], pair => pair[1]);
 string Text(string name, string fallback) => arguments.TryGetValue(name, out var value) ? value : fallback;
 int Int(string name, int fallback) => int.Parse(Text(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
@@ -42,7 +43,10 @@ switch (args.FirstOrDefault())
     case "sharded-step":
         ShardedStepBenchmark.Run(Int("--instances", 1_000_000), Int("--batch", 64), Int("--steps", 5), Text("--distributed", "no") == "yes", Int("--threads", 0), Console.Out);
         return 0;
+    case "scalar-lifetime":
+        ScalarLifetimeBenchmark.Run(Int("--calls", 200_000), Console.Out);
+        return 0;
     default:
-        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic|make-photos|pipeline|sharded-step [options] (see Program.cs)");
+        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic|make-photos|pipeline|sharded-step|scalar-lifetime [options] (see Program.cs)");
         return 2;
 }
