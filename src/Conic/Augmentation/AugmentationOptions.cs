@@ -41,8 +41,8 @@ public sealed record AugmentationOptions
 
     /// <summary>
     /// Brightness and contrast strength where they are not set: 0.8 on grayscale images, which have no saturation or
-    /// hue to jitter, so intensity alone must stop telling images apart (Fashion-MNIST and make-scenes validation:
-    /// +2.3 and +4.8 kNN over 0.4; docs/capacity); SimCLR's 0.4 on colour images.
+    /// hue to jitter, so intensity alone must stop telling images apart (Fashion-MNIST validation: +2.3 kNN over 0.4;
+    /// make-scenes items at 17 minutes: no harm; docs/capacity); SimCLR's 0.4 on colour images.
     /// </summary>
     public static double IntensityJitterFor(long channels) => channels == 1 ? 0.8 : 0.4;
 
