@@ -53,7 +53,7 @@ public sealed record AugmentationOptions
     /// <summary>An area fraction: a crop of no area has no pixels.</summary>
     static readonly ValueRange Fraction = new(0, 1, MinOpen: true);
 
-    const string ByTheImages = "0.8 on grayscale images, 0.4 on colour";
+    static readonly string ByTheImages = FormattableString.Invariant($"{IntensityJitterFor(1)} on grayscale images, {IntensityJitterFor(3)} on colour");
 
     /// <summary>Every augmentation setting with its flag and range; <c>--augmentation PRESET</c> is applied before the others, which refine it.</summary>
     public static readonly Settings<AugmentationOptions> Settings = new Settings<AugmentationOptions>()

@@ -127,13 +127,13 @@ public sealed class BatchAugmenter
     Tensor ColourJitter(Tensor x, SampleDraws random, long channels)
     {
         long batch = x.shape[0];
-        var o = _options;
+        var o = _options.ForChannels(channels);
         var device = x.device;
         var apply = random.Bernoulli(o.JitterProbability, device);
         Tensor Factor(double strength) =>
             where(apply, random.Uniform(Math.Max(0, 1 - strength), 1 + strength, device), tensor(1f, device: device)).view(-1, 1, 1, 1);
-        var brightness = Factor(o.Brightness ?? AugmentationOptions.IntensityJitterFor(channels));
-        var contrast = Factor(o.Contrast ?? AugmentationOptions.IntensityJitterFor(channels));
+        var brightness = Factor(o.Brightness!.Value);
+        var contrast = Factor(o.Contrast!.Value);
         var saturation = Factor(o.Saturation);
         var hue = where(apply, random.Uniform(-o.Hue, o.Hue, device), tensor(0f, device: device));
 

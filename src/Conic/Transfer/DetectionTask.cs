@@ -72,8 +72,9 @@ sealed class DetectionTask : FinetuneTask
         var (heat, size, offset, centres) = Targets(boxes, Classes, ((DenseNetwork)network).OutputStride, (int)maps.shape[2], device);
         var predictedHeat = maps[.., ..Classes].sigmoid().clamp(Kept(1e-4), Kept(1 - 1e-4));
         var positive = heat.eq(Kept(1));
-        var focal = where(positive, predictedHeat.log().mul(predictedHeat.neg().add_(Kept(1), Kept(1)).pow(Kept(2))),
-                          predictedHeat.neg().add_(Kept(1), Kept(1)).log().mul(predictedHeat.pow(Kept(2))).mul(heat.neg().add_(Kept(1), Kept(1)).pow(Kept(4))));
+        var predictedAbsent = predictedHeat.neg().add_(Kept(1), Kept(1));
+        var focal = where(positive, predictedHeat.log().mul(predictedAbsent.pow(Kept(2))),
+                          predictedAbsent.log().mul(predictedHeat.pow(Kept(2))).mul(heat.neg().add_(Kept(1), Kept(1)).pow(Kept(4))));
         var objects = positive.sum().clamp_min(Kept(1));
         var centreMask = centres.unsqueeze(1);
         var sizeLoss = (maps[.., Classes..(Classes + 2)] - size).abs().mul(centreMask).sum();
