@@ -9,6 +9,7 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     EvalCommand.Create(),
     CompareCommand.Create(),
     ReportCommand.Create(),
+    CurvesCommand.Create(),
     EmbedCommand.Create(),
     ExportCommand.Create(),
     CacheCommand.Create(),

@@ -14,7 +14,7 @@ static class TransferCommand
         var runs = new Option<string>("--runs")
         {
             HelpName = "LIST", Required = true,
-            Description = "comma-separated NAME=RUN entries (RUN a pretrained run folder, or 'none' for random initialisation)",
+            Description = "comma-separated NAME=RUN entries: RUN a pretrained run folder, RUN+RUN+... pretraining seeds of one row, or 'none' for random initialisation",
         };
         var data = new Option<string>("--data") { HelpName = "DIR", Required = true, Description = "scenes with masks and COCO boxes (conic make-scenes)" };
         var output = new Option<string>("--out") { HelpName = "DIR", Description = "folder of the fine-tunes and the table", DefaultValueFactory = _ => "runs/transfer" };
@@ -23,14 +23,22 @@ static class TransferCommand
         var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
         var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate", DefaultValueFactory = _ => defaults.LearningRate };
         var freeze = new Option<bool>("--freeze-backbone") { Description = "train the heads only" };
-        var seed = new Option<int>("--seed") { HelpName = "N", Description = "seed of the heads, order and flips", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { HelpName = "N", Description = "first fine-tuning seed (of the heads, order and flips)", DefaultValueFactory = _ => 0 };
+        var seeds = new Option<int>("--seeds")
+        {
+            HelpName = "N", DefaultValueFactory = _ => 1,
+            Description = "fine-tuning seeds per pretrained run (--seed and the next ones); with 2 or more each row gets a 95 % interval and is judged against --reference",
+        };
+        var reference = new Option<string?>("--reference") { HelpName = "NAME", Description = "the row the others are judged against (default: the first pretrained row)" };
         var threads = new Option<int>("--threads") { HelpName = "N", Description = "CPU threads for libtorch; 0 = one per core", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var command = new Command("transfer",
             "Fine-tunes each pretrained run (and random initialisation) for segmentation and detection on one scene set with the same options, " +
-            "measures where each frozen encoder's activation falls (share on the objects), and writes transfer.md and transfer.csv. " +
-            "A stopped benchmark continues where it stopped when rerun.")
-            { runs, data, output, tasks, epochs, batch, rate, freeze, seed, threads, device };
+            "with several fine-tuning seeds (a mean and 95 % interval per row, judged against a reference row), measures where each frozen encoder's activation falls " +
+            "(share on the objects), and writes transfer.md, transfer.csv and transfer-samples.csv. " +
+            "A stopped benchmark continues where it stopped when rerun. Processes with different rows may share --out (each fine-tune " +
+            "has its own lock); each writes the table of its own rows, and a last call with every row assembles the whole table.")
+            { runs, data, output, tasks, epochs, batch, rate, freeze, seed, seeds, reference, threads, device };
         command.SetAction(result =>
         {
             var entries = result.GetValue(runs)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Entry).ToList();
@@ -44,8 +52,7 @@ static class TransferCommand
             };
             if (options.Problem() is string problem) throw new ConicException(problem);
             string folder = result.GetValue(output)!;
-            using var runLock = new RunFolder(folder).Lock();
-            TransferBenchmark.Run(entries, options, chosen, folder, Console.Error);
+            TransferBenchmark.Run(entries, options, result.GetValue(seeds), chosen, folder, Console.Error, result.GetValue(reference));
             Console.WriteLine(File.ReadAllText(Path.Combine(folder, "transfer.md")));
             return 0;
         });
@@ -56,8 +63,11 @@ static class TransferCommand
     {
         var parts = text.Split('=', 2);
         if (parts.Length != 2 || parts[0].Length == 0) throw new ConicException($"--runs: '{text}' is not NAME=RUN");
-        if (parts[1] != "none" && !File.Exists(new RunFolder(parts[1]).Checkpoint))
-            throw new ConicException($"{parts[1]}: no checkpoint.bin (--runs {parts[0]}=RUN takes a pretrained run folder, or 'none')");
-        return new TransferEntry(parts[0], parts[1] == "none" ? null : parts[1]);
+        if (parts[1] == "none") return new TransferEntry(parts[0], []);
+        var folders = parts[1].Split('+');
+        foreach (string folder in folders)
+            if (!File.Exists(new RunFolder(folder).Checkpoint))
+                throw new ConicException($"{folder}: no checkpoint.bin (--runs {parts[0]}=RUN takes pretrained run folders joined by '+', or 'none')");
+        return new TransferEntry(parts[0], folders);
     }
 }

@@ -180,25 +180,10 @@ public static class MethodComparison
 
     const string LearningCurvesFile = "learning-curves.png";
 
-    /// <summary>
-    /// The online kNN monitor of every entry against its wall-clock minutes of training (metrics.csv), in one chart:
-    /// which method is ahead at every moment of a time budget. False when no entry has both columns.
-    /// </summary>
-    static bool WriteLearningCurves(string root, IReadOnlyList<ComparisonRow> rows, string splits)
-    {
-        var series = new List<(string, double[], double[])>();
-        foreach (var row in rows)
-        {
-            var metrics = new MetricsCsv(new RunFolder(Path.Combine(root, ComparisonEntry.FolderOf(row.Label))).Metrics);
-            var minutes = metrics.Column("elapsed_minutes").ToDictionary(e => e.Epoch, e => e.Value);
-            var points = metrics.Column("monitor_knn_top1").Where(e => minutes.ContainsKey(e.Epoch)).ToArray();
-            if (points.Length > 0) series.Add((row.Label, points.Select(p => minutes[p.Epoch]).ToArray(), points.Select(p => p.Value).ToArray()));
-        }
-        if (series.Count == 0) return false;
-        AtomicFile.Write(Path.Combine(root, LearningCurvesFile), stream => stream.Write(
-            Reporting.Figures.LineChart($"Online kNN ({splits} subsets) against training time", "minutes of training", "top-1", series)));
-        return true;
-    }
+    /// <summary>Every entry's online kNN against its minutes of training, in one chart; false when no entry has monitor points.</summary>
+    static bool WriteLearningCurves(string root, IReadOnlyList<ComparisonRow> rows, string splits) =>
+        Reporting.LearningCurves.Write(Path.Combine(root, LearningCurvesFile), $"Online kNN ({splits} subsets) against training time",
+                                       rows.Select(r => (r.Label, Path.Combine(root, ComparisonEntry.FolderOf(r.Label)))).ToList());
 
     static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -7,77 +7,140 @@ using Conic.Transfer;
 
 namespace Conic.Workflows;
 
-/// <summary>One row of a transfer table: a name and the pretrained run folder (null: random initialisation).</summary>
-public sealed record TransferEntry(string Name, string? Run);
+/// <summary>
+/// One row of a transfer table: a name and its pretrained run folders — several for pretraining seeds of one method,
+/// none for random initialisation (the reference row).
+/// </summary>
+public sealed record TransferEntry(string Name, IReadOnlyList<string> Runs)
+{
+    public bool IsRandom => Runs.Count == 0;
+}
 
-/// <summary>A row's scores: segmentation and detection after fine-tuning, and where the frozen encoder's activation falls.</summary>
-public sealed record TransferRow(string Name, string? Run, SegmentationResult? Segmentation, DetectionResult? Detection,
-                                 double? ActivationOnObjects, double? ObjectPixels);
+/// <summary>One fine-tune of a row: the pretrained run it started from (null: random), its fine-tuning seed and its scores.</summary>
+public sealed record TransferSample(string? Run, int Seed, SegmentationResult? Segmentation, DetectionResult? Detection);
+
+/// <summary>A row's fine-tunes (pretraining runs × fine-tuning seeds) and where its frozen encoders' activation falls (mean over its runs).</summary>
+public sealed record TransferRow(string Name, IReadOnlyList<string> Runs, IReadOnlyList<TransferSample> Samples,
+                                 double? ActivationOnObjects, double? ObjectPixels)
+{
+    public MeanInterval? MeanIoU => Over(s => s.Segmentation?.MeanIoU);
+    public MeanInterval? PixelAccuracy => Over(s => s.Segmentation?.PixelAccuracy);
+    public MeanInterval? AP => Over(s => s.Detection?.AP);
+    public MeanInterval? AP50 => Over(s => s.Detection?.AP50);
+    public MeanInterval? AP75 => Over(s => s.Detection?.AP75);
+
+    MeanInterval? Over(Func<TransferSample, double?> score)
+    {
+        var values = Samples.Select(score).OfType<double>().ToList();
+        return values.Count == 0 ? null : MeanInterval.Of(values);
+    }
+}
 
 /// <summary>
-/// The paper's downstream test on one labelled scene set (<c>conic make-scenes</c>): every entry's backbone fine-tuned
-/// for segmentation and for detection with the same options, and the share of its frozen activation on the objects.
+/// The paper's downstream test on one labelled scene set (<c>conic make-scenes</c>): every entry's backbones fine-tuned
+/// for segmentation and for detection with the same options and several fine-tuning seeds, each row's mean with a 95 %
+/// interval, whether it separates from a reference row, and the share of its frozen activation on the objects.
 /// Each fine-tune is a run folder under the output folder; a stopped benchmark continues where it stopped when rerun
-/// (finished rows are read back, a killed fine-tune resumes). Writes transfer.md and transfer.csv.
+/// (finished fine-tunes are read back, a killed one resumes). Writes transfer.md, transfer.csv and transfer-samples.csv.
 /// </summary>
 public static class TransferBenchmark
 {
-    public static IReadOnlyList<TransferRow> Run(IReadOnlyList<TransferEntry> entries, FinetuneOptions options, IReadOnlyList<TransferTask> tasks,
-                                                 string output, TextWriter log)
+    /// <param name="seeds">fine-tuning seeds per pretrained run: <c>options.Seed</c> and the next ones.</param>
+    /// <param name="reference">the row every other is judged against; null: the first pretrained row.</param>
+    public static IReadOnlyList<TransferRow> Run(IReadOnlyList<TransferEntry> entries, FinetuneOptions options, int seeds, IReadOnlyList<TransferTask> tasks,
+                                                 string output, TextWriter log, string? reference = null)
     {
+        if (seeds < 1) throw new ConicException("--seeds must be at least 1");
+        reference ??= entries.FirstOrDefault(e => !e.IsRandom)?.Name;
+        if (reference != null && entries.All(e => e.Name != reference)) throw new ConicException($"--reference: no row is named '{reference}'");
         Directory.CreateDirectory(output);
         var rows = new List<TransferRow>();
         foreach (var entry in entries)
         {
-            SegmentationResult? segmentation = null;
-            DetectionResult? detection = null;
-            foreach (var task in tasks)
-            {
-                string folder = Path.Combine(output, $"{entry.Name}-{task.ToString().ToLowerInvariant()}");
-                if (!File.Exists(new RunFolder(folder).Evaluation))
+            var samples = new List<TransferSample>();
+            IReadOnlyList<string?> runs = entry.IsRandom ? [null] : [.. entry.Runs];
+            for (int r = 0; r < runs.Count; r++)
+                for (int seed = options.Seed; seed < options.Seed + seeds; seed++)
                 {
-                    log.WriteLine($"--- {entry.Name}: {task.ToString().ToLowerInvariant()} ---");
-                    foreach (string line in Finetuner.Run(options with { InitRun = entry.Run, Task = task }, folder, resume: true, log)) log.WriteLine(line);
+                    string prefix = runs.Count > 1 ? $"{entry.Name}-run{r}" : entry.Name;
+                    var seeded = options with { InitRun = runs[r], Seed = seed };
+                    samples.Add(new TransferSample(runs[r], seed,
+                        tasks.Contains(TransferTask.Segmentation) ? Finetune<SegmentationResult>(seeded, TransferTask.Segmentation, output, prefix, log) : null,
+                        tasks.Contains(TransferTask.Detection) ? Finetune<DetectionResult>(seeded, TransferTask.Detection, output, prefix, log) : null));
                 }
-                if (task == TransferTask.Segmentation) segmentation = RunJson.Read<SegmentationResult>(new RunFolder(folder).Evaluation);
-                else detection = RunJson.Read<DetectionResult>(new RunFolder(folder).Evaluation);
-            }
-            var (onObjects, objectPixels) = entry.Run == null ? ((double?)null, (double?)null) : ActivationShare(entry.Run, options);
-            rows.Add(new TransferRow(entry.Name, entry.Run, segmentation, detection, onObjects, objectPixels));
-            Write(output, rows, options);
+            var shares = entry.Runs.Select(run => ActivationShare(run, options)).ToList();
+            rows.Add(new TransferRow(entry.Name, entry.Runs, samples,
+                shares.Count == 0 ? null : shares.Average(s => s.OnObjects), shares.Count == 0 ? null : shares[0].ObjectPixels));
+            Write(output, rows, options, seeds, reference);
         }
         return rows;
     }
 
-    static (double?, double?) ActivationShare(string run, FinetuneOptions options)
+    static T Finetune<T>(FinetuneOptions options, TransferTask task, string output, string prefix, TextWriter log)
+    {
+        string name = $"{prefix}-{task.ToString().ToLowerInvariant()}-seed{options.Seed}";
+        var folder = new RunFolder(Path.Combine(output, name));
+        if (!File.Exists(folder.Evaluation))
+        {
+            log.WriteLine($"--- {name} ---");
+            foreach (string line in Finetuner.Run(options with { Task = task }, folder.Directory, resume: true, log)) log.WriteLine(line);
+        }
+        return RunJson.Read<T>(folder.Evaluation);
+    }
+
+    static (double OnObjects, double ObjectPixels) ActivationShare(string run, FinetuneOptions options)
     {
         using var model = PretrainedModel.Load(run, options.Device, options.Threads);
         using var scenes = SegmentationDataset.Load(options.DataPath!, model.Backbone.Options.InputChannels, options.ImageSize);
-        var (onObjects, objectPixels) = ActivationMaps.ObjectShare(model, scenes.Validation.Images, scenes.Validation.Masks);
-        return (onObjects, objectPixels);
+        return ActivationMaps.ObjectShare(model, scenes.Validation.Images, scenes.Validation.Masks);
     }
 
-    static void Write(string output, IReadOnlyList<TransferRow> rows, FinetuneOptions options)
+    static string Percent(double? v) => v is double x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) : "";
+    static string Number(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
+
+    static void Write(string output, IReadOnlyList<TransferRow> rows, FinetuneOptions options, int seeds, string? reference)
     {
-        static string Percent(double? v) => v is double x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) : "";
-        var csv = new List<string> { "name,run,miou,pixel_accuracy,ap,ap50,ap75,activation_on_objects,object_pixels,segmentation_train_images_per_second,detection_train_images_per_second" };
-        csv.AddRange(rows.Select(r => string.Join(",", r.Name, r.Run ?? "random", Percent(r.Segmentation?.MeanIoU), Percent(r.Segmentation?.PixelAccuracy),
-            Percent(r.Detection?.AP), Percent(r.Detection?.AP50), Percent(r.Detection?.AP75), Percent(r.ActivationOnObjects), Percent(r.ObjectPixels),
-            r.Segmentation?.TrainImagesPerSecond.ToString("F1", CultureInfo.InvariantCulture) ?? "", r.Detection?.TrainImagesPerSecond.ToString("F1", CultureInfo.InvariantCulture) ?? "")));
+        var samples = new List<string> { "name,run,seed,miou,pixel_accuracy,ap,ap50,ap75,segmentation_train_images_per_second,detection_train_images_per_second" };
+        samples.AddRange(rows.SelectMany(r => r.Samples.Select(s => string.Join(",", r.Name, s.Run ?? "random", s.Seed,
+            Percent(s.Segmentation?.MeanIoU), Percent(s.Segmentation?.PixelAccuracy), Percent(s.Detection?.AP), Percent(s.Detection?.AP50),
+            Percent(s.Detection?.AP75), s.Segmentation is { } g ? Number(g.TrainImagesPerSecond) : "", s.Detection is { } d ? Number(d.TrainImagesPerSecond) : ""))));
+        AtomicFile.WriteText(Path.Combine(output, "transfer-samples.csv"), string.Join("\n", samples) + "\n");
+
+        static string HalfWidth(MeanInterval? m) => m is { HasInterval: true } ? Percent(m.HalfWidth) : "";
+        var csv = new List<string> { "name,runs,finetunes,miou,miou_half_width,pixel_accuracy,ap,ap_half_width,ap50,ap75,activation_on_objects,object_pixels" };
+        csv.AddRange(rows.Select(r => string.Join(",", r.Name, r.Runs.Count == 0 ? "random" : string.Join("+", r.Runs), r.Samples.Count,
+            Percent(r.MeanIoU?.Mean), HalfWidth(r.MeanIoU), Percent(r.PixelAccuracy?.Mean), Percent(r.AP?.Mean), HalfWidth(r.AP),
+            Percent(r.AP50?.Mean), Percent(r.AP75?.Mean), Percent(r.ActivationOnObjects), Percent(r.ObjectPixels))));
         AtomicFile.WriteText(Path.Combine(output, "transfer.csv"), string.Join("\n", csv) + "\n");
 
+        var against = rows.FirstOrDefault(r => r.Name == reference);
         var md = new List<string>
         {
-            $"Fine-tuned end to end on {options.DataPath}: {options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {options.Seed}" +
-            (options.FreezeBackbone ? ", backbone frozen" : "") + ". Segmentation: mIoU and pixel accuracy on the validation scenes; detection: COCO box AP. " +
+            $"Fine-tuned end to end on {options.DataPath}: {options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}" +
+            (options.FreezeBackbone ? ", backbone frozen" : "") + $", fine-tuning seeds {options.Seed}–{options.Seed + seeds - 1} for each pretrained run. " +
+            "Segmentation: mIoU and pixel accuracy on the validation scenes; detection: COCO box AP. Scores are means over the row's fine-tunes " +
+            "± the half-width of their 95 % Student-t interval (fine-tuning seeds and pretraining runs counted as equal draws; every fine-tune is in transfer-samples.csv). " +
+            $"Against {reference ?? "the reference"}: above or below only where the two 95 % intervals do not overlap. " +
             "Activation on objects: share of the frozen encoder's activation (L2 norm of the last feature map) on object pixels.",
             "",
-            "| backbone | mIoU | pixel acc. | AP | AP50 | AP75 | activation on objects (objects' pixel share) |",
-            "|---|---|---|---|---|---|---|",
+            $"| backbone | fine-tunes | mIoU | pixel acc. | AP | AP50 | AP75 | against {reference ?? "—"} (mIoU; AP) | activation on objects (objects' pixel share) |",
+            "|---|---|---|---|---|---|---|---|---|",
         };
-        md.AddRange(rows.Select(r => $"| {r.Name} | {Percent(r.Segmentation?.MeanIoU)} | {Percent(r.Segmentation?.PixelAccuracy)} | {Percent(r.Detection?.AP)} | " +
-                                     $"{Percent(r.Detection?.AP50)} | {Percent(r.Detection?.AP75)} | " +
+        md.AddRange(rows.Select(r => $"| {r.Name} | {r.Samples.Count} | {r.MeanIoU?.ToPercent()} | {r.PixelAccuracy?.ToPercent()} | {r.AP?.ToPercent()} | " +
+                                     $"{r.AP50?.ToPercent()} | {r.AP75?.ToPercent()} | {Verdict(r, against)} | " +
                                      (r.ActivationOnObjects is null ? "" : $"{Percent(r.ActivationOnObjects)} ({Percent(r.ObjectPixels)})") + " |"));
         AtomicFile.WriteText(Path.Combine(output, "transfer.md"), string.Join("\n", md) + "\n");
+    }
+
+    /// <summary>"above; not separable" — the row against the reference on mIoU and AP, judged by their intervals.</summary>
+    static string Verdict(TransferRow row, TransferRow? reference)
+    {
+        if (reference == null) return "";
+        if (ReferenceEquals(row, reference)) return "reference";
+        static string One(MeanInterval? mine, MeanInterval? theirs) =>
+            mine is null || theirs is null ? "—"
+            : !mine.HasInterval || !theirs.HasInterval ? "one fine-tune: no interval"
+            : mine.Separation(theirs) switch { 1 => "above", -1 => "below", _ => "not separable" };
+        return $"{One(row.MeanIoU, reference.MeanIoU)}; {One(row.AP, reference.AP)}";
     }
 }
