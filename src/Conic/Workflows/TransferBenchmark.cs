@@ -19,19 +19,22 @@ public sealed record TransferEntry(string Name, IReadOnlyList<string> Runs)
 /// <summary>One fine-tune of a row: the pretrained run it started from (null: random), its fine-tuning seed and its scores.</summary>
 public sealed record TransferSample(string? Run, int Seed, SegmentationResult? Segmentation, DetectionResult? Detection);
 
-/// <summary>A row's fine-tunes (pretraining runs × fine-tuning seeds) and where its frozen encoders' activation falls (mean over its runs).</summary>
-public sealed record TransferRow(string Name, IReadOnlyList<string> Runs, IReadOnlyList<TransferSample> Samples,
-                                 double? ActivationOnObjects, double? ObjectPixels)
-{
-    public MeanInterval? MeanIoU => Over(s => s.Segmentation?.MeanIoU);
-    public MeanInterval? PixelAccuracy => Over(s => s.Segmentation?.PixelAccuracy);
-    public MeanInterval? AP => Over(s => s.Detection?.AP);
-    public MeanInterval? AP50 => Over(s => s.Detection?.AP50);
-    public MeanInterval? AP75 => Over(s => s.Detection?.AP75);
+/// <summary>Where a frozen encoder's activation falls on the validation scenes: its share on object pixels, and the objects' share of the pixels.</summary>
+public sealed record ObjectShare(double OnObjects, double ObjectPixels);
 
-    MeanInterval? Over(Func<TransferSample, double?> score)
+/// <summary>A row's fine-tunes (pretraining runs × fine-tuning seeds) and where its frozen encoders' activation falls (mean over its runs; null for random).</summary>
+public sealed record TransferRow(TransferEntry Entry, IReadOnlyList<TransferSample> Samples, ObjectShare? Share)
+{
+    public string Name => Entry.Name;
+    public MeanInterval? MeanIoU { get; } = Over(Samples, s => s.Segmentation?.MeanIoU);
+    public MeanInterval? PixelAccuracy { get; } = Over(Samples, s => s.Segmentation?.PixelAccuracy);
+    public MeanInterval? AP { get; } = Over(Samples, s => s.Detection?.AP);
+    public MeanInterval? AP50 { get; } = Over(Samples, s => s.Detection?.AP50);
+    public MeanInterval? AP75 { get; } = Over(Samples, s => s.Detection?.AP75);
+
+    static MeanInterval? Over(IReadOnlyList<TransferSample> samples, Func<TransferSample, double?> score)
     {
-        var values = Samples.Select(score).OfType<double>().ToList();
+        var values = samples.Select(score).OfType<double>().ToList();
         return values.Count == 0 ? null : MeanInterval.Of(values);
     }
 }
@@ -62,15 +65,13 @@ public static class TransferBenchmark
             for (int r = 0; r < runs.Count; r++)
                 for (int seed = options.Seed; seed < options.Seed + seeds; seed++)
                 {
-                    string prefix = runs.Count > 1 ? $"{entry.Name}-run{r}" : entry.Name;
                     var seeded = options with { InitRun = runs[r], Seed = seed };
                     samples.Add(new TransferSample(runs[r], seed,
-                        tasks.Contains(TransferTask.Segmentation) ? Finetune<SegmentationResult>(seeded, TransferTask.Segmentation, output, prefix, log) : null,
-                        tasks.Contains(TransferTask.Detection) ? Finetune<DetectionResult>(seeded, TransferTask.Detection, output, prefix, log) : null));
+                        tasks.Contains(TransferTask.Segmentation) ? Finetune<SegmentationResult>(seeded, TransferTask.Segmentation, output, Prefix(entry, r), log) : null,
+                        tasks.Contains(TransferTask.Detection) ? Finetune<DetectionResult>(seeded, TransferTask.Detection, output, Prefix(entry, r), log) : null));
                 }
-            var shares = entry.Runs.Select(run => ActivationShare(run, options)).ToList();
-            rows.Add(new TransferRow(entry.Name, entry.Runs, samples,
-                shares.Count == 0 ? null : shares.Average(s => s.OnObjects), shares.Count == 0 ? null : shares[0].ObjectPixels));
+            var shares = entry.Runs.Select((run, r) => MeasuredShare(run, options, Path.Combine(output, $"{Prefix(entry, r)}-activation.json"))).ToList();
+            rows.Add(new TransferRow(entry, samples, shares.Count == 0 ? null : new ObjectShare(shares.Average(s => s.OnObjects), shares[0].ObjectPixels)));
             Write(output, rows, options, seeds, reference);
         }
         return rows;
@@ -88,11 +89,19 @@ public static class TransferBenchmark
         return RunJson.Read<T>(folder.Evaluation);
     }
 
-    static (double OnObjects, double ObjectPixels) ActivationShare(string run, FinetuneOptions options)
+    /// <summary>The fine-tune folders' name start: the row's name, and the run's index where a row pools several.</summary>
+    static string Prefix(TransferEntry entry, int run) => entry.Runs.Count > 1 ? $"{entry.Name}-run{run}" : entry.Name;
+
+    /// <summary>The run's share, measured once and kept in <paramref name="path"/>, so that a rerun (or the call assembling the lanes) reads it back.</summary>
+    static ObjectShare MeasuredShare(string run, FinetuneOptions options, string path)
     {
+        if (File.Exists(path)) return RunJson.Read<ObjectShare>(path);
         using var model = PretrainedModel.Load(run, options.Device, options.Threads);
         using var scenes = SegmentationDataset.Load(options.DataPath!, model.Backbone.Options.InputChannels, options.ImageSize);
-        return ActivationMaps.ObjectShare(model, scenes.Validation.Images, scenes.Validation.Masks);
+        var (onObjects, objectPixels) = ActivationMaps.ObjectShare(model, scenes.Validation.Images, scenes.Validation.Masks);
+        var share = new ObjectShare(onObjects, objectPixels);
+        RunJson.WriteAtomically(path, share);
+        return share;
     }
 
     static string Percent(double? v) => v is double x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) : "";
@@ -100,19 +109,33 @@ public static class TransferBenchmark
 
     static void Write(string output, IReadOnlyList<TransferRow> rows, FinetuneOptions options, int seeds, string? reference)
     {
-        var samples = new List<string> { "name,run,seed,miou,pixel_accuracy,ap,ap50,ap75,segmentation_train_images_per_second,detection_train_images_per_second" };
-        samples.AddRange(rows.SelectMany(r => r.Samples.Select(s => string.Join(",", r.Name, s.Run ?? "random", s.Seed,
+        WriteSamples(Path.Combine(output, "transfer-samples.csv"), rows);
+        WriteSummary(Path.Combine(output, "transfer.csv"), rows);
+        WriteTable(Path.Combine(output, "transfer.md"), rows, options, seeds, reference);
+    }
+
+    /// <summary>Every fine-tune, one line each: the spread behind a row's interval.</summary>
+    static void WriteSamples(string path, IReadOnlyList<TransferRow> rows)
+    {
+        var lines = new List<string> { "name,run,seed,miou,pixel_accuracy,ap,ap50,ap75,segmentation_train_images_per_second,detection_train_images_per_second" };
+        lines.AddRange(rows.SelectMany(r => r.Samples.Select(s => string.Join(",", r.Name, s.Run ?? "random", s.Seed,
             Percent(s.Segmentation?.MeanIoU), Percent(s.Segmentation?.PixelAccuracy), Percent(s.Detection?.AP), Percent(s.Detection?.AP50),
             Percent(s.Detection?.AP75), s.Segmentation is { } g ? Number(g.TrainImagesPerSecond) : "", s.Detection is { } d ? Number(d.TrainImagesPerSecond) : ""))));
-        AtomicFile.WriteText(Path.Combine(output, "transfer-samples.csv"), string.Join("\n", samples) + "\n");
+        AtomicFile.WriteText(path, string.Join("\n", lines) + "\n");
+    }
 
+    static void WriteSummary(string path, IReadOnlyList<TransferRow> rows)
+    {
         static string HalfWidth(MeanInterval? m) => m is { HasInterval: true } ? Percent(m.HalfWidth) : "";
-        var csv = new List<string> { "name,runs,finetunes,miou,miou_half_width,pixel_accuracy,ap,ap_half_width,ap50,ap75,activation_on_objects,object_pixels" };
-        csv.AddRange(rows.Select(r => string.Join(",", r.Name, r.Runs.Count == 0 ? "random" : string.Join("+", r.Runs), r.Samples.Count,
+        var lines = new List<string> { "name,runs,finetunes,miou,miou_half_width,pixel_accuracy,ap,ap_half_width,ap50,ap75,activation_on_objects,object_pixels" };
+        lines.AddRange(rows.Select(r => string.Join(",", r.Name, r.Entry.IsRandom ? "random" : string.Join("+", r.Entry.Runs), r.Samples.Count,
             Percent(r.MeanIoU?.Mean), HalfWidth(r.MeanIoU), Percent(r.PixelAccuracy?.Mean), Percent(r.AP?.Mean), HalfWidth(r.AP),
-            Percent(r.AP50?.Mean), Percent(r.AP75?.Mean), Percent(r.ActivationOnObjects), Percent(r.ObjectPixels))));
-        AtomicFile.WriteText(Path.Combine(output, "transfer.csv"), string.Join("\n", csv) + "\n");
+            Percent(r.AP50?.Mean), Percent(r.AP75?.Mean), Percent(r.Share?.OnObjects), Percent(r.Share?.ObjectPixels))));
+        AtomicFile.WriteText(path, string.Join("\n", lines) + "\n");
+    }
 
+    static void WriteTable(string path, IReadOnlyList<TransferRow> rows, FinetuneOptions options, int seeds, string? reference)
+    {
         var against = rows.FirstOrDefault(r => r.Name == reference);
         var md = new List<string>
         {
@@ -128,8 +151,8 @@ public static class TransferBenchmark
         };
         md.AddRange(rows.Select(r => $"| {r.Name} | {r.Samples.Count} | {r.MeanIoU?.ToPercent()} | {r.PixelAccuracy?.ToPercent()} | {r.AP?.ToPercent()} | " +
                                      $"{r.AP50?.ToPercent()} | {r.AP75?.ToPercent()} | {Verdict(r, against)} | " +
-                                     (r.ActivationOnObjects is null ? "" : $"{Percent(r.ActivationOnObjects)} ({Percent(r.ObjectPixels)})") + " |"));
-        AtomicFile.WriteText(Path.Combine(output, "transfer.md"), string.Join("\n", md) + "\n");
+                                     (r.Share is { } share ? $"{Percent(share.OnObjects)} ({Percent(share.ObjectPixels)})" : "") + " |"));
+        AtomicFile.WriteText(path, string.Join("\n", md) + "\n");
     }
 
     /// <summary>"above; not separable" — the row against the reference on mIoU and AP, judged by their intervals.</summary>
