@@ -23,6 +23,27 @@ public class ModelTests
     }
 
     [Theory]
+    // torchvision's networks at 224 px counted by forward hooks on every Conv2d in PyTorch (the published 1.8 and 4.1 G).
+    [InlineData(ResNetDepth.ResNet18, 1_813_561_344L)]
+    [InlineData(ResNetDepth.ResNet50, 4_087_136_256L)]
+    public void MultiplyAddsAreTorchvisionsConvolutionCount(ResNetDepth depth, long expected)
+    {
+        using var resnet = new ResNet(new BackboneOptions { Depth = depth, Width = 64, SmallImageStem = false, InputChannels = 3 });
+        Assert.Equal(expected, resnet.MultiplyAddsPerImage(224, 224));
+    }
+
+    [Fact]
+    public void SmallStemMultiplyAddsAreCountedByHand()
+    {
+        // Width 1, 1 channel, 4x4 px: stem 3x3 at 4x4 (9*16); stage 1: four 3x3 1->1 at 4x4 (4*9*16); stage 2: 3x3 1->2 at
+        // 2x2 (18*4), 3x3 2->2 (36*4) twice more and 3x3 2->2 (36*4), shortcut 1x1 1->2 (2*4); stages 3 and 4 likewise at
+        // 1x1 (channels 4 and 8).
+        using var resnet = new ResNet(new BackboneOptions { Width = 1 });
+        long stage(int c, long pixels) => (9L * c / 2 * c + 3 * 9L * c * c + c / 2 * c) * pixels;
+        Assert.Equal(9 * 16 + 4 * 9 * 16 + stage(2, 4) + stage(4, 1) + stage(8, 1), resnet.MultiplyAddsPerImage(4, 4));
+    }
+
+    [Theory]
     [InlineData(0.1)]
     [InlineData(null)]
     public void BatchNormsComputeWhatTorchSharpsBatchNormDoes(double? momentum)

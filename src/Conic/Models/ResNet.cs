@@ -104,13 +104,8 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// <summary>Every convolution in forward order with the input height and width it sees for an image of <paramref name="height"/> x <paramref name="width"/>.</summary>
     internal IEnumerable<(Conv2d Conv, long Height, long Width)> ConvolutionInputs(long height, long width)
     {
-        static long Out(long size, Conv2d conv, int axis)
-        {
-            long At(long[] values) => values[Math.Min(axis, values.Length - 1)];
-            return (size + 2 * At(conv.padding!) - At(conv.dilation) * (conv.weight!.shape[2 + axis] - 1) - 1) / At(conv.stride) + 1;
-        }
         yield return (conv1, height, width);
-        long h = Out(height, conv1, 0), w = Out(width, conv1, 1);
+        long h = OutputSize(height, conv1, 0), w = OutputSize(width, conv1, 1);
         if (_maxPool) (h, w) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
         foreach (var block in Blocks)
         {
@@ -118,10 +113,28 @@ public sealed class ResNet : Module<Tensor, Tensor>
             foreach (var (conv, _) in block.Branch)
             {
                 yield return (conv, h, w);
-                (h, w) = (Out(h, conv, 0), Out(w, conv, 1));
+                (h, w) = (OutputSize(h, conv, 0), OutputSize(w, conv, 1));
             }
             if (block.Shortcut is var (shortcut, _)) yield return (shortcut, blockH, blockW);
         }
+    }
+
+    /// <summary>
+    /// Multiply-adds of the convolutions in one forward pass of one image (the usual "FLOPs" count of ResNets:
+    /// BatchNorm, ReLU and pooling left out); a training step costs about three times this per view.
+    /// </summary>
+    public long MultiplyAddsPerImage(long height, long width) =>
+        ConvolutionInputs(height, width).Sum(c =>
+        {
+            var kernel = c.Conv.weight!.shape;
+            return kernel[0] * kernel[1] * kernel[2] * kernel[3] * OutputSize(c.Height, c.Conv, 0) * OutputSize(c.Width, c.Conv, 1);
+        });
+
+    /// <summary>The output height (<paramref name="axis"/> 0) or width (1) of <paramref name="conv"/> for an input of that size.</summary>
+    static long OutputSize(long size, Conv2d conv, int axis)
+    {
+        long At(long[] values) => values[Math.Min(axis, values.Length - 1)];
+        return (size + 2 * At(conv.padding!) - At(conv.dilation) * (conv.weight!.shape[2 + axis] - 1) - 1) / At(conv.stride) + 1;
     }
 
     /// <summary>
