@@ -4,6 +4,7 @@ using Conic.Bench;
 // Benchmarks (not tests): timings of this machine, printed as Markdown tables for the README.
 //   head   [--sizes 10000,60000,250000,1000000] [--chunks 256,...,16384] [--views 512] [--dim 128] [--repeats 3] [--materialized-limit-gib 12]
 //   step   [--data PATH] [--instances 2048] [--batch 256] [--steps 10] [--epochs 3] [--python PATH]
+//   profile [--data PATH] [--widths 8,16,32,64] [--instances 2048] [--batch 256] [--steps 10]
 //   memory [--data PATH] [--steps 2000] [--batch 32]
 //   arithmetic [--widths 4,8,16,64] [--batches 64,512] [--size 28] [--repeats 5]
 //   make-photos --out DIR [--count 100000] [--classes 10]
@@ -26,6 +27,10 @@ switch (args.FirstOrDefault())
         StepBenchmark.Run(arguments.GetValueOrDefault("--data"), Int("--instances", 2048), Int("--batch", 256), Int("--steps", 10),
                           Int("--epochs", 3), arguments.GetValueOrDefault("--python"), Console.Out);
         return 0;
+    case "profile":
+        ProfileBenchmark.Run(arguments.GetValueOrDefault("--data"), Text("--widths", "8,16,32,64").Split(',').Select(int.Parse).ToArray(),
+                             Int("--instances", 2048), Int("--batch", 256), Int("--steps", 10), Console.Out);
+        return 0;
     case "memory":
         MemoryBenchmark.Run(arguments.GetValueOrDefault("--data"), Int("--steps", 2000), Int("--batch", 32), Console.Out);
         return 0;
@@ -47,6 +52,6 @@ switch (args.FirstOrDefault())
         ScalarLifetimeBenchmark.Run(Int("--calls", 200_000), Console.Out);
         return 0;
     default:
-        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|memory|arithmetic|make-photos|pipeline|sharded-step|scalar-lifetime [options] (see Program.cs)");
+        Console.Error.WriteLine("usage: dotnet run --project bench/Conic.Bench -c Release -- head|step|profile|memory|arithmetic|make-photos|pipeline|sharded-step|scalar-lifetime [options] (see Program.cs)");
         return 2;
 }

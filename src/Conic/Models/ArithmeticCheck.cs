@@ -246,8 +246,7 @@ public static class ArithmeticCheck
     static Tensor Convolve(LayerCase layer, ScalarType type, Tensor? input, Tensor? weight = null)
     {
         using var noGrad = input is null ? no_grad() : null;
-        var conv = layer.Conv;
-        return nn.functional.conv2d(input ?? layer.Input.to(type), weight ?? conv.weight!.to(type), null, conv.stride, conv.padding, conv.dilation, conv.groups);
+        return MixedPrecision.Convolve(layer.Conv, input ?? layer.Input.to(type), weight ?? layer.Conv.weight!.to(type));
     }
 
     /// <summary>The network's convolutions with the input size each sees, one per distinct shape (named by its first).</summary>

@@ -1,5 +1,6 @@
 using static Conic.Runtime.KeptScalars;
 using Conic.Configuration;
+using Conic.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -150,7 +151,8 @@ public sealed class ResNet : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x = StemForward(input);
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
-        return x.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        // Maps leave in PyTorch's layout (the convolutions may compute channels-last), so callers can view them.
+        return x.to(ScalarType.Float32).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>The four stages' feature maps, finest first (strides 1, 2, 4, 8 after the stem), for dense heads.</summary>
@@ -159,7 +161,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x = StemForward(input);
         var stages = new[] { layer1, layer2, layer3, layer4 }.Select(stage => x = stage.call(x)).ToArray();
-        return stages.Select(s => s.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
+        return stages.Select(s => s.to(ScalarType.Float32).contiguous().MoveToOuterDisposeScope()).ToArray();
     }
 
     /// <summary>Channels of each stage's output, finest first.</summary>
@@ -267,9 +269,28 @@ sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
 /// <summary>Convolutions that follow their input's precision: a bfloat16 input gets the float32 weights cast to bfloat16.</summary>
 static class MixedPrecision
 {
-    public static Tensor Conv(Conv2d conv, Tensor input) => input.dtype == ScalarType.BFloat16
-        ? functional.conv2d(input, conv.weight!.to(ScalarType.BFloat16), null, conv.stride, conv.padding, conv.dilation, conv.groups)
-        : conv.call(input);
+    /// <summary>
+    /// The convolution in the input's precision. On the CPU with oneDNN it computes channels-last: the weight is
+    /// passed in that layout (a copy per call, small beside the activations), so oneDNN reads and writes the
+    /// activations without reordering them, and BatchNorm and ReLU keep the layout (bench profile: the backbone's
+    /// forward and backward 4–26 % faster at widths 8–32 on a Zen 5). Parameters stay in PyTorch's layout.
+    /// </summary>
+    public static Tensor Conv(Conv2d conv, Tensor input) =>
+        Convolve(conv, input, conv.weight!.dtype == input.dtype ? conv.weight : conv.weight.to(input.dtype));
+
+    /// <summary>The convolution <paramref name="conv"/> describes with <paramref name="weight"/>, computed as training computes it (the arithmetic check's path too).</summary>
+    public static Tensor Convolve(Conv2d conv, Tensor input, Tensor weight)
+    {
+        // Not the stem: on 3-channel input, oneDNN's channels-last kernel corrupted the heap (free(): invalid next
+        // size) on a Zen 5, in float32 and bfloat16 alike; from 8 channels on the suite and the forced suite pass.
+        if (input.device_type == DeviceType.CPU && TorchRuntime.OneDnnEnabled && conv.in_channels >= MinChannelsLastInput)
+            weight = ChannelsLast(weight);
+        return functional.conv2d(input, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups);
+    }
+
+    const int MinChannelsLastInput = 8;
+
+    static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>The 1×1 convolution and BatchNorm of a residual shortcut.</summary>
     public static Tensor Downsample(Sequential downsample, Tensor input)
