@@ -1,3 +1,4 @@
+using TorchSharp;
 using Conic.Losses;
 using Conic.Methods;
 using Conic.Models;
@@ -20,6 +21,45 @@ public class ModelTests
         // torchvision resnet18 without fc: 11,176,512 parameters.
         Assert.Equal(11_176_512, resnet.parameters().Sum(p => p.numel()));
         Assert.Equal(new long[] { 2, 512 }, resnet.call(randn(2, 3, 64, 64)).shape);
+    }
+
+    [Fact]
+    public void NarrowNetworksComputeChannelsLastWithTheNumbersAndGradientsOfPyTorchsLayout()
+    {
+        bool oneDnnWas = Conic.Runtime.TorchRuntime.OneDnnEnabled;
+        try
+        {
+            manual_seed(3);
+            // Float64 runs libtorch's native kernels in either layout, so any difference is the layout plumbing's.
+            using var narrow = new ResNet(new BackboneOptions { Width = 8, InputChannels = 3 });
+            narrow.to(ScalarType.Float64);
+            using var wide = new ResNet(new BackboneOptions { Width = 32 });
+            var input = randn(new long[] { 4, 3, 12, 12 }, ScalarType.Float64);
+
+            (Tensor Features, Tensor[] Gradients) Run(bool oneDnn)
+            {
+                Conic.Runtime.TorchRuntime.SetOneDnn(oneDnn);
+                Assert.Equal(oneDnn, narrow.ComputesChannelsLast);
+                narrow.zero_grad();
+                var features = narrow.call(input);
+                features.pow(Kept(2)).sum().backward();
+                return (features.detach(), narrow.parameters().Select(p => p.grad!.clone()).ToArray());
+            }
+
+            var channelsLast = Run(oneDnn: true);
+            Assert.True(channelsLast.Features.is_contiguous(), "features leave in PyTorch's layout");
+            var pyTorchLayout = Run(oneDnn: false);
+            TensorAssert.RelativelyClose(pyTorchLayout.Features, channelsLast.Features, "features", 1e-12);
+            var names = narrow.named_parameters().Select(p => p.name).ToArray();
+            for (int i = 0; i < names.Length; i++)
+                TensorAssert.RelativelyClose(pyTorchLayout.Gradients[i], channelsLast.Gradients[i], names[i], 1e-12);
+            Conic.Runtime.TorchRuntime.SetOneDnn(true);
+            Assert.False(wide.ComputesChannelsLast);
+        }
+        finally
+        {
+            Conic.Runtime.TorchRuntime.SetOneDnn(oneDnnWas);
+        }
     }
 
     [Theory]

@@ -159,7 +159,7 @@ public static class ArithmeticCheck
             var generator = new Generator(12345, device);
             var input = randn(new[] { images, (long)backbone.Options.InputChannels, height, width }, generator: generator, device: device);
             var layers = DistinctConvolutions(backbone, height, width)
-                .Select(c => new LayerCase(c.Name, c.Conv, randn(new[] { images, c.Conv.weight!.shape[1], c.Height, c.Width }, generator: generator, device: device)))
+                .Select(c => new LayerCase(c.Name, c.Conv, backbone.InTrainingLayout(c.Conv, randn(new[] { images, c.Conv.weight!.shape[1], c.Height, c.Width }, generator: generator, device: device))))
                 .ToArray();
             foreach (var layer in layers)
                 layer.GradientOutput = randn(Convolve(layer, ScalarType.Float32, input: null).shape, generator: generator, device: device);

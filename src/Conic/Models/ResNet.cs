@@ -171,8 +171,24 @@ public sealed class ResNet : Module<Tensor, Tensor>
     {
         if (BFloat16Compute) input = input.to(ScalarType.BFloat16);
         var x = functional.relu(BatchNorms.Apply(bn1, MixedPrecision.Conv(conv1, input)));
-        return _maxPool ? functional.max_pool2d(x, 3, 2, 1) : x;
+        if (_maxPool) x = functional.max_pool2d(x, 3, 2, 1);
+        return ComputesChannelsLast ? MixedPrecision.ChannelsLast(x) : x;
     }
+
+    /// <summary>
+    /// Whether the stages compute channels-last (the stem never does: on 3-channel input oneDNN's channels-last kernel
+    /// corrupted the heap on a Zen 5). Measured there with <c>bench profile</c>, float32: a width-16 step 21–56 % faster
+    /// channels-last, width 8 and 32 within noise, width 64 2.7× slower (its BatchNorms and convolutions alike), so
+    /// only narrow networks on oneDNN take it.
+    /// </summary>
+    internal bool ComputesChannelsLast =>
+        Options.Width <= MaxChannelsLastWidth && TorchRuntime.OneDnnEnabled && conv1.weight!.device_type == DeviceType.CPU;
+
+    const int MaxChannelsLastWidth = 16;
+
+    /// <summary><paramref name="input"/> in the layout training gives <paramref name="conv"/>'s input.</summary>
+    internal Tensor InTrainingLayout(Conv2d conv, Tensor input) =>
+        ComputesChannelsLast && conv != conv1 ? MixedPrecision.ChannelsLast(input) : input;
 
     void InitializeWeights()
     {
@@ -269,28 +285,21 @@ sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
 /// <summary>Convolutions that follow their input's precision: a bfloat16 input gets the float32 weights cast to bfloat16.</summary>
 static class MixedPrecision
 {
-    /// <summary>
-    /// The convolution in the input's precision. On the CPU with oneDNN it computes channels-last: the weight is
-    /// passed in that layout (a copy per call, small beside the activations), so oneDNN reads and writes the
-    /// activations without reordering them, and BatchNorm and ReLU keep the layout (bench profile: the backbone's
-    /// forward and backward 4–26 % faster at widths 8–32 on a Zen 5). Parameters stay in PyTorch's layout.
-    /// </summary>
+    /// <summary>The convolution in the input's precision and layout (see <see cref="ResNet.ComputesChannelsLast"/>).</summary>
     public static Tensor Conv(Conv2d conv, Tensor input) =>
         Convolve(conv, input, conv.weight!.dtype == input.dtype ? conv.weight : conv.weight.to(input.dtype));
 
     /// <summary>The convolution <paramref name="conv"/> describes with <paramref name="weight"/>, computed as training computes it (the arithmetic check's path too).</summary>
     public static Tensor Convolve(Conv2d conv, Tensor input, Tensor weight)
     {
-        // Not the stem: on 3-channel input, oneDNN's channels-last kernel corrupted the heap (free(): invalid next
-        // size) on a Zen 5, in float32 and bfloat16 alike; from 8 channels on the suite and the forced suite pass.
-        if (input.device_type == DeviceType.CPU && TorchRuntime.OneDnnEnabled && conv.in_channels >= MinChannelsLastInput)
+        // A channels-last input gets its weight in the same layout (a copy per call, small beside the activations),
+        // so oneDNN runs its channels-last kernels and keeps the output so; parameters stay in PyTorch's layout.
+        if (input.dim() == 4 && input.shape[1] > 1 && input.stride(1) == 1)
             weight = ChannelsLast(weight);
         return functional.conv2d(input, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups);
     }
 
-    const int MinChannelsLastInput = 8;
-
-    static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    public static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>The 1×1 convolution and BatchNorm of a residual shortcut.</summary>
     public static Tensor Downsample(Sequential downsample, Tensor input)
