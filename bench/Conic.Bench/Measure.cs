@@ -58,7 +58,9 @@ static class Measure
     }
 
     // Chains of 2^20 FMAs, twelve at a time, independent so that they hide the FMA latency on every pipe. The chains
-    // run in a method without calls (a call would make the JIT keep them in memory) on concrete vector types.
+    // run in a method without calls (a call would make the JIT keep them in memory) on concrete vector types; one copy
+    // per vector width because the fused multiply-add intrinsics are per-ISA classes (Avx512F, Fma) without a shared
+    // interface that guarantees a fused instruction.
     const int ChainLength = 1 << 20, ChainCount = 12;
 
     static double FmaChains512(double seconds) => FlopsOf(() => Chains512(0.5f), seconds, ChainCount * ChainLength * 2.0 * Vector512<float>.Count);

@@ -177,14 +177,16 @@ public sealed class ResNet : Module<Tensor, Tensor>
 
     /// <summary>
     /// Whether the stages compute channels-last (the stem never does: on 3-channel input oneDNN's channels-last kernel
-    /// corrupted the heap on a Zen 5). Measured there with <c>bench profile</c>, float32: a width-16 step 21–56 % faster
-    /// channels-last, width 8 and 32 within noise, width 64 2.7× slower (its BatchNorms and convolutions alike), so
-    /// only narrow networks on oneDNN take it.
+    /// corrupted the heap on a Zen 5). Measured there in float32 (docs/performance): width 16 +56 %, width 8 within
+    /// noise, width 32 +28 % in a single pair of runs, width 64 2.7× slower whichever of its layers took it; so only
+    /// narrow networks on oneDNN do.
     /// </summary>
     internal bool ComputesChannelsLast =>
-        Options.Width <= MaxChannelsLastWidth && TorchRuntime.OneDnnEnabled && conv1.weight!.device_type == DeviceType.CPU;
+        Options.Width is >= MinChannelsLastWidth and <= MaxChannelsLastWidth
+        && TorchRuntime.OneDnnEnabled && conv1.weight!.device_type == DeviceType.CPU;
 
-    const int MaxChannelsLastWidth = 16;
+    // Below 8 channels oneDNN takes the small-channel kernels that corrupted the heap; above 16 it measured slower.
+    const int MinChannelsLastWidth = 8, MaxChannelsLastWidth = 16;
 
     /// <summary><paramref name="input"/> in the layout training gives <paramref name="conv"/>'s input.</summary>
     internal Tensor InTrainingLayout(Conv2d conv, Tensor input) =>
