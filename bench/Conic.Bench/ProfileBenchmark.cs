@@ -34,9 +34,10 @@ static class ProfileBenchmark
                 Instances = instances, BatchSize = batch, Precision = Precision.Float32,
                 Backbone = new BackboneOptions { InputChannels = train.Channels, Width = width },
             };
-            var parts = Parts(options, train, steps);
+            using var model = PretrainedModel.Build(options, train, instances, CPU);
+            var parts = Parts(model, options, train, steps);
             double step = parts.Total;
-            double flops = StepFlops(options, train, instances);
+            double flops = StepFlops(model, options, train);
             double backbone = BackboneSeconds(options, train, steps);
             string Share(double seconds) => $"{seconds / step * 100:F0} %";
             output.WriteLine($"| {width} | {batch / step:F0} | {Share(parts.Augment)} | {Share(parts.Forward)} | {Share(parts.Backward)} | " +
@@ -52,10 +53,9 @@ static class ProfileBenchmark
 
     sealed record StepParts(double Total, double Augment, double Forward, double Backward, double Optimizer, double After);
 
-    /// <summary>Medians of each part of <paramref name="steps"/> full training steps (after three warm-up steps).</summary>
-    static StepParts Parts(PretrainOptions options, Conic.Data.ImageDataset train, int steps)
+    /// <summary>Medians of each part of <paramref name="steps"/> training steps as the trainer runs them (after three warm-up steps).</summary>
+    static StepParts Parts(PretrainedModel model, PretrainOptions options, Conic.Data.ImageDataset train, int steps)
     {
-        using var model = PretrainedModel.Build(options, train, options.Instances, CPU);
         model.CheckArithmetic(2 * options.BatchSize, options.Precision, ConvolutionKernels.Auto);
         using var optimizer = new MomentumSgd(model.Method.ParameterGroups(options.WeightDecayOrDefault), options.Momentum);
         using var generator = new Generator(0);
@@ -66,23 +66,15 @@ static class ProfileBenchmark
         {
             using var scope = NewDisposeScope();
             var clock = Stopwatch.StartNew();
-            var lap = new double[6];
-            void Mark(int part) { lap[part] = clock.Elapsed.TotalSeconds - lap.Take(part).Sum(); }
+            var ends = new double[5];  // seconds since the step began at which augmentation and each StepPart ended
             var chosen = Enumerable.Range(0, options.BatchSize).Select(_ => random.Next(train.Count)).ToArray();
             var views = model.Augmenter.Views(train, chosen, CPU, generator);
-            var batch = new TrainingBatch(views, tensor(chosen.Select(i => (long)(i % options.Instances)).ToArray()), 0.5, generator, options.ScaledLearningRate);
-            Mark(1);
-            optimizer.ZeroGrad();
-            var loss = model.Method.TrainingStep(batch);
-            Mark(2);
-            loss.Total.backward();
-            Mark(3);
-            optimizer.Step(options.ScaledLearningRate);
-            Mark(4);
-            model.Method.AfterOptimizerStep(batch, loss);
-            Mark(5);
-            lap[0] = clock.Elapsed.TotalSeconds;
-            if (s >= 3) times.Add(lap);
+            ends[0] = clock.Elapsed.TotalSeconds;
+            var batch = new TrainingBatch(views, tensor(chosen.Select(i => (long)(i % options.Instances)).ToArray()), 0.5, generator);
+            Trainer.Step(model.Method, optimizer, batch, options.ScaledLearningRate,
+                         finished: part => ends[1 + (int)part] = clock.Elapsed.TotalSeconds);
+            double total = clock.Elapsed.TotalSeconds;
+            if (s >= 3) times.Add([total, ends[0], ends[1] - ends[0], ends[2] - ends[1], ends[3] - ends[2], ends[4] - ends[3]]);
         }
         double Median(int part) => times.Select(t => t[part]).Order().ElementAt(times.Count / 2);
         return new StepParts(Median(0), Median(1), Median(2), Median(3), Median(4), Median(5));
@@ -102,9 +94,8 @@ static class ProfileBenchmark
     }
 
     /// <summary>Floating-point operations of one step: 2 per multiply-add, backward twice the forward, both views.</summary>
-    static double StepFlops(PretrainOptions options, Conic.Data.ImageDataset train, int instances)
+    static double StepFlops(PretrainedModel model, PretrainOptions options, Conic.Data.ImageDataset train)
     {
-        using var model = PretrainedModel.Build(options, train, instances, CPU);
         // Every matrix parameter outside the backbone is a linear layer applied once per view (projector, classifier).
         var backboneParameters = model.Backbone.parameters().ToHashSet();
         long linear = model.Method.parameters().Where(p => p.dim() == 2 && !backboneParameters.Contains(p)).Sum(p => p.numel());

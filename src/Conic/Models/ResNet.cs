@@ -284,7 +284,7 @@ sealed class Bottleneck : Module<Tensor, Tensor>, IResidualBlock
     }
 }
 
-/// <summary>Convolutions that follow their input's precision: a bfloat16 input gets the float32 weights cast to bfloat16.</summary>
+/// <summary>Convolutions that follow their input's precision and layout: a bfloat16 input gets the float32 weights cast to bfloat16, a channels-last input gets them channels-last.</summary>
 static class MixedPrecision
 {
     /// <summary>The convolution in the input's precision and layout (see <see cref="ResNet.ComputesChannelsLast"/>).</summary>
@@ -296,12 +296,15 @@ static class MixedPrecision
     {
         // A channels-last input gets its weight in the same layout (a copy per call, small beside the activations),
         // so oneDNN runs its channels-last kernels and keeps the output so; parameters stay in PyTorch's layout.
-        if (input.dim() == 4 && input.shape[1] > 1 && input.stride(1) == 1)
+        if (IsChannelsLast(input))
             weight = ChannelsLast(weight);
         return functional.conv2d(input, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups);
     }
 
     public static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
+    // Channels adjacent and each pixel's channels together; a 1 × 1 map in PyTorch's layout has stride(1) == 1 too.
+    static bool IsChannelsLast(Tensor t) => t.dim() == 4 && t.shape[1] > 1 && t.stride(1) == 1 && t.stride(3) == t.shape[1];
 
     /// <summary>The 1×1 convolution and BatchNorm of a residual shortcut.</summary>
     public static Tensor Downsample(Sequential downsample, Tensor input)

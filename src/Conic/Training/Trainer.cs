@@ -221,15 +221,21 @@ public static class Trainer
 
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
     /// <param name="gradients">In a data-parallel run, averages the gradients over the ranks before the update.</param>
-    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate, GradientAverager? gradients = null)
+    /// <param name="finished">Called as each part ends, for profiling (bench profile).</param>
+    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate,
+                                  GradientAverager? gradients = null, Action<StepPart>? finished = null)
     {
         batch = batch with { LearningRate = learningRate };
         optimizer.ZeroGrad();
         var loss = method.TrainingStep(batch);
+        finished?.Invoke(StepPart.Forward);
         loss.Total.backward();
         gradients?.Average();
+        finished?.Invoke(StepPart.Backward);
         optimizer.Step(learningRate);
+        finished?.Invoke(StepPart.Optimizer);
         method.AfterOptimizerStep(batch, loss);
+        finished?.Invoke(StepPart.AfterStep);
         return loss;
     }
 
@@ -385,3 +391,6 @@ public static class Trainer
         return conflicts;
     }
 }
+
+/// <summary>The parts of <see cref="Trainer.Step"/>, in order (the backward includes averaging gradients over ranks).</summary>
+public enum StepPart { Forward, Backward, Optimizer, AfterStep }
