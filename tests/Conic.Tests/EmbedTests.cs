@@ -30,7 +30,7 @@ public class EmbedTests
         var row7 = csv[8].Split(',');
         Assert.Equal("7", row7[0]);
         Assert.Equal(dim + 1, row7.Length);
-        for (int c = 0; c < dim; c++) Assert.Equal(expectedValues[7 * dim + c], float.Parse(row7[c + 1], CultureInfo.InvariantCulture));
+        var csvRow7 = row7[1..].Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
 
         var npy = File.ReadAllBytes(prefix + ".npy");
         Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, npy[..8]);
@@ -39,6 +39,11 @@ public class EmbedTests
         Assert.Contains($"'shape': (20, {dim})", Encoding.ASCII.GetString(npy, 10, headerLength));
         var values = new float[20 * dim];
         Buffer.BlockCopy(npy, 10 + headerLength, values, 0, values.Length * 4);
-        Assert.Equal(expectedValues, values);
+        // The CSV and the .npy come from one process: the same numbers. The command chose its own convolution kernels
+        // (its start-up check), which may differ from the suite's, so it matches this process's features to rounding.
+        Assert.Equal(values[(7 * dim)..(8 * dim)], csvRow7);
+        for (int i = 0; i < values.Length; i++)
+            Assert.True(Math.Abs(values[i] - expectedValues[i]) <= 1e-5f * (1 + Math.Abs(expectedValues[i])),
+                $"feature {i}: {values[i]} written, {expectedValues[i]} computed here");
     }
 }
