@@ -35,6 +35,13 @@ public static class LinearProbe
 
         var generator = new Generator((ulong)options.Seed);
         var classifier = nn.Linear(train.shape[1], classCount);
+        // Start from zero, not from the global random state: that state depends on what ran before (a time-budgeted
+        // training takes a varying number of steps), and the same features must always give the same accuracy.
+        using (no_grad())
+        {
+            classifier.weight!.zero_();
+            classifier.bias!.zero_();
+        }
         using var optimizer = new Adam(classifier.parameters(), options.WeightDecay);
         long count = train.shape[0];
         long stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
