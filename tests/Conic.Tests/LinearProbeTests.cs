@@ -6,20 +6,23 @@ namespace Conic.Tests;
 
 public class LinearProbeTests
 {
-    /// <summary>Four Gaussian classes in 8-D; <paramref name="spread"/> against centres of scale 3 sets the overlap.</summary>
-    static (Tensor Features, Tensor Labels) Blobs(Tensor centres, int count, double spread)
+    /// <summary>
+    /// Four Gaussian classes in 8-D, 400 train and 400 test points; <paramref name="spread"/> against centres of scale 3
+    /// sets the overlap.
+    /// </summary>
+    static (Tensor Train, Tensor TrainLabels, Tensor Test, Tensor TestLabels) Blobs(double spread)
     {
-        var labels = arange(Kept(0), Kept(count), Kept(1), dtype: ScalarType.Int64).remainder(Kept(4));
-        return (centres.index_select(0, labels).add(randn(count, 8), Kept(spread)), labels);
+        manual_seed(0);
+        var centres = randn(4, 8).mul(Kept(3));
+        var labels = arange(Kept(0), Kept(400), Kept(1), dtype: ScalarType.Int64).remainder(Kept(4));
+        Tensor Points() => centres.index_select(0, labels).add(randn(400, 8), Kept(spread));
+        return (Points(), labels, Points(), labels);
     }
 
     [Fact]
     public void TheProbeLearnsSeparableClasses()
     {
-        manual_seed(0);
-        var centres = randn(4, 8).mul(Kept(3));
-        var (train, trainLabels) = Blobs(centres, 400, 0.5);
-        var (test, testLabels) = Blobs(centres, 200, 0.5);
+        var (train, trainLabels, test, testLabels) = Blobs(spread: 0.5);
 
         double accuracy = LinearProbe.Accuracy(train, trainLabels, test, testLabels, 4, new LinearProbeOptions());
         Assert.True(accuracy >= 0.95, $"accuracy {accuracy:P1} on separable classes (chance 25 %)");
@@ -28,10 +31,7 @@ public class LinearProbeTests
     [Fact]
     public void TheSameFeaturesGiveTheSameAccuracyWhateverRanBefore()
     {
-        manual_seed(0);
-        var centres = randn(4, 8).mul(Kept(3));
-        var (train, trainLabels) = Blobs(centres, 400, 4);
-        var (test, testLabels) = Blobs(centres, 400, 4);
+        var (train, trainLabels, test, testLabels) = Blobs(spread: 4);
         // A few steps only, so that a random starting point would still show in the predictions.
         var options = new LinearProbeOptions { Epochs = 1, MinimumSteps = 2, Seed = 3 };
 
