@@ -97,7 +97,7 @@ public class EndToEndTests
         var options = new PretrainOptions
         {
             DataPath = data, RunDirectory = run, Instances = 128, BatchSize = 32, Epochs = 3, WarmupEpochs = 1,
-            Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = CheckedArithmetic.Kernels,
+            Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = SuiteArithmetic.Kernels,
         };
         var splits = DatasetLoader.Load(data);
         using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null);
@@ -173,7 +173,7 @@ public class EndToEndTests
             var options = new PretrainOptions
             {
                 DataPath = data, RunDirectory = Path.Combine(data, name), Instances = 64, BatchSize = 16, Epochs = 2, WarmupEpochs = 1,
-                Threads = 1, MonitorEvery = 1, Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = CheckedArithmetic.Kernels,
+                Threads = 1, MonitorEvery = 1, Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = SuiteArithmetic.Kernels,
             };
             using var model = Trainer.Pretrain(options, splits.Train, TextWriter.Null, monitor: monitor == null ? null : monitor.Measure);
             return model.Backbone.state_dict()["layer4.1.conv2.weight"].clone();
@@ -201,7 +201,7 @@ public class EndToEndTests
             var options = new PretrainOptions
             {
                 DataPath = data, RunDirectory = Path.Combine(data, $"run-{runs++}"), Instances = 64, BatchSize = 16, Epochs = epochs,
-                WarmupEpochs = 1, Threads = 1, MonitorEvery = 0, Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = CheckedArithmetic.Kernels,
+                WarmupEpochs = 1, Threads = 1, MonitorEvery = 0, Backbone = new Models.BackboneOptions { Width = 4 }, Kernels = SuiteArithmetic.Kernels,
             };
             long before = TorchSharp.DisposeScopeManager.Statistics.CreatedOutsideScopeCount;
             using (Trainer.Pretrain(options, splits.Train, TextWriter.Null)) { }
