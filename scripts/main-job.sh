@@ -25,7 +25,7 @@ if ! /sbin/ldconfig -p 2>/dev/null | grep 'libtcmalloc_minimal\.so\.4 ' >/dev/nu
 fi
 
 # Two data-parallel processes of one thread each train ~1.5x the images of one process with two threads on a 2-core CPU
-# (README, "Training over processes"); one process where Open MPI cannot be installed or there is one core.
+# (docs/distributed/README.md); one process where Open MPI cannot be installed or there is one core.
 ranks=()
 if (( $(nproc) >= 2 )) && [[ " $* " != *" --processes "* ]]; then
   if install_open_mpi; then ranks=(--processes 2); else echo "note: Open MPI could not be installed; training in one process" >&2; fi

@@ -26,6 +26,16 @@ public class MemoryAllocatorTests
         Assert.Equal(expected, MemoryAllocator.Identify(maps));
     }
 
+    [Theory]
+    [InlineData("./conic", "/usr/bin/dotnet", "Conic.Cli", "then ./conic preloads it")]
+    [InlineData(null, "/root/.dotnet/tools/conic", "Conic.Cli", "then start with LD_PRELOAD=libtcmalloc_minimal.so.4 conic ...")]
+    [InlineData(null, "/usr/share/dotnet/dotnet", "MyApp", "then start with LD_PRELOAD=libtcmalloc_minimal.so.4 dotnet MyApp.dll ...")]
+    public void TheGlibcHintNamesTheProgramThatWasStarted(string? launcher, string processPath, string entryAssembly, string expected)
+    {
+        Assert.EndsWith(expected + ")", MemoryAllocator.Describe("glibc", launcher, processPath, entryAssembly));
+        Assert.Equal("tcmalloc", MemoryAllocator.Describe("tcmalloc", launcher, processPath, entryAssembly));
+    }
+
     [TcmallocFact]
     public void PreloadedTcmallocIsReportedAndTrainsTheSameNumbersAsGlibc()
     {

@@ -31,7 +31,7 @@ public static class ConicLosses
 
     /// <summary>
     /// Classes per chunk for V views: a [V, chunk] block of about <see cref="ChunkLogits"/> floats, which stays in the
-    /// CPU's cache between the matrix product that makes it and the softmax that reads it (bench/, README).
+    /// CPU's cache between the matrix product that makes it and the softmax that reads it (bench/, docs/performance).
     /// </summary>
     public static long AutomaticChunkSize(long views) => Math.Max(64, ChunkLogits / Math.Max(1, views));
 

@@ -20,7 +20,7 @@ public enum ConsistencyTarget
     Features,
 }
 
-/// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (README).</summary>
+/// <summary>ConIC's settings. Defaults start from PIC (Cao et al. 2020) and were tuned on Fashion-MNIST (docs/results.md).</summary>
 public sealed record ConicOptions : MethodSettings
 {
     /// <summary>τ in cos(z, w_i) / τ.</summary>
@@ -298,7 +298,7 @@ public sealed class ConicMethod : SslMethod
     /// <summary>
     /// Auto materialises the logits while they are small (up to <see cref="MaterializedLogitsLimit"/> floats, 32 MB):
     /// there one big product beats the chunked head's extra pass; beyond it the chunked head wins and its memory
-    /// stays flat (bench/, README).
+    /// stays flat (bench/, docs/performance).
     /// </summary>
     bool Materialize(long views) => _options.ClassifierHead switch
     {

@@ -10,7 +10,7 @@ public enum OptimizerKind { Sgd, Lars }
 /// <summary>A method's own learning rate (for batch 256), optimiser and weight decay, used where the run does not set them.</summary>
 public sealed record TrainingDefaults(double LearningRate, OptimizerKind Optimizer, double WeightDecay)
 {
-    /// <summary>SGD at 0.12 (the Fashion-MNIST sweep in the README), weight decay 5e-4.</summary>
+    /// <summary>SGD at 0.12 (the Fashion-MNIST sweep in docs/results.md), weight decay 5e-4.</summary>
     public static readonly TrainingDefaults Sgd = new(0.12, OptimizerKind.Sgd, 5e-4);
 }
 

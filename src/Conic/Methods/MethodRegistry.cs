@@ -2,7 +2,7 @@ namespace Conic.Methods;
 
 /// <summary>
 /// Every pretraining method. To add one: a file with the method, its settings record and its
-/// <see cref="MethodDefinition"/>; its line here; a test ("Adding a method" in the README).
+/// <see cref="MethodDefinition"/>; its line here; a test ("Adding a method" in docs/layout.md).
 /// </summary>
 public static class MethodRegistry
 {

@@ -10,15 +10,24 @@ namespace Conic.Runtime;
 /// </summary>
 public static class MemoryAllocator
 {
+    /// <summary>Set by the repository's <c>./conic</c> launcher, which preloads tcmalloc where it is installed.</summary>
+    public const string LauncherVariable = "CONIC_LAUNCHER";
+
+    /// <summary>The allocator for the training log; under glibc, how to get tcmalloc for the program this process runs as.</summary>
+    public static string Describe() => Describe(Current(), Environment.GetEnvironmentVariable(LauncherVariable), Environment.ProcessPath,
+                                                System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name);
+
     /// <summary>
-    /// The allocator for the training log; under glibc, how to get tcmalloc (the `conic` launcher preloads it where installed).
+    /// <paramref name="launcher"/>: the launcher that started the process, if any; otherwise the hint names the
+    /// program itself (the installed tool's <c>conic</c>, or <c>dotnet App.dll</c> for an application on the library).
     /// </summary>
-    public static string Describe()
+    public static string Describe(string allocator, string? launcher, string? processPath, string? entryAssembly)
     {
-        string allocator = Current();
-        return allocator != "glibc" ? allocator
-            : "glibc malloc (CPU training runs about twice as fast with tcmalloc: 'sudo apt-get install libtcmalloc-minimal4', " +
-              "then ./conic preloads it, or start with LD_PRELOAD=libtcmalloc_minimal.so.4)";
+        if (allocator != "glibc") return allocator;
+        string program = Path.GetFileNameWithoutExtension(processPath) ?? "";
+        string start = !string.IsNullOrEmpty(launcher) ? $"then {launcher} preloads it"
+            : $"then start with LD_PRELOAD=libtcmalloc_minimal.so.4 {(program is "dotnet" or "" ? $"dotnet {entryAssembly ?? "App"}.dll" : program)} ...";
+        return $"glibc malloc (CPU training runs about twice as fast with tcmalloc: 'sudo apt-get install libtcmalloc-minimal4', {start})";
     }
 
     /// <summary>The allocator of this process: "tcmalloc" or "jemalloc" when one is loaded (preloaded), else "glibc".</summary>
