@@ -20,7 +20,7 @@ try
     // and a config-file name; Set applies one by its flag, as a command line would.
     var options = new PretrainOptions
     {
-        DataPath = data, RunDirectory = run, Epochs = 15, WarmupEpochs = 1, Instances = 1024, BatchSize = 32, MonitorEvery = 0,
+        DataPath = data, RunDirectory = run, Epochs = 15, WarmupEpochs = 1, Instances = Math.Min(1024, splits.Train.Count), BatchSize = 32, MonitorEvery = 0,
         Backbone = new() { Width = 8 },
     }.WithMethod("conic").Set("--lambda", "1");
 

@@ -125,6 +125,29 @@ public class ConfigTests
         }
     }
 
+    [Fact]
+    public void AConfigNamesOptionsAsTheFlagsDo()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"conic-{Guid.NewGuid():N}.yaml");
+        // The augmentation preset is applied first wherever it stands, so the brightness after it refines it.
+        File.WriteAllText(path, "brightness: 0.3\nmethod: swav\nlr: 0.1\nbatch-size: 32\nswav-prototypes: 50\nwidth: 8\n" +
+                                "augmentation: grayscale\nsync-bn: on\nrun: runs/flags\nseed: 3\n");
+        var read = ConfigFile.Read(path);
+        var expected = new PretrainOptions { RunDirectory = "runs/flags", Seed = 3 }.WithMethod("swav").Set("--augmentation", "grayscale")
+            .Set("--brightness", "0.3").Set("--lr", "0.1").Set("--batch-size", "32").Set("--swav-prototypes", "50").Set("--width", "8").Set("--sync-bn", "on");
+        Assert.Equal(JsonSerializer.Serialize(expected, RunJson.Options), JsonSerializer.Serialize(read, RunJson.Options));
+        Assert.Equal(0.3, read.Augmentation.Brightness);
+
+        File.WriteAllText(path, "method: swav\nlambda: 2\n");
+        var otherMethods = Assert.Throws<ConicException>(() => ConfigFile.Read(path));
+        Assert.Equal($"{path}: --lambda: a setting of method conic, not of swav (give --method conic)", otherMethods.Message);
+        File.WriteAllText(path, "lr: fast\n");
+        Assert.StartsWith($"{path}: --lr: ", Assert.Throws<ConicException>(() => ConfigFile.Read(path)).Message);
+        File.WriteAllText(path, "lr-typo: 0.1\n");
+        Assert.Contains("lr-typo", Assert.Throws<ConicException>(() => ConfigFile.Read(path)).Message);
+        File.Delete(path);
+    }
+
     [Theory]
     [InlineData("method: nosuch", "'nosuch' is not a method (known: conic,")]
     [InlineData("method: 5", "'method' must be a method's name")]

@@ -7,9 +7,10 @@ using YamlDotNet.RepresentationModel;
 namespace Conic.Training;
 
 /// <summary>
-/// <c>--config FILE</c>: pretraining options from YAML (.yaml, .yml) or JSON, with the names config.json uses
+/// <c>--config FILE</c>: pretraining options from YAML (.yaml, .yml) or JSON, named as on the command line
+/// (<c>lr: 0.24</c>, <c>lambda: 1</c>, <c>batch-size: 32</c>, <c>run: runs/x</c>) or as config.json names them
 /// (snake_case; nested sections such as <c>conic:</c> or <c>augmentation:</c>), so any run's config.json is a valid
-/// config. Options left out keep their defaults; a name that is not an option is an error naming it.
+/// config. Options left out keep their defaults; a name that is neither is an error naming it.
 /// </summary>
 public static class ConfigFile
 {
@@ -24,18 +25,60 @@ public static class ConfigFile
             JsonNode? node = extension is ".yaml" or ".yml" ? FromYaml(File.ReadAllText(path)) : JsonNode.Parse(File.ReadAllText(path));
             var derived = node is JsonObject root ? DerivedKeys.Where(root.ContainsKey).ToDictionary(key => key, key => root[key]?.DeepClone()) : [];
             foreach (string key in derived.Keys) ((JsonObject)node!).Remove(key);
+            var flags = TakeFlags(node as JsonObject);
             var options = node.Deserialize<PretrainOptions>(Strict) ?? throw new JsonException("the file holds no options");
             CheckDerived(path, options, derived);
+            // As on the command line: presets (the augmentation) first, so that the settings they set can be refined.
+            foreach (var (flag, text) in flags.OrderByDescending(f => PretrainOptions.FindSetting(f.Flag, options.Method)?.AppliedFirst == true))
+                options = options.Set(flag, text);
             return options;
         }
         catch (JsonException e)
         {
             throw new ConicException($"{path}: not a valid config ({e.Message.Split('\n')[0]})");
         }
+        catch (ConicException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new ConicException($"{path}: {e.Message}");
+        }
         catch (YamlException e)
         {
             throw new ConicException($"{path}: not valid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message})");
         }
+    }
+
+    /// <summary>The names config.json uses at the top level (options and sections); any other name is read as a flag.</summary>
+    static readonly HashSet<string> JsonNames =
+        [.. JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject().Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
+
+    /// <summary>config.json's sections (<c>augmentation:</c>, <c>backbone:</c>, each method's); a flag of the same name (<c>--augmentation</c>) takes one value instead.</summary>
+    static readonly HashSet<string> JsonSections =
+        [.. JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject().Where(kv => kv.Value is JsonObject).Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
+
+    /// <summary>
+    /// Removes the keys named like command-line flags (without the dashes) and returns them as flags and values;
+    /// a key that is neither a flag nor a config.json name is left for the reader to refuse.
+    /// </summary>
+    static List<(string Flag, string Text)> TakeFlags(JsonObject? root)
+    {
+        var flags = new List<(string Flag, string Text)>();
+        if (root == null) return flags;
+        foreach (string key in root.Where(kv => !JsonNames.Contains(kv.Key) || JsonSections.Contains(kv.Key) && kv.Value is JsonValue).Select(kv => kv.Key).ToList())
+        {
+            string flag = "--" + key;
+            bool known = PretrainOptions.GeneralSettingGroups.Any(g => g.Settings.Any(s => s.Flag == flag)) ||
+                         PretrainOptions.AllMethodSettings().Any(m => m.Setting.Flag == flag);
+            if (!known) continue;
+            flags.Add((flag, root[key] switch
+            {
+                JsonValue value when value.TryGetValue(out bool on) => on ? "on" : "off",
+                JsonValue value when value.TryGetValue(out string? text) => text,
+                JsonValue value => value.ToJsonString(),
+                _ => throw new JsonException($"'{key}' takes one value, as {flag} does"),
+            }));
+            root.Remove(key);
+        }
+        return flags;
     }
 
     /// <summary>
