@@ -24,9 +24,18 @@ try
         Backbone = new() { Width = 8 },
     }.WithMethod("conic").Set("--lambda", "1");
 
-    // Pretrain, evaluate (weighted kNN and a linear probe on frozen features) and write report.md/report.html;
-    // run again with resume: true to continue from the checkpoint.
-    using var result = PretrainRun.Execute(options, splits, Console.Error, resume: true);
+    // Pretrain, evaluate (weighted kNN and a linear probe on frozen features) and write report.md/report.html on a
+    // worker thread. Ctrl+C cancels before the next step, leaving the run folder at its last finished epoch; running
+    // the sample again resumes it (resume: true) to the weights an uninterrupted run would have.
+    using var cancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+    var progress = new Progress<TrainingProgress>(p =>
+    {
+        if (p.Metrics is { } epoch)
+            Console.WriteLine($"epoch {epoch.Epoch}/{options.Epochs}: loss {epoch.Loss:F3}, {epoch.ImagesPerSecond:F0} images/s, {p.Remaining:hh\\:mm\\:ss} left");
+    });
+    using var result = await PretrainRun.ExecuteAsync(options, splits, progress, log: TextWriter.Null, resume: true, cancellation: cancel.Token);
+    foreach (string warning in result.Warnings) Console.Error.WriteLine($"warning: {warning}");  // e.g. no better than the pixels
     if (result.Evaluation is { } evaluation)
         Console.WriteLine($"kNN top-1 {evaluation.KnnTop1:P1}, linear probe {evaluation.LinearTop1:P1}, raw pixels {evaluation.RawPixelKnnTop1:P1}");
 
@@ -36,6 +45,11 @@ try
     Console.WriteLine($"embeddings: {features.shape[0]} x {features.shape[1]} (first image: " +
                       $"{string.Join(", ", features[0][..4].data<float>().Select(v => v.ToString("F3")))}, ...)");
     return 0;
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine($"cancelled: run the sample again to resume {run}");
+    return 130;
 }
 catch (ConicException e)
 {

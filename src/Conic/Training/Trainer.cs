@@ -25,8 +25,16 @@ public static class Trainer
     /// expected time; without it the budget counts from this call and leaves no time for evaluation.</param>
     /// <param name="processes">The ranks of a data-parallel run: each trains on its share of every (global) batch,
     /// gradients are averaged, rank 0 alone writes the run folder and monitors. Default: one process.</param>
+    /// <param name="progress">Told after every step and every epoch (<see cref="TrainingProgress"/>), on the training thread.</param>
+    /// <param name="cancellation">
+    /// Stops training before its next step with <see cref="OperationCanceledException"/>; the epoch under way is
+    /// dropped, so the run folder holds the last finished epoch, and <c>resume</c> continues to the weights of an
+    /// uninterrupted run. In a data-parallel run rank 0's token decides (every rank passes one, as every rank makes the
+    /// same calls).
+    /// </param>
     public static PretrainedModel Pretrain(PretrainOptions options, ImageDataset train, TextWriter log, bool resume = false,
-                                           Func<PretrainedModel, double>? monitor = null, RunBudget? budget = null, ProcessGroup? processes = null)
+                                           Func<PretrainedModel, double>? monitor = null, RunBudget? budget = null, ProcessGroup? processes = null,
+                                           IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         budget ??= new RunBudget(DateTime.UtcNow, _ => 0);
         processes ??= ProcessGroup.Single;
@@ -126,7 +134,7 @@ public static class Trainer
         var csv = processes.IsMain ? new MetricsCsv(folder.Metrics) : null;
         csv?.StartAfter(startEpoch);
         using var tensorBoard = processes.IsMain ? new TensorBoardWriter(folder.TensorBoard) : null;
-        var progress = new ProgressBar(log, budgeted ? null : options.Epochs, stepsPerEpoch);
+        var progressBar = new ProgressBar(log, budgeted ? null : options.Epochs, stepsPerEpoch);
         var trainingClock = Stopwatch.StartNew();
         double lastRate = schedule.RateAt(Math.Max(0, step - 1), spentSeconds);
         double Elapsed() => spentSeconds + trainingClock.Elapsed.TotalSeconds;
@@ -161,6 +169,14 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 using var input = prepared;
+                if (cancellation.CanBeCanceled && (processes.IsDistributed ? processes.FromMain(cancellation.IsCancellationRequested ? 1.0 : 0.0) == 1
+                                                                             : cancellation.IsCancellationRequested))
+                {
+                    log.WriteLine($"cancelled in epoch {epoch} after {sums.Steps} of its steps: the run folder holds epoch {epoch - 1}; resume to continue");
+                    optimizer.Dispose();
+                    model.Dispose();
+                    throw new OperationCanceledException(cancellation);
+                }
                 double elapsed = budgeted ? SharedElapsed() : Elapsed();
                 if (schedule.IsOver(step, elapsed)) break;
                 double rate = schedule.RateAt(step, elapsed);
@@ -169,8 +185,10 @@ public static class Trainer
                 if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, rate));
                 lastRate = rate;
                 step++;
-                progress.Update(epoch, sums.Steps, sums.MeanLoss, sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds,
-                                Remaining(clock.Elapsed.TotalSeconds, sums.Steps));
+                double imagesPerSecond = sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds;
+                var left = Remaining(clock.Elapsed.TotalSeconds, sums.Steps);
+                progressBar.Update(epoch, sums.Steps, sums.MeanLoss, imagesPerSecond, left);
+                progress?.Report(new TrainingProgress(epoch, sums.Steps, stepsPerEpoch, step, sums.MeanLoss, imagesPerSecond, left));
             }
 
             if (sums.Steps == 0)
@@ -199,8 +217,9 @@ public static class Trainer
             // which the checkpoint holds, is shared again once an epoch, so no drift outlives an epoch.
             if (processes.IsDistributed) state.ShareFromMain(resumed: false);
             state.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds));
-            var remaining = budgeted ? Remaining(seconds, sums.Steps) : progress.Remaining(epoch, clock.Elapsed.TotalSeconds);
-            progress.EndEpoch(metrics, remaining);
+            var remaining = budgeted ? Remaining(seconds, sums.Steps) : progressBar.Remaining(epoch, clock.Elapsed.TotalSeconds);
+            progressBar.EndEpoch(metrics, remaining);
+            progress?.Report(new TrainingProgress(epoch, sums.Steps, stepsPerEpoch, step, metrics.Loss, metrics.ImagesPerSecond, remaining, metrics));
         }
         if (budgeted) log.WriteLine($"time budget: trained {step} steps ({(double)step / stepsPerEpoch:F1} epochs) in {Elapsed() / 60:F1} min");
         optimizer.Dispose();

@@ -33,8 +33,12 @@ public static class PretrainRun
     /// <param name="report">Write report.md and report.html.</param>
     /// <param name="startedUtc">When the run started, data loading included: a <c>--time-budget</c> counts from there (default: now).</param>
     /// <param name="processes">The ranks of a data-parallel run; rank 0 alone evaluates and reports.</param>
+    /// <param name="progress">Told after every training step and epoch (<see cref="TrainingProgress"/>), on the training thread.</param>
+    /// <param name="cancellation">Stops the run (<see cref="OperationCanceledException"/>) before its next step, or before
+    /// evaluation; the run folder stays consistent and <paramref name="resume"/> continues it (<see cref="Trainer.Pretrain"/>).</param>
     public static PretrainRunResult Execute(PretrainOptions options, DatasetSplits data, TextWriter log, bool resume = false, bool evaluate = true,
-                                            bool report = true, DateTime? startedUtc = null, ProcessGroup? processes = null)
+                                            bool report = true, DateTime? startedUtc = null, ProcessGroup? processes = null,
+                                            IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         processes ??= ProcessGroup.Single;
         bool evaluable = evaluate && data.Test?.Labels != null && data.Train.Labels != null;
@@ -42,7 +46,7 @@ public static class PretrainRun
                                    model => (evaluable ? Evaluator.EstimateSeconds(model, data, EvaluationThreads(options, processes)) : 0) +
                                             (report ? ReportSeconds(data) : 0));
         var model = Trainer.Pretrain(options, data.Train, log, resume, KnnMonitor.Create(data, options.Seed) is { } monitor ? monitor.Measure : null,
-                                     budget, processes);
+                                     budget, processes, progress, cancellation);
         if (processes.IsDistributed)
         {
             // Training is over: the ranks leave MPI, the others exit, and rank 0 evaluates alone on all of the cores.
@@ -52,6 +56,7 @@ public static class PretrainRun
         }
         try
         {
+            cancellation.ThrowIfCancellationRequested();
             EvaluationResult? evaluation = null;
             if (evaluable)
                 evaluation = Evaluator.EvaluateRun(model, options.RunDirectory, data, log);
@@ -72,4 +77,14 @@ public static class PretrainRun
             throw;
         }
     }
+
+    /// <summary>
+    /// <see cref="Execute"/> on a worker thread, for UI and service code: <paramref name="progress"/> gets every step and
+    /// epoch, <paramref name="cancellation"/> stops the run before its next step with the run folder consistent (the
+    /// task ends cancelled; run again with <paramref name="resume"/> to continue), and <paramref name="log"/> is optional.
+    /// </summary>
+    public static Task<PretrainRunResult> ExecuteAsync(PretrainOptions options, DatasetSplits data, IProgress<TrainingProgress>? progress = null,
+                                                       TextWriter? log = null, bool resume = false, bool evaluate = true, bool report = true,
+                                                       CancellationToken cancellation = default) =>
+        Task.Run(() => Execute(options, data, log ?? TextWriter.Null, resume, evaluate, report, progress: progress, cancellation: cancellation), cancellation);
 }
