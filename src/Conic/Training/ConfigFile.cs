@@ -47,13 +47,17 @@ public static class ConfigFile
         }
     }
 
+    static readonly JsonObject DefaultJson = JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject();
+
     /// <summary>The names config.json uses at the top level (options and sections); any other name is read as a flag.</summary>
-    static readonly HashSet<string> JsonNames =
-        [.. JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject().Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
+    static readonly HashSet<string> JsonNames = [.. DefaultJson.Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
 
     /// <summary>config.json's sections (<c>augmentation:</c>, <c>backbone:</c>, each method's); a flag of the same name (<c>--augmentation</c>) takes one value instead.</summary>
-    static readonly HashSet<string> JsonSections =
-        [.. JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject().Where(kv => kv.Value is JsonObject).Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
+    static readonly HashSet<string> JsonSections = [.. DefaultJson.Where(kv => kv.Value is JsonObject).Select(kv => kv.Key), .. Methods.MethodRegistry.Names];
+
+    /// <summary>Every pretraining flag, of every method.</summary>
+    static readonly HashSet<string> Flags =
+        [.. PretrainOptions.GeneralSettingGroups.SelectMany(g => g.Settings).Select(s => s.Flag), .. PretrainOptions.AllMethodSettings().Select(m => m.Setting.Flag)];
 
     /// <summary>
     /// Removes the keys named like command-line flags (without the dashes) and returns them as flags and values;
@@ -66,9 +70,7 @@ public static class ConfigFile
         foreach (string key in root.Where(kv => !JsonNames.Contains(kv.Key) || JsonSections.Contains(kv.Key) && kv.Value is JsonValue).Select(kv => kv.Key).ToList())
         {
             string flag = "--" + key;
-            bool known = PretrainOptions.GeneralSettingGroups.Any(g => g.Settings.Any(s => s.Flag == flag)) ||
-                         PretrainOptions.AllMethodSettings().Any(m => m.Setting.Flag == flag);
-            if (!known) continue;
+            if (!Flags.Contains(flag)) continue;
             flags.Add((flag, root[key] switch
             {
                 JsonValue value when value.TryGetValue(out bool on) => on ? "on" : "off",

@@ -169,8 +169,7 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 using var input = prepared;
-                if (cancellation.CanBeCanceled && (processes.IsDistributed ? processes.FromMain(cancellation.IsCancellationRequested ? 1.0 : 0.0) == 1
-                                                                             : cancellation.IsCancellationRequested))
+                if (CancellationRequested(cancellation, processes))
                 {
                     log.WriteLine($"cancelled in epoch {epoch} after {sums.Steps} of its steps: the run folder holds epoch {epoch - 1}; resume to continue");
                     optimizer.Dispose();
@@ -227,6 +226,11 @@ public static class Trainer
         model.UseEvaluationArithmetic();
         return model;
     }
+
+    /// <summary>Whether to stop before the next step: rank 0's token decides for all ranks (one broadcast per step, only for a cancellable token).</summary>
+    static bool CancellationRequested(CancellationToken cancellation, ProcessGroup processes) =>
+        cancellation.CanBeCanceled && (processes.IsDistributed ? processes.FromMain(cancellation.IsCancellationRequested ? 1.0 : 0.0) == 1
+                                                               : cancellation.IsCancellationRequested);
 
     /// <summary>
     /// What averages <paramref name="method"/>'s gradients over <paramref name="processes"/>: the groups of its row-sharded
