@@ -16,12 +16,17 @@ static class ParseErrors
         string? unknown = parsed.UnmatchedTokens.FirstOrDefault();
         if (unknown == null) return $"{OneLine(parsed.Errors[0].Message)} (see {name} --help)";
         if (command is RootCommand && !unknown.StartsWith('-'))
-            return $"'{unknown}' is not a conic command ({string.Join(", ", command.Subcommands.Select(c => c.Name))}; see conic --help)";
+            return $"'{unknown}' is not a conic command ({Suggestion(unknown, command.Subcommands.Select(c => c.Name))}" +
+                   $"commands: {string.Join(", ", command.Subcommands.Select(c => c.Name))}; see conic --help)";
         if (!unknown.StartsWith('-')) return $"'{unknown}': an argument no option takes (each option takes one value; see {name} --help)";
-        var nearest = command.Options.SelectMany(o => o.Aliases.Append(o.Name))
-            .Select(option => (option, distance: EditDistance(unknown, option))).MinBy(o => o.distance);
-        string suggestion = nearest.distance <= Math.Max(2, unknown.Length / 4) ? $"did you mean {nearest.option}? " : "";
-        return $"{unknown}: unknown option for '{name}' ({suggestion}see {name} --help)";
+        return $"{unknown}: unknown option for '{name}' ({Suggestion(unknown, command.Options.SelectMany(o => o.Aliases.Append(o.Name)))}see {name} --help)";
+    }
+
+    /// <summary>"did you mean X? " for the nearest of <paramref name="known"/> when it is near enough to be a slip, else "".</summary>
+    static string Suggestion(string unknown, IEnumerable<string> known)
+    {
+        var nearest = known.Select(name => (name, distance: EditDistance(unknown, name))).MinBy(n => n.distance);
+        return nearest.name != null && nearest.distance <= Math.Max(2, unknown.Length / 4) ? $"did you mean {nearest.name}? " : "";
     }
 
     static string OneLine(string message) => string.Join(" ", message.Split((char[])['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

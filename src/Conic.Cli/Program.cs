@@ -18,6 +18,7 @@ var root = new RootCommand("conic - self-supervised image encoders for .NET (Con
     FinetuneCommand.CreateProbe(),
     TransferCommand.Create(),
 };
+CommandHelp.Install(root);
 if (args.Length == 0)
 {
     root.Parse("--help").Invoke();
@@ -25,7 +26,7 @@ if (args.Length == 0)
 }
 
 var parsed = root.Parse(args);
-if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Invocation.SynchronousCommandLineAction { ClearsParseErrors: true })
 {
     Console.Error.WriteLine($"error: {ParseErrors.Describe(parsed)}");
     return 2;

@@ -1,144 +1,84 @@
 using System.CommandLine;
-using System.CommandLine.Help;
-using System.CommandLine.Invocation;
 using Conic.Configuration;
-using Conic.Methods;
-using Conic.Training;
 
 namespace Conic.Cli;
 
 /// <summary>
-/// The pretraining settings (declared next to the records they set) as System.CommandLine options of a command, how
-/// the given ones change <see cref="PretrainOptions"/>, and that command's <c>--help</c>, grouped as common, data,
-/// backbone, augmentation and the chosen method.
+/// Settings (declared next to the records they set) as System.CommandLine options of a command, how the given ones
+/// change the record, and the command's <c>--help</c> grouped as the record groups its settings, with the values the
+/// command line gives. Pretraining and fine-tuning commands are built on it alike.
 /// </summary>
-sealed class SettingOptions
+/// <typeparam name="T">The settings record: <c>PretrainOptions</c>, <c>FinetuneOptions</c>.</typeparam>
+sealed class SettingOptions<T> where T : new()
 {
     readonly Dictionary<string, Option<string[]>> _options = new();
-    readonly bool _withMethods;
+    readonly Func<T, IReadOnlyList<(string Title, Settings<T> Settings)>> _groups;
+    readonly Func<T, string, string, T> _set;
 
-    /// <param name="withMethods">Whether the method and its settings are options (pretrain), or set per entry (compare).</param>
-    public SettingOptions(Command command, bool withMethods)
+    /// <param name="settings">Every setting the command takes, whatever the record's value (all methods' settings, say).</param>
+    /// <param name="groups">The settings of a record's value, grouped as its help shows them.</param>
+    /// <param name="set">Sets one flag (default: the setting of that flag among the groups), for records with their own errors.</param>
+    public SettingOptions(Command command, IEnumerable<Setting<T>> settings, Func<T, IReadOnlyList<(string Title, Settings<T> Settings)>> groups,
+                          Func<T, string, string, T>? set = null)
     {
-        _withMethods = withMethods;
-        var settings = PretrainOptions.GeneralSettingGroups.SelectMany(g => g.Settings)
-            .Concat(withMethods ? PretrainOptions.AllMethodSettings().Select(m => m.Setting) : []);
-        foreach (var setting in settings.Where(s => withMethods || s.Flag != PretrainOptions.MethodFlag))
+        _groups = groups;
+        _set = set ?? ((owner, flag, text) => groups(owner).SelectMany(g => g.Settings).First(s => s.Flag == flag).Apply(owner, text));
+        foreach (var setting in settings)
         {
             if (_options.ContainsKey(setting.Flag)) continue;  // settings shared by two methods (MoCo v1 and v2)
-            // Given twice, the last value counts (as scripts that append a flag expect).
-            var option = new Option<string[]>(setting.Flag) { HelpName = setting.ValueName, Description = setting.Help, Arity = ArgumentArity.OneOrMore };
+            // Given twice, the last value counts (as scripts that append a flag expect); a switch may stand alone.
+            var option = new Option<string[]>(setting.Flag)
+            {
+                HelpName = setting.IsSwitch ? null : setting.ValueName, Description = setting.Help,
+                Arity = setting.IsSwitch ? ArgumentArity.ZeroOrMore : ArgumentArity.OneOrMore,
+            };
             _options[setting.Flag] = option;
             command.Add(option);
         }
     }
 
-    /// <summary>The value given for <paramref name="flag"/>, or null.</summary>
+    /// <summary>The value given for <paramref name="flag"/> ("" for a bare switch), or null.</summary>
     public string? Given(ParseResult result, string flag) =>
-        _options.TryGetValue(flag, out var option) && result.GetResult(option) != null ? result.GetValue(option)![^1] : null;
+        _options.TryGetValue(flag, out var option) && result.GetResult(option) != null ? result.GetValue(option)!.LastOrDefault("") : null;
 
     /// <summary>The given settings applied to <paramref name="start"/>: a method or preset first, then the settings that refine it.</summary>
-    public PretrainOptions Apply(ParseResult result, PretrainOptions start)
+    public T Apply(ParseResult result, T start)
     {
-        var given = _options.Where(o => result.GetResult(o.Value) != null).Select(o => (Flag: o.Key, Value: result.GetValue(o.Value)![^1])).ToList();
-        var first = PretrainOptions.SettingGroups(start.MethodDefinition).SelectMany(g => g.Settings).Where(s => s.AppliedFirst).Select(s => s.Flag).ToHashSet();
+        var given = _options.Keys.Select(flag => (Flag: flag, Value: Given(result, flag))).Where(g => g.Value != null).ToList();
+        var first = _groups(start).SelectMany(g => g.Settings).Where(s => s.AppliedFirst).Select(s => s.Flag).ToHashSet();
         var options = start;
-        foreach (var (flag, value) in given.OrderBy(g => first.Contains(g.Flag) ? 0 : 1)) options = options.Set(flag, value);
+        foreach (var (flag, value) in given.OrderBy(g => first.Contains(g.Flag) ? 0 : 1)) options = _set(options, flag, value!);
         return options;
     }
 
-    /// <summary>Replaces the command's help with one grouped by settings, showing the values <paramref name="current"/> gives.</summary>
-    public void UseGroupedHelp(Command command, string summary, Func<ParseResult, PretrainOptions> current, params Option[] commandOptions)
-    {
-        // The root's --help reaches every command; this command's own takes its place here.
-        command.Add(new HelpOption { Action = new GroupedHelp(this, command, summary, current, commandOptions) });
-    }
-
-    sealed class GroupedHelp(SettingOptions owner, Command command, string summary, Func<ParseResult, PretrainOptions> current, Option[] commandOptions)
-        : SynchronousCommandLineAction
-    {
-        public override bool ClearsParseErrors => true;
-
-        public override int Invoke(ParseResult result)
+    /// <summary>
+    /// The command's help: <paramref name="summary"/>, the settings by group with the values <paramref name="current"/>
+    /// gives (the defaults when the command line does not parse), then the command's own options.
+    /// </summary>
+    /// <param name="titled">A group's title as shown, given the current value (the method group names the method).</param>
+    /// <param name="closing">Sections after the settings, before the command's own options.</param>
+    public void UseGroupedHelp(Command command, string summary, Func<ParseResult, T> current, Option[] commandOptions,
+                               Func<T, string, string>? titled = null, Func<T, IEnumerable<CommandHelp.Section>>? closing = null) =>
+        CommandHelp.Use(command, summary, result =>
         {
-            PretrainOptions options;
+            T options;
             try
             {
                 options = current(result);
             }
             catch (ConicException)
             {
-                options = new PretrainOptions();
+                options = new T();
             }
-            var text = new HelpText(Console.Out);
-            text.Line($"usage: conic {command.Name} [options]");
-            text.Line();
-            text.Paragraph(summary);
-            foreach (var (title, settings) in PretrainOptions.SettingGroups(options.MethodDefinition))
-            {
-                var shown = settings.Where(s => owner._options.ContainsKey(s.Flag)).ToList();
-                if (shown.Count == 0) continue;
-                text.Line();
-                text.Line(title.StartsWith("method", StringComparison.Ordinal) ? $"{title}: {options.MethodDefinition.Summary}" : $"{title}:");
-                foreach (var setting in shown)
-                {
-                    string value = setting.Current(options);
-                    text.Option($"{setting.Flag} {setting.ValueName}", setting.Help + (value.Length > 0 ? $" (default: {value})" : ""));
-                }
-            }
-            if (owner._withMethods)
-            {
-                text.Line();
-                text.Paragraph($"other methods: {string.Join(", ", MethodRegistry.Names.Where(n => n != options.Method))}; " +
-                               $"'conic {command.Name} --method NAME --help' lists a method's settings.");
-            }
-            text.Line();
-            text.Line($"{command.Name}:");
-            foreach (var option in commandOptions)
-                text.Option(option.HelpName is string value ? $"{option.Name} {value}" : option.Name, option.Description ?? "");
-            text.Option("-h, --help", "show this help");
-            return 0;
-        }
-    }
+            var sections = _groups(options).Select(group => new CommandHelp.Section(
+                titled?.Invoke(options, group.Title) ?? group.Title,
+                group.Settings.Where(s => _options.ContainsKey(s.Flag)).Select(s => Row(s, options)).ToList()));
+            return [.. sections, .. closing?.Invoke(options) ?? [], CommandHelp.OptionsSection(command.Name, commandOptions)];
+        });
 
-    /// <summary>Help lines with the descriptions wrapped to the terminal (100 columns when not a terminal).</summary>
-    sealed class HelpText(TextWriter output)
+    static (string, string) Row(Setting<T> setting, T options)
     {
-        const int Left = 32;
-        readonly int _width = Console.IsOutputRedirected ? 100 : Math.Max(60, Console.WindowWidth);
-
-        public void Line(string text = "") => output.WriteLine(text);
-
-        public void Paragraph(string text)
-        {
-            foreach (string line in Wrap(text, _width)) output.WriteLine(line);
-        }
-
-        public void Option(string left, string description)
-        {
-            var lines = Wrap(description, _width - Left).ToList();
-            string start = $"  {left}";
-            if (start.Length >= Left) output.WriteLine(start);
-            for (int i = 0; i < lines.Count; i++)
-                output.WriteLine((i == 0 && start.Length < Left ? start.PadRight(Left) : new string(' ', Left)) + lines[i]);
-        }
-
-        static IEnumerable<string> Wrap(string text, int width)
-        {
-            foreach (string paragraph in text.Split('\n'))
-            {
-                var line = new System.Text.StringBuilder();
-                foreach (string word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                {
-                    if (line.Length > 0 && line.Length + 1 + word.Length > width)
-                    {
-                        yield return line.ToString();
-                        line.Clear();
-                    }
-                    line.Append(line.Length > 0 ? " " : "").Append(word);
-                }
-                yield return line.ToString();
-            }
-        }
+        string value = setting.Current(options);
+        return (setting.IsSwitch ? setting.Flag : $"{setting.Flag} {setting.ValueName}", setting.Help + (value.Length > 0 ? $" (default: {value})" : ""));
     }
 }

@@ -64,7 +64,7 @@ public class ClassificationFinetuneTests
         string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 4);
         var (exitCode, _, stderr) = CliRunner.Run("finetune", "--task", "classification", "--run", "none", "--data", data, "--label-fraction", "1.5");
         Assert.Equal(2, exitCode);
-        Assert.EndsWith("error: --label-fraction must be in (0, 1]", stderr.Trim());
+        Assert.EndsWith("error: --label-fraction: 1.5 must be in (0, 1]", stderr.Trim());
         (exitCode, _, stderr) = CliRunner.Run("finetune", "--task", "segmentation", "--run", "none", "--data", data, "--label-fraction", "0.1");
         Assert.Equal(2, exitCode);
         Assert.EndsWith("error: --label-fraction is for --task classification", stderr.Trim());
@@ -91,5 +91,18 @@ public class ClassificationFinetuneTests
         (exitCode, _, stderr) = CliRunner.Run("pretrain", "--method", "supervised", "--data", unlabelled, "--run", Path.Combine(unlabelled, "run"), "--epochs", "1", "--threads", "1");
         Assert.Equal(2, exitCode);
         Assert.Contains("--method supervised needs labelled images", stderr);
+    }
+
+    [Theory]
+    [InlineData(new string[] { "--freeze-backbone" }, true)]
+    [InlineData(new string[] { "--freeze-backbone", "off" }, false)]
+    [InlineData(new string[0], false)]
+    public void FreezeBackboneIsASwitch(string[] flag, bool frozen)
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 16, testCount: 4);
+        string output = Path.Combine(data, "switch");
+        var (exitCode, _, stderr) = CliRunner.Run([.. CliRunner.Finetune("classification", data, "none", output, epochs: 1), .. flag]);
+        Assert.True(exitCode == 0, stderr);
+        Assert.Equal(frozen, Training.RunJson.Read<Transfer.FinetuneOptions>(new Runtime.RunFolder(output).Config).FreezeBackbone);
     }
 }

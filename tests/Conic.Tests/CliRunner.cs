@@ -42,7 +42,7 @@ static class CliRunner
 
     /// <summary>The arguments of a small, fast fine-tune (width-4 backbone for --run none, batch 8, one thread).</summary>
     public static string[] Finetune(string task, string data, string run, string output, int epochs) =>
-        ["finetune", "--task", task, "--run", run, "--data", data, "--out", output, "--epochs", epochs.ToString(), "--batch-size", "8", "--threads", "1", "--width", "4"];
+        ["finetune", "--task", task, "--run", run, "--data", data, "--out", output, "--epochs", epochs.ToString(), "--batch-size", "8", "--threads", "1", "--width", "4", "--precision", "fp32"];
 }
 
 /// <summary>

@@ -52,4 +52,51 @@ public class CliTests
         Assert.Equal(2, exitCode);
         Assert.StartsWith("error: 'train' is not a conic command", OnlyLine(stderr));
     }
+
+    public static TheoryData<string> Commands =>
+        new() { "pretrain", "eval", "compare", "report", "curves", "embed", "export", "cache", "make-scenes", "finetune", "probe", "transfer" };
+
+    [Theory]
+    [MemberData(nameof(Commands))]
+    public void EveryCommandsHelpIsWrappedAndListsItsOptions(string command)
+    {
+        var (exitCode, stdout, _) = CliRunner.Run(command, "--help");
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith($"usage: conic {command} [options]", stdout);
+        Assert.Contains("-h, --help", stdout);
+        string longest = stdout.Split('\n').MaxBy(line => line.TrimEnd().Length)!.TrimEnd();
+        Assert.True(longest.Length <= 100, $"a line of {longest.Length} characters: {longest}");
+    }
+
+    [Fact]
+    public void TheCommandListIsWrappedToo()
+    {
+        var (exitCode, stdout, _) = CliRunner.Run("--help");
+        Assert.Equal(0, exitCode);
+        foreach (string command in Commands) Assert.Matches($"(?m)^  {command} ", stdout);
+        Assert.True(stdout.Split('\n').All(line => line.TrimEnd().Length <= 100));
+    }
+
+    [Fact]
+    public void FinetuneHelpGroupsItsSettingsAndProbeLeavesOutWhatItFixes()
+    {
+        var (_, finetune, _) = CliRunner.Run("finetune", "--help");
+        foreach (string heading in new[] { "task:", "training:", "random backbone (--run none):", "finetune:" })
+            Assert.Matches($"(?m)^{System.Text.RegularExpressions.Regex.Escape(heading)}$", finetune);
+        Assert.Matches(@"(?m)^  --time-budget TIME\s", finetune);
+        Assert.Matches(@"(?m)^  --freeze-backbone\s", finetune);
+        Assert.Contains("(default: 0.05)", finetune);
+        var (_, probe, _) = CliRunner.Run("probe", "--help");
+        Assert.DoesNotMatch(@"(?m)^  --task\s", probe);
+        Assert.DoesNotMatch(@"(?m)^  --freeze-backbone\s", probe);
+        Assert.Matches(@"(?m)^  --save\s", probe);
+    }
+
+    [Fact]
+    public void AMistypedCommandGetsASuggestion()
+    {
+        var (exitCode, _, stderr) = CliRunner.Run("pretrian");
+        Assert.Equal(2, exitCode);
+        Assert.StartsWith("error: 'pretrian' is not a conic command (did you mean pretrain? commands: pretrain, eval,", OnlyLine(stderr));
+    }
 }

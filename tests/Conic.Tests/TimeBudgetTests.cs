@@ -63,4 +63,27 @@ public class TimeBudgetTests
         Assert.DoesNotContain("   at ", result.StdErr);
         Assert.False(Directory.Exists(Path.Combine(data, "tiny")));
     }
+
+    [Fact]
+    public void AFineTuneWithABudgetTrainsUntilItsTimeIsSpentAndAResumeTrainsNoFurther()
+    {
+        string data = SyntheticData.WriteIdx(trainCount: 64, testCount: 16);
+        string output = Path.Combine(data, "budgeted");
+        string[] arguments = [.. CliRunner.Finetune("classification", data, "none", output, epochs: 1), "--time-budget", "3s"];
+        var (exitCode, _, stderr) = CliRunner.Run(arguments);
+        Assert.True(exitCode == 0, stderr);
+        var metrics = new MetricsCsv(new RunFolder(output).Metrics);
+        var elapsed = metrics.Column("elapsed_minutes");
+        var rates = metrics.Column("lr");
+        Assert.True(elapsed.Count > 1, "--epochs 1 gave way to the time budget");
+        Assert.True(elapsed[^1].Value * 60 >= 3, $"stopped after {elapsed[^1].Value * 60:F2} s of a 3 s budget");
+        // Warm-up over the first epoch, then the cosine follows the time: near its peak early, near zero at the end.
+        double peak = new Transfer.FinetuneOptions().LearningRate;
+        Assert.True(rates.Max(r => r.Value) > 0.5 * peak, $"highest rate {rates.Max(r => r.Value):G3} of {peak}");
+        Assert.True(rates[^1].Value < 0.25 * peak, $"last rate {rates[^1].Value:G3} of {peak}");
+
+        var again = CliRunner.Run([.. arguments, "--resume"]);
+        Assert.True(again.ExitCode == 0, again.StdErr);
+        Assert.Equal(elapsed.Count, new MetricsCsv(new RunFolder(output).Metrics).Column("elapsed_minutes").Count);
+    }
 }

@@ -226,4 +226,45 @@ public class TensorBoardTests
             return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
         }
     }
+
+    sealed record EpochsHeader(int CompletedEpochs);
+
+    static EpochMetrics Row(int epoch) => new(epoch, epoch, 0.1, 1.0 / epoch, [], 100, 1);
+
+    [Fact]
+    public void ATrainingRunResumesItsCheckpointAndKeepsTheMetricsRowsItHolds()
+    {
+        string directory = Path.Combine(TestFolder.New(), "run");
+        TrainingRun<EpochsHeader> Open(bool resume) =>
+            TrainingRun<EpochsHeader>.Open(directory, resume, h => $"{h.CompletedEpochs} epochs", h => h.CompletedEpochs, TextWriter.Null);
+        using (var first = Open(resume: false))
+        {
+            Assert.Null(first.Resumed);
+            first.WriteConfig(new { lr = 0.1 });
+            for (int epoch = 1; epoch <= 3; epoch++) first.AppendMetrics(Row(epoch));
+            using var weights = ones(2);
+            first.SaveCheckpoint(new EpochsHeader(2), [("w", weights)]); // killed after epoch 3's row, before its checkpoint
+        }
+        var refused = Assert.Throws<ConicException>(() => Open(resume: false));
+        Assert.Contains("holds a run already (2 epochs)", refused.Message);
+        using var resumed = Open(resume: true);
+        Assert.Equal(2, resumed.Resumed!.CompletedEpochs);
+        Assert.Equal([1, 2], resumed.MetricsColumn("loss").Select(r => r.Epoch));
+        using var target = zeros(2);
+        resumed.LoadCheckpoint(new Dictionary<string, Tensor> { ["w"] = target });
+        Assert.Equal([1f, 1f], target.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void ATrainingRunOnARankOtherThanZeroNeitherLocksNorWrites()
+    {
+        string directory = Path.Combine(TestFolder.New(), "run");
+        using var run = TrainingRun<EpochsHeader>.Open(directory, resume: true, h => "", h => h.CompletedEpochs, TextWriter.Null, writes: false);
+        Assert.False(run.Writes);
+        run.WriteConfig(new { lr = 0.1 });
+        run.AppendMetrics(Row(1));
+        using var weights = ones(2);
+        run.SaveCheckpoint(new EpochsHeader(1), [("w", weights)]);
+        Assert.False(Directory.Exists(directory));
+    }
 }

@@ -20,14 +20,14 @@ static class CompareCommand
     {
         var command = new Command("compare", "pretrain several methods under one budget and seed, evaluate each, write one table");
         var methods = new Option<string>("--methods") { HelpName = "LIST", Description = $"comma-separated entries (default: {DefaultMethods})", DefaultValueFactory = _ => DefaultMethods };
-        var settings = new SettingOptions(command, withMethods: false);
+        var settings = PretrainCommand.SettingsOf(command, withMethods: false);
         command.Add(methods);
-        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), methods);
+        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), [methods]);
         command.SetAction(result => Run(Options(result, settings), result.GetValue(methods)!));
         return command;
     }
 
-    static PretrainOptions Options(ParseResult result, SettingOptions settings) =>
+    static PretrainOptions Options(ParseResult result, SettingOptions<PretrainOptions> settings) =>
         settings.Apply(result, new PretrainOptions { RunDirectory = "runs/compare", Instances = 2048 });
 
     static int Run(PretrainOptions options, string methods)

@@ -41,20 +41,40 @@ static class PretrainCommand
     public static Command Create()
     {
         var command = new Command("pretrain", "pretrain an encoder on unlabelled images, then evaluate it (kNN, linear probe)");
-        var settings = new SettingOptions(command, withMethods: true);
+        var settings = SettingsOf(command, withMethods: true);
         command.Add(Config);
         command.Add(Resume);
         command.Add(NoEval);
         command.Add(Distributed);
         command.Add(Processes);
         command.Add(RankTimeout);
-        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), Config, Resume, NoEval, Distributed, Processes, RankTimeout);
+        settings.UseGroupedHelp(command, Summary, result => Options(result, settings), [Config, Resume, NoEval, Distributed, Processes, RankTimeout],
+                                MethodTitle, options => [OtherMethods(options)]);
         command.SetAction(result => Run(result, settings));
         return command;
     }
 
+    /// <summary>
+    /// The pretraining settings as options of <paramref name="command"/>: every method's with <paramref name="withMethods"/>
+    /// (pretrain), or only those every method shares (compare, whose entries choose the method); help shows the chosen
+    /// method's group.
+    /// </summary>
+    public static SettingOptions<PretrainOptions> SettingsOf(Command command, bool withMethods) =>
+        new(command,
+            PretrainOptions.GeneralSettingGroups.SelectMany(g => g.Settings).Where(s => withMethods || s.Flag != PretrainOptions.MethodFlag)
+                .Concat(withMethods ? PretrainOptions.AllMethodSettings().Select(m => m.Setting) : []),
+            options => PretrainOptions.SettingGroups(options.MethodDefinition),
+            (options, flag, text) => options.Set(flag, text));
+
+    static string MethodTitle(PretrainOptions options, string title) =>
+        title.StartsWith("method", StringComparison.Ordinal) ? $"{title}: {options.MethodDefinition.Summary}" : title;
+
+    static CommandHelp.Section OtherMethods(PretrainOptions options) =>
+        new("other methods ('conic pretrain --method NAME --help' lists a method's settings)",
+            Methods.MethodRegistry.All.Where(m => m.Name != options.Method).Select(m => (m.Name, m.Summary)).ToList());
+
     /// <summary>The flags applied to the <c>--config</c> file, or with <c>--resume</c> the run's own config.json, else to the defaults.</summary>
-    static PretrainOptions Options(ParseResult result, SettingOptions settings)
+    static PretrainOptions Options(ParseResult result, SettingOptions<PretrainOptions> settings)
     {
         string saved = new RunFolder(settings.Given(result, PretrainOptions.RunFlag) ?? new PretrainOptions().RunDirectory).Config;
         var start = result.GetValue(Config) is string config ? ConfigFile.Read(config)
@@ -63,7 +83,7 @@ static class PretrainCommand
         return settings.Apply(result, start);
     }
 
-    static int Run(ParseResult result, SettingOptions settings)
+    static int Run(ParseResult result, SettingOptions<PretrainOptions> settings)
     {
         var options = Options(result, settings);
         options.Validate();  // before the data loads, so that a bad option fails at once

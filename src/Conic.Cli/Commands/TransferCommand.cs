@@ -8,48 +8,44 @@ namespace Conic.Cli.Commands;
 /// <summary><c>conic transfer</c>: several pretrained runs fine-tuned on one scene set; one table (transfer.md, transfer.csv).</summary>
 static class TransferCommand
 {
+    const string Summary =
+        "Fine-tunes each pretrained run (and random initialisation) for segmentation and detection on one scene set with the same settings, " +
+        "with several fine-tuning seeds (a mean and 95 % interval per row, judged against a reference row), measures where each frozen encoder's activation falls " +
+        "(share on the objects), and writes transfer.md, transfer.csv and transfer-samples.csv. " +
+        "A stopped benchmark continues where it stopped when rerun. Processes with different rows may share --out (each fine-tune " +
+        "has its own lock); each writes the table of its own rows, and a last call with every row assembles the whole table.";
+
+    /// <summary>The fine-tuning settings the benchmark chooses per row: the task (both dense ones) and all labels.</summary>
+    static readonly string[] ChosenPerRow = ["--task", "--label-fraction"];
+
     public static Command Create()
     {
-        var defaults = new FinetuneOptions();
         var runs = new Option<string>("--runs")
         {
             HelpName = "LIST", Required = true,
             Description = "comma-separated NAME=RUN entries: RUN a pretrained run folder, RUN+RUN+... pretraining seeds of one row, or 'none' for random initialisation",
         };
-        var data = new Option<string>("--data") { HelpName = "DIR", Required = true, Description = "scenes with masks and COCO boxes (conic make-scenes)" };
         var output = new Option<string>("--out") { HelpName = "DIR", Description = "folder of the fine-tunes and the table", DefaultValueFactory = _ => "runs/transfer" };
         var tasks = new Option<string>("--tasks") { HelpName = "LIST", Description = "segmentation, detection or both", DefaultValueFactory = _ => "segmentation,detection" };
-        var epochs = new Option<int>("--epochs") { HelpName = "N", Description = "fine-tuning epochs", DefaultValueFactory = _ => defaults.Epochs };
-        var batch = new Option<int>("--batch-size") { HelpName = "N", Description = "images per step", DefaultValueFactory = _ => defaults.BatchSize };
-        var rate = new Option<double>("--lr") { HelpName = "RATE", Description = "peak SGD learning rate", DefaultValueFactory = _ => defaults.LearningRate };
-        var freeze = new Option<bool>("--freeze-backbone") { Description = "train the heads only" };
-        var seed = new Option<int>("--seed") { HelpName = "N", Description = "first fine-tuning seed (of the heads, order and flips)", DefaultValueFactory = _ => 0 };
         var seeds = new Option<int>("--seeds")
         {
             HelpName = "N", DefaultValueFactory = _ => 1,
             Description = "fine-tuning seeds per pretrained run (--seed and the next ones); with 2 or more each row gets a 95 % interval and is judged against --reference",
         };
         var reference = new Option<string?>("--reference") { HelpName = "NAME", Description = "the row the others are judged against (default: the first pretrained row)" };
-        var threads = new Option<int>("--threads") { HelpName = "N", Description = "CPU threads for libtorch; 0 = one per core", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { HelpName = "DEV", Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var command = new Command("transfer",
-            "Fine-tunes each pretrained run (and random initialisation) for segmentation and detection on one scene set with the same options, " +
-            "with several fine-tuning seeds (a mean and 95 % interval per row, judged against a reference row), measures where each frozen encoder's activation falls " +
-            "(share on the objects), and writes transfer.md, transfer.csv and transfer-samples.csv. " +
-            "A stopped benchmark continues where it stopped when rerun. Processes with different rows may share --out (each fine-tune " +
-            "has its own lock); each writes the table of its own rows, and a last call with every row assembles the whole table.")
-            { runs, data, output, tasks, epochs, batch, rate, freeze, seed, seeds, reference, threads, device };
+        var command = new Command("transfer", "Fine-tune several pretrained runs on one scene set (segmentation, detection) and write one table with intervals.");
+        var settings = new SettingOptions<FinetuneOptions>(
+            command, FinetuneOptions.SettingGroups.SelectMany(g => g.Settings).Where(s => !ChosenPerRow.Contains(s.Flag)), _ => FinetuneOptions.SettingGroups);
+        Option[] own = [runs, output, tasks, seeds, reference];
+        foreach (var option in own) command.Add(option);
+        settings.UseGroupedHelp(command, Summary, result => settings.Apply(result, new FinetuneOptions()), own);
         command.SetAction(result =>
         {
             var entries = result.GetValue(runs)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Entry).ToList();
             var chosen = result.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries)
                 .Select(t => Enum.TryParse<TransferTask>(t, ignoreCase: true, out var task) && task != TransferTask.Classification ? task
                     : throw new ConicException($"--tasks: '{t}' is not segmentation or detection")).Distinct().ToList();
-            var options = new FinetuneOptions
-            {
-                DataPath = result.GetValue(data), Epochs = result.GetValue(epochs), BatchSize = result.GetValue(batch), LearningRate = result.GetValue(rate),
-                FreezeBackbone = result.GetValue(freeze), Seed = result.GetValue(seed), Threads = result.GetValue(threads), Device = result.GetValue(device)!,
-            };
+            var options = settings.Apply(result, new FinetuneOptions());
             if (options.Problem() is string problem) throw new ConicException(problem);
             string folder = result.GetValue(output)!;
             TransferBenchmark.Run(entries, options, result.GetValue(seeds), chosen, folder, Console.Error, result.GetValue(reference));

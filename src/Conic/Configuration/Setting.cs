@@ -14,8 +14,9 @@ public sealed class Setting<T>
     readonly Func<T, string?> _problem;
 
     internal Setting(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,
-                     bool appliedFirst = false)
+                     bool appliedFirst = false, bool isSwitch = false)
     {
+        IsSwitch = isSwitch;
         Flag = flag;
         ValueName = valueName;
         Help = help;
@@ -31,6 +32,8 @@ public sealed class Setting<T>
     public string Help { get; }
     /// <summary>Applied before other settings wherever it stands on the command line: a choice (method, preset) that others refine.</summary>
     public bool AppliedFirst { get; }
+    /// <summary>An on/off setting that a bare flag turns on (<c>--freeze-backbone</c>); <c>on</c> or <c>off</c> may follow it.</summary>
+    public bool IsSwitch { get; }
 
     public string Current(T owner) => SettingText.Format(_current(owner));
 
@@ -43,7 +46,7 @@ public sealed class Setting<T>
     /// <summary>This setting of a record held inside <typeparamref name="TOuter"/>.</summary>
     public Setting<TOuter> Within<TOuter>(Func<TOuter, T> get, Func<TOuter, T, TOuter> set) =>
         new(Flag, ValueName, Help, outer => _current(get(outer)), (outer, text) => set(outer, _apply(get(outer), text)),
-            outer => _problem(get(outer)), AppliedFirst);
+            outer => _problem(get(outer)), AppliedFirst, IsSwitch);
 }
 
 /// <summary>
@@ -98,6 +101,14 @@ public sealed class Settings<T> : List<Setting<T>>
     public Settings<T> Integer(string flag, string valueName, string help, Func<T, int> get, Func<T, int, T> set, ValueRange range) =>
         Add(flag, valueName, help, o => get(o), (o, text) => set(o, SettingText.Int(flag, text)),
             o => range.Contains(get(o)) ? null : $"{flag}: {get(o)} must be {range.Describe()}");
+
+    /// <summary>An on/off setting: the bare flag, or "on", turns it on; "off" turns it off (see <see cref="Setting{T}.IsSwitch"/>).</summary>
+    public Settings<T> Switch(string flag, string help, Func<T, bool> get, Func<T, bool, T> set)
+    {
+        Add(new Setting<T>(flag, "", help, o => get(o), (o, text) => set(o, text.Length == 0 || SettingText.Choice(flag, text, ("on", true), ("off", false))),
+                           _ => null, isSwitch: true));
+        return this;
+    }
 
     public Settings<T> Choice<TValue>(string flag, string valueName, string help, Func<T, TValue> get, Func<T, TValue, T> set,
                                       params (string Name, TValue Value)[] choices) =>

@@ -1,6 +1,7 @@
 using Conic.Configuration;
 using Conic.Distributed;
 using Conic.Losses;
+using Conic.Methods.InstanceClassifiers;
 using Conic.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -69,8 +70,9 @@ public sealed record ConicOptions : MethodSettings
 }
 
 /// <summary>
-/// ConIC: backbone, projection MLP to a D-dim embedding, and a learned N-way instance classifier W [N, D].
-/// Loss = mean over both views of the instance-classification cross-entropy + λ · consistency(view1, view2).
+/// ConIC: backbone, projection MLP to a D-dim embedding, and a learned N-way instance classifier W [N, D] (computed by
+/// one of the <see cref="InstanceClassifier"/> strategies). Loss = mean over both views of the instance-classification
+/// cross-entropy + λ · consistency(view1, view2).
 /// </summary>
 public sealed class ConicMethod : SslMethod
 {
@@ -108,20 +110,19 @@ public sealed class ConicMethod : SslMethod
     readonly ResNet backbone;
     readonly ProjectionHead projector;
     readonly Parameter classifier;
-    // With sampled negatives the method updates the classifier itself (LazyRowUpdate); these are saved in checkpoints.
+    // With sampled negatives the classifier updates its rows itself (LazyRowUpdate); these are saved in checkpoints.
     readonly Tensor? classifier_momentum;
     readonly Tensor? classifier_last_step;
     readonly Tensor? classifier_steps;
     readonly Tensor? classifier_seen;
     readonly ConicOptions _options;
     readonly long _instances;
+    readonly InstanceClassifier _classifier;
     // In a data-parallel run this process's block of the classifier's rows (and of classifier_seen); null when whole.
-    RowShard? _shard;
-    Tensor? _sampledRows, _sampledWeights;
-    double _sampledOffset;
+    readonly RowShard? _shard;
 
     /// <param name="processes">In a data-parallel run the classifier is split by rows over the processes: each keeps
-    /// N/P rows (and their optimiser state) and classifies with the exact sharded softmax (<see cref="ShardedInstanceClassification"/>).</param>
+    /// N/P rows (and their optimiser state) and classifies with the exact sharded softmax (<see cref="ShardedClassifier"/>).</param>
     public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options, ProcessGroup? processes = null) : base("conic")
     {
         _options = options;
@@ -133,7 +134,7 @@ public sealed class ConicMethod : SslMethod
         var initial = randn(instanceCount, options.EmbeddingDim).mul_(Kept(options.ClassifierInitStd));
         if (processes is { IsDistributed: true })
         {
-            if (Samples)
+            if (options.Negatives > 0)
                 throw new ConicException("--classifier-negatives with --distributed: the classifier is split over the processes with an exact softmax, " +
                                          "which needs no sampled negatives; leave out --classifier-negatives");
             UseProcesses(processes);
@@ -143,19 +144,22 @@ public sealed class ConicMethod : SslMethod
         }
         long rows = _shard?.Count ?? instanceCount;
         classifier = new Parameter(initial);
-        if (Samples)
+        if (_shard is { } shard)
+        {
+            _classifier = new ShardedClassifier(classifier, options, processes!, shard);
+        }
+        else if (options.Negatives > 0)
         {
             classifier_momentum = zeros(rows, options.EmbeddingDim);
             classifier_last_step = full(rows, Kept(-1L), dtype: ScalarType.Int64);
             classifier_steps = zeros(1, dtype: ScalarType.Int64);
+            _classifier = new SampledClassifier(classifier, options, classifier_momentum, classifier_last_step, classifier_steps);
         }
+        else _classifier = new ExactClassifier(classifier, options);
         // 0/1 in int64: checkpoints hold float32 and int64 tensors.
         if (options.RowsFromFirstEmbedding) classifier_seen = zeros(rows, dtype: ScalarType.Int64);
         RegisterComponents();
     }
-
-    /// <summary>Whether negatives are sampled (the method then updates the classifier itself).</summary>
-    bool Samples => _options.Negatives > 0;
 
     public override ResNet Backbone => backbone;
     internal ProjectionHead Projector => projector;
@@ -168,153 +172,66 @@ public sealed class ConicMethod : SslMethod
         _shard is null ? new Dictionary<string, long>()
         : new[] { nameof(classifier) }.Concat(classifier_seen is null ? [] : [nameof(classifier_seen)]).ToDictionary(name => name, _ => _instances);
 
+    /// <summary>Instance classification of both views plus λ times their consistency; with small crops, every view's mean.</summary>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
         var features = backbone.call(BothViews(batch));
         var embeddings = projector.call(features);
-        var targets = BothViewTargets(batch);
         if (classifier_seen is not null) StartUnseenRows(batch.InstanceIndices, embeddings);
-        var classification = _shard is not null ? Sharded(embeddings, classifier, targets)
-            : Samples ? SampledClassification(batch, embeddings)
-            : Materialize(targets.shape[0])
-            ? ConicLosses.InstanceClassificationMaterialized(embeddings, classifier, targets, _options.Temperature)
-            : ConicLosses.InstanceClassification(embeddings, classifier, targets, _options.Temperature, _options.ClassifierChunk);
+        var classification = _classifier.Loss(embeddings, BothViewTargets(batch), batch);
         var pulled = _options.ConsistencyOn == ConsistencyTarget.Features ? features : embeddings;
         var consistency = ConicLosses.Consistency(pulled[..size], pulled[size..]);
-        int smallCrops = batch.Views.Count - 2;
-        if (smallCrops > 0)
-        {
-            var smallFeatures = backbone.call(cat(batch.Views.Skip(2).ToArray(), 0));
-            var smallEmbeddings = projector.call(smallFeatures);
-            var smallTargets = cat(Enumerable.Repeat(batch.InstanceIndices, smallCrops).ToArray(), 0);
-            var smallClassification = _shard is not null ? Sharded(smallEmbeddings, classifier.detach(), smallTargets)
-                : Samples ? SampledSmallCropClassification(smallEmbeddings, smallCrops)
-                : ConicLosses.InstanceClassification(smallEmbeddings, classifier.detach(), smallTargets, _options.Temperature, _options.ClassifierChunk);
-            // Every view weighs the same in the mean over views; each small crop is pulled towards both main views.
-            classification = classification.mul(Kept(2)).add(smallClassification.mul(Kept(smallCrops)), Kept(1)).div(Kept(2 + smallCrops));
-            var smallPulled = (_options.ConsistencyOn == ConsistencyTarget.Features ? smallFeatures : smallEmbeddings).chunk(smallCrops, 0);
-            var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..]), Kept(1)).div(Kept(2)));
-            consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair, Kept(1))).div(Kept(1 + smallCrops));
-        }
+        if (batch.Views.Count > 2) (classification, consistency) = WithSmallCrops(batch, classification, consistency, pulled);
         var total = classification.add(consistency.mul(Kept(_options.ConsistencyWeightAt(batch.Progress))), Kept(1));
         return new MethodLoss(total, new[] { new LossTerm("classification", classification), new LossTerm("consistency", consistency) });
     }
 
-    /// <summary>This process's views classified among all N classes, over the global batch, with the rows split over the processes.</summary>
-    Tensor Sharded(Tensor embeddings, Tensor rows, Tensor targets)
+    /// <summary>
+    /// Both terms over all views: the small crops are classified (through the rows detached) and each is pulled towards
+    /// both main views; every view weighs the same in the mean.
+    /// </summary>
+    (Tensor Classification, Tensor Consistency) WithSmallCrops(TrainingBatch batch, Tensor classification, Tensor consistency, Tensor pulled)
     {
-        var shard = _shard!.Value;
-        var allEmbeddings = Collectives.GatherAcross(Processes, embeddings);
-        var allTargets = Collectives.GatherConstant(Processes, targets);
-        long chunk = _options.ClassifierChunk > 0 ? _options.ClassifierChunk : ConicLosses.AutomaticChunkSize(allEmbeddings.shape[0]);
-        return ShardedInstanceClassification.Loss(allEmbeddings, rows, allTargets, shard.Start, _options.Temperature, chunk,
-                                                  x => Collectives.SumAcross(Processes, x), x => Collectives.MaximumAcross(Processes, x));
+        int size = (int)batch.InstanceIndices.shape[0], smallCrops = batch.Views.Count - 2;
+        var smallFeatures = backbone.call(cat(batch.Views.Skip(2).ToArray(), 0));
+        var smallEmbeddings = projector.call(smallFeatures);
+        var smallTargets = cat(Enumerable.Repeat(batch.InstanceIndices, smallCrops).ToArray(), 0);
+        var smallClassification = _classifier.SmallCropLoss(smallEmbeddings, smallTargets, smallCrops);
+        classification = classification.mul(Kept(2)).add(smallClassification.mul(Kept(smallCrops)), Kept(1)).div(Kept(2 + smallCrops));
+        var smallPulled = (_options.ConsistencyOn == ConsistencyTarget.Features ? smallFeatures : smallEmbeddings).chunk(smallCrops, 0);
+        var pairs = smallPulled.Select(crop => ConicLosses.Consistency(crop, pulled[..size]).add(ConicLosses.Consistency(crop, pulled[size..]), Kept(1)).div(Kept(2)));
+        consistency = pairs.Aggregate(consistency, (sum, pair) => sum.add(pair, Kept(1))).div(Kept(1 + smallCrops));
+        return (classification, consistency);
     }
 
     /// <summary>
     /// Rows of images seen for the first time become the mean of their two views' unit embeddings, at the initial rows'
     /// norm; with the rows split over processes, each process starts its own rows among the global batch's images.
     /// </summary>
-    void StartUnseenRows(Tensor own, Tensor embeddings)
+    void StartUnseenRows(Tensor images, Tensor embeddings)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        long size = own.shape[0];
+        long size = images.shape[0];
         var unit = nn.functional.normalize(embeddings.detach(), dim: 1);
         var means = nn.functional.normalize(unit[..(int)size].add(unit[(int)size..], Kept(1)), dim: 1);
-        if (_shard is { } shard)
-        {
-            var images = Collectives.GatherConstant(Processes, own);
-            var allMeans = Collectives.GatherConstant(Processes, means);
-            var inShard = images.ge(Kept(shard.Start)).logical_and(images.lt(Kept(shard.Start + shard.Count))).nonzero().squeeze(1);
-            (own, means) = (images.index_select(0, inShard).sub(Kept(shard.Start)), allMeans.index_select(0, inShard));
-        }
+        var (own, ownMeans) = _classifier.Held(images, means);
         var unseen = classifier_seen!.index_select(0, own).eq(Kept(0)).nonzero().squeeze(1);
         if (unseen.shape[0] == 0) return;
-        var mean = means.index_select(0, unseen);
         var rows = own.index_select(0, unseen);
-        classifier.index_copy_(0, rows, mean.mul(Kept(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim))));
+        classifier.index_copy_(0, rows, ownMeans.index_select(0, unseen).mul(Kept(_options.ClassifierInitStd * Math.Sqrt(_options.EmbeddingDim))));
         classifier_seen.index_fill_(0, rows, Kept(1));
     }
 
-    /// <summary>
-    /// The batch's rows and K others drawn uniformly without replacement (all others when there are no more than K),
-    /// as a leaf copy whose gradient <see cref="AfterOptimizerStep"/> applies to those rows only.
-    /// </summary>
-    Tensor SampledClassification(TrainingBatch batch, Tensor embeddings)
-    {
-        var own = batch.InstanceIndices;
-        long size = own.shape[0], instances = classifier.shape[0], others = instances - size;
-        var isOwn = zeros(instances, dtype: ScalarType.Bool, device: own.device).index_fill_(0, own, Kept(true));
-        Tensor negatives;
-        if (others <= _options.Negatives)
-        {
-            negatives = isOwn.logical_not().nonzero().squeeze(1);
-        }
-        else
-        {
-            // Enough candidates that K remain after dropping the batch's own rows.
-            var candidates = randperm(instances, generator: batch.Random, device: own.device)[..(int)(_options.Negatives + size)];
-            negatives = candidates.index_select(0, isOwn.index_select(0, candidates).logical_not().nonzero().squeeze(1))[..(int)_options.Negatives];
-        }
-        var rows = cat(new[] { own, negatives }, 0);
-        var weights = classifier.detach().index_select(0, rows).requires_grad_(true);
-        _sampledRows = rows.DetachFromDisposeScope();
-        _sampledWeights = weights.DetachFromDisposeScope();
-        var positions = arange(Kept(0), Kept(size), Kept(1), dtype: ScalarType.Int64, device: own.device);
-        _sampledOffset = negatives.shape[0] < others ? Math.Log((double)others / negatives.shape[0]) : 0;
-        return ConicLosses.SampledInstanceClassification(embeddings, weights, cat(new[] { positions, positions }, 0), _options.Temperature, size, _sampledOffset);
-    }
-
-    /// <summary>The small crops classified among the step's sampled rows, detached (after <see cref="SampledClassification"/>).</summary>
-    Tensor SampledSmallCropClassification(Tensor smallEmbeddings, int smallCrops)
-    {
-        long size = smallEmbeddings.shape[0] / smallCrops;
-        var positions = arange(Kept(0), Kept(size), Kept(1), dtype: ScalarType.Int64, device: smallEmbeddings.device);
-        return ConicLosses.SampledInstanceClassification(smallEmbeddings, _sampledWeights!.detach(), cat(Enumerable.Repeat(positions, smallCrops).ToArray(), 0),
-                                                         _options.Temperature, size, _sampledOffset);
-    }
-
-    public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss)
-    {
-        if (!Samples || _sampledRows is null || _sampledWeights is null) return;
-        try
-        {
-            long step = classifier_steps!.item<long>();
-            var gradient = _sampledWeights.grad ?? zeros_like(_sampledWeights);
-            LazyRowUpdate.Apply(classifier, classifier_momentum!, classifier_last_step!, _sampledRows, gradient, step,
-                                batch.LearningRate * _options.ClassifierLearningRateScale, _options.ClassifierMomentum, _options.ClassifierWeightDecay);
-            using (no_grad()) classifier_steps.add_(Kept(1), Kept(1));
-        }
-        finally
-        {
-            _sampledRows.Dispose();
-            _sampledWeights.Dispose();
-            (_sampledRows, _sampledWeights) = (null, null);
-        }
-    }
-
-    /// <summary>
-    /// Auto materialises the logits while they are small (up to <see cref="MaterializedLogitsLimit"/> floats, 32 MB):
-    /// there one big product beats the chunked head's extra pass; beyond it the chunked head wins and its memory
-    /// stays flat (bench/, docs/performance).
-    /// </summary>
-    bool Materialize(long views) => _options.ClassifierHead switch
-    {
-        ClassifierHead.Materialized => true,
-        ClassifierHead.Chunked => false,
-        _ => views * classifier.shape[0] <= MaterializedLogitsLimit,
-    };
-
-    public const long MaterializedLogitsLimit = 1L << 23;
+    public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss) => _classifier.AfterOptimizerStep(batch.LearningRate);
 
     /// <summary>The network; and the classifier, unless negatives are sampled (then the method updates its rows itself).</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups(double weightDecay)
     {
         var network = new ParameterGroup("network", NamedTrainableParameters().Where(p => p.Name != nameof(classifier)).Select(p => p.Parameter).ToArray(), 1.0, weightDecay);
-        return Samples
-            ? [network]
-            : [network, new ParameterGroup(nameof(classifier), [classifier], _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay)];
+        return _classifier.OptimizerUpdatesRows
+            ? [network, new ParameterGroup(nameof(classifier), [classifier], _options.ClassifierLearningRateScale, _options.ClassifierWeightDecay)]
+            : [network];
     }
 }

@@ -36,15 +36,15 @@ sealed class RankState
     }
 
     /// <summary>Writes the checkpoint (rank 0); every rank must call it, as sharded state is gathered.</summary>
-    public void Save(string path, CheckpointHeader header)
+    public void Save(TrainingRun<CheckpointHeader> run, CheckpointHeader header)
     {
         using var scope = NewDisposeScope();
         var entries = Local().Select(e => (e.Name, _shardedRows.TryGetValue(e.Name, out long rows) ? RowShard.Gather(_processes, e.Value, rows) : e.Value)).ToList();
-        if (_processes.IsMain) Checkpoint.Save(path, header, entries);
+        run.SaveCheckpoint(header, entries);
     }
 
-    /// <summary>Reads the checkpoint on this rank (rank 0 of a distributed run); sharded state is held whole until <see cref="ShareFromMain"/>.</summary>
-    public void Load(string path)
+    /// <summary>Reads the run's checkpoint on this rank (rank 0 of a distributed run); sharded state is held whole until <see cref="ShareFromMain"/>.</summary>
+    public void Load(TrainingRun<CheckpointHeader> run)
     {
         var targets = new Dictionary<string, Tensor>();
         _loadedWhole = new Dictionary<string, Tensor>();
@@ -55,7 +55,7 @@ sealed class RankState
             else
                 targets[name] = value;
         }
-        Checkpoint.Load(path, targets);
+        run.LoadCheckpoint(targets);
     }
 
     /// <summary>

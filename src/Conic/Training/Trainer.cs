@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Conic.Augmentation;
 using Conic.Data;
 using Conic.Distributed;
@@ -6,7 +5,6 @@ using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
 using static TorchSharp.torch;
-using static Conic.Runtime.KeptScalars;
 
 namespace Conic.Training;
 
@@ -45,192 +43,16 @@ public static class Trainer
         options.Validate();
         if (options.BatchSize % processes.Size != 0)
             throw new ConicException($"--batch-size {options.BatchSize}: the global batch must split evenly over the {processes.Size} processes");
-        int shareSize = options.BatchSize / processes.Size, shareStart = processes.Rank * shareSize;
         var device = TorchRuntime.Initialize(options.Device, options.Threads);
-        using var runLock = processes.IsMain ? new RunFolder(options.RunDirectory).Lock() : null;
-        var folder = new RunFolder(options.RunDirectory);
-        string checkpointPath = folder.Checkpoint;
-
-        var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
-        var model = PretrainedModel.Build(options, train, sampler.Count, device, processes);
-        var method = model.Method;
-        processes.RequireSame(("options", System.Text.Json.JsonSerializer.Serialize(options with { Threads = 0 }, RunJson.Options)),
-                              ("data", $"{train.Count} images {train.Channels}x{train.Height}x{train.Width}, mean {string.Join(' ', model.Normalization.Mean)}, std {string.Join(' ', model.Normalization.Std)}"));
-        if (options.WarmupEpochs > options.Epochs)
-            log.WriteLine($"note: --warmup-epochs {options.WarmupEpochs} is more than --epochs {options.Epochs}: the learning rate peaks at {options.Epochs / options.WarmupEpochs:P0} of its target");
-        if (device.type == TorchSharp.DeviceType.CPU)
-            MemoryEstimate.CheckFits(2L * shareSize * model.Backbone.TrainingBytesPerImage(train.Height, train.Width),
-                                     $"--batch-size {options.BatchSize} of {train.Height}x{train.Width} px images (two views each)");
-        var checkClock = Stopwatch.StartNew();
-        // Each rank checks its own CPU and an arithmetic any rank rejects is rejected by all: one model, one arithmetic.
-        var arithmetic = model.CheckArithmetic(2 * shareSize, options.Precision, options.Kernels,
-                                               processes.IsDistributed ? processes.FromEveryRank : null);
-        log.WriteLine($"arithmetic: {arithmetic.Describe()} ({checkClock.Elapsed.TotalSeconds:F1} s)");
-        if (processes.IsDistributed && arithmetic.WantsOneDnnIsaCap)
-            log.WriteLine($"note: these ranks cannot restart themselves with oneDNN held to AVX2, which the check found right here on a single process; " +
-                          $"start them with 'mpirun -x {ConvolutionArithmetic.IsaCapVariable}=AVX2' (or use --processes N, which does): faster than the native kernels");
-        // Ranks that chose alike by their own checks but run another libtorch or ISA cap would still differ.
-        processes.RequireSame(("convolution arithmetic (pass --precision fp32 --conv-kernels native to make them agree)",
-                               $"{arithmetic.Training} / {arithmetic.Evaluation}"));
-        if (device.type == TorchSharp.DeviceType.CPU) log.WriteLine($"memory allocator: {MemoryAllocator.Describe()}");
-        var groups = method.ParameterGroups(options.WeightDecayOrDefault);
-        var optimizer = new MomentumSgd(groups, options.Momentum, options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
-        var averager = GradientAveragerFor(method, groups, processes);
-        var state = new RankState(method, optimizer, processes);
+        using var run = TrainingRun<CheckpointHeader>.Open(options.RunDirectory, resume, header => $"checkpoint after epoch {header.CompletedEpochs}",
+                                                           header => header.CompletedEpochs, log, writes: processes.IsMain);
+        var pretraining = Pretraining.Prepare(options, train, processes, run, device, log);
         // One process with --sync-bn computes BatchNorm the same way (over its whole batch), so that it is the exact reference.
         using var synchronizedNorms = options.SyncBatchNorm ? BatchNorms.Synchronize(x => Collectives.SumAcross(processes, x)) : null;
-        if (processes.IsDistributed)
-            log.WriteLine($"distributed: {processes.Size} processes x {get_num_threads()} threads, batch {options.BatchSize} = {processes.Size} x {shareSize}, " +
-                          $"gradients averaged in {averager.BucketCount} bucket{(averager.BucketCount == 1 ? "" : "s")}, BatchNorm {(options.SyncBatchNorm ? "synchronised" : "per process")}" +
-                          (method.RowShardedState.Count > 0 ? $", {string.Join(", ", method.RowShardedState.Keys)} split over the processes" : ""));
-        if (options.Augmentation.SmallCrops > 0 && !method.UsesSmallCrops)
-            throw new ConicException($"--small-crops: method '{options.Method}' does not use small crops (swav does)");
-        int startEpoch = 0;
-        long step = 0;
-        double spentSeconds = 0, budgetSeconds = 0;
-        bool resumed = false;
-        if (processes.IsMain && folder.ContinuesCheckpoint(resume, path => $"checkpoint after epoch {Checkpoint.ReadHeader(path).CompletedEpochs}"))
-        {
-            var header = Checkpoint.ReadHeader(checkpointPath);
-            if (!ComputesTheSame(header.Options, options))
-                throw new ConicException($"{checkpointPath}: was made with different options; resume with the same options (see {Path.GetFileName(folder.Config)}) or use a new --run folder");
-            if (header.ImageHeight > 0 && (header.ImageHeight, header.ImageWidth) != (train.Height, train.Width))
-                throw new ConicException($"{checkpointPath}: was trained on {header.ImageHeight}x{header.ImageWidth} images, the data now gives {train.Height}x{train.Width}; " +
-                                         "resume with the run's image size");
-            state.Load(checkpointPath);
-            resumed = true;
-            startEpoch = header.CompletedEpochs;
-            step = header.Step;
-            (spentSeconds, budgetSeconds) = (header.TrainingSeconds, header.TrainingBudgetSeconds);
-            log.WriteLine($"resuming {checkpointPath} after epoch {startEpoch}");
-        }
-        else if (resume && processes.IsMain)
-        {
-            log.WriteLine($"no checkpoint in {options.RunDirectory}; starting from scratch");
-        }
-        // Every rank starts from rank 0's weights and position (its checkpoint, when it resumed one).
-        if (processes.IsDistributed)
-        {
-            var position = processes.FromMain([resumed ? 1 : 0, startEpoch, step, spentSeconds, budgetSeconds]);
-            (resumed, startEpoch, step, spentSeconds, budgetSeconds) = (position[0] == 1, (int)position[1], (long)position[2], position[3], position[4]);
-            state.ShareFromMain(resumed);
-        }
-        if (processes.IsMain) RunJson.WriteAtomically(folder.Config, options);
-        int badImages = processes.IsMain ? ListBadImages(folder, train, 0, log) : 0;
-
-        int stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
-        long warmupSteps = (long)(options.WarmupEpochs * stepsPerEpoch);
-        bool budgeted = options.TimeBudgetMinutes > 0;
-        if (budgeted && budgetSeconds <= 0)
-        {
-            // Rank 0 times evaluation, which it will run alone, while the other ranks wait without taking a core.
-            double planned = processes.IsMain ? budget.TrainingSeconds(options.TimeBudgetMinutes, model, log) : 0;
-            processes.WaitQuietly();
-            budgetSeconds = processes.FromMain(planned);
-        }
-        TrainingSchedule schedule = budgeted
-            ? new TimeBudgetSchedule(options.ScaledLearningRate, warmupSteps, budgetSeconds)
-            : new StepSchedule(options.ScaledLearningRate, warmupSteps, (long)options.Epochs * stepsPerEpoch);
-        var csv = processes.IsMain ? new MetricsCsv(folder.Metrics) : null;
-        csv?.StartAfter(startEpoch);
-        using var tensorBoard = processes.IsMain ? new TensorBoardWriter(folder.TensorBoard) : null;
-        var progressBar = new ProgressBar(log, budgeted ? null : options.Epochs, stepsPerEpoch);
-        var trainingClock = Stopwatch.StartNew();
-        double lastRate = schedule.RateAt(Math.Max(0, step - 1), spentSeconds);
-        double Elapsed() => spentSeconds + trainingClock.Elapsed.TotalSeconds;
-        // Decisions taken from the clock (stop, the learning rate, the window) use rank 0's, so that all ranks agree.
-        double SharedElapsed() => processes.FromMain(Elapsed());
-
-        // A time-budget run takes epochs until its time is spent and stops mid-epoch at the deadline.
-        bool budgetSpent = budgeted && schedule.IsOver(step, spentSeconds);
-        double communicationAtStart = processes.CommunicationSeconds;
-        for (int epoch = startEpoch + 1; budgeted ? !budgetSpent : epoch <= options.Epochs; epoch++)
-        {
-            var clock = Stopwatch.StartNew();
-            long remainingSteps = (long)(options.Epochs - epoch + 1) * stepsPerEpoch;
-            TimeSpan Remaining(double epochSeconds, int stepsDone) => budgeted
-                ? TimeSpan.FromSeconds(Math.Max(0, budgetSeconds - Elapsed()))
-                : TimeSpan.FromSeconds(epochSeconds / Math.Max(1, stepsDone) * (remainingSteps - stepsDone));
-            var sums = new LossSums();
-            method.train();
-            // Two generators: the input pipeline may run on another thread while the method draws its own numbers.
-            using var generator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 2));
-            using var augmentationGenerator = new Generator((ulong)Seeds.Derive(options.Seed, epoch, purpose: 3));
-            // This rank's share of the global batch, augmented with the random numbers of those rows of the global batch.
-            PreparedBatch Prepare(int[] batch)
-            {
-                var share = batch[shareStart..(shareStart + shareSize)];
-                return PreparedBatch.Make(model.Augmenter, train, share.Select(i => sampler.DatasetIndices[i]).ToArray(), share, device, augmentationGenerator,
-                                          method.NeedsLabels, new BatchShare(batch.Length, shareStart));
-            }
-            // A time-budget run's window slides with the time spent, as its learning rate does.
-            var batches = sampler.EpochBatches(epoch, options.BatchSize, budgeted ? schedule.Progress(step, SharedElapsed()) : null);
-            foreach (var prepared in options.Prefetch ? PreparedBatch.Prefetch(batches, Prepare) : batches.Select(Prepare))
-            {
-                using var scope = NewDisposeScope();
-                using var input = prepared;
-                if (CancellationRequested(cancellation, processes))
-                {
-                    log.WriteLine($"cancelled in epoch {epoch} after {sums.Steps} of its steps: the run folder holds epoch {epoch - 1}; resume to continue");
-                    optimizer.Dispose();
-                    model.Dispose();
-                    throw new OperationCanceledException(cancellation);
-                }
-                double elapsed = budgeted ? SharedElapsed() : Elapsed();
-                if (schedule.IsOver(step, elapsed)) break;
-                double rate = schedule.RateAt(step, elapsed);
-                var loss = Step(method, optimizer, new TrainingBatch(prepared.Views, prepared.Indices, schedule.Progress(step, elapsed), generator, Labels: prepared.Labels), rate,
-                                averager);
-                if (!sums.Add(loss)) throw new ConicException(DiagnoseNonFiniteLoss(model, options, loss, step, rate));
-                lastRate = rate;
-                step++;
-                double imagesPerSecond = sums.Steps * options.BatchSize / clock.Elapsed.TotalSeconds;
-                var left = Remaining(clock.Elapsed.TotalSeconds, sums.Steps);
-                progressBar.Update(epoch, sums.Steps, sums.MeanLoss, imagesPerSecond, left);
-                progress?.Report(new TrainingProgress(epoch, sums.Steps, stepsPerEpoch, step, sums.MeanLoss, imagesPerSecond, left));
-            }
-
-            if (sums.Steps == 0)
-            {
-                // The budget ran out before this epoch's first step (a step slower than the last epoch's): the last
-                // checkpoint holds these weights; record its budget as spent, so a resumed run trains no further.
-                state.Save(checkpointPath, model.Header(epoch - 1, step, Math.Max(Elapsed(), budgetSeconds), budgetSeconds));
-                break;
-            }
-            double seconds = clock.Elapsed.TotalSeconds;
-            // Less time left than one more step takes counts as spent: the next epoch would end before its first step.
-            budgetSpent = budgeted && schedule.IsOver(step, processes.FromMain(Elapsed() + seconds / Math.Max(1, sums.Steps)));
-            bool lastEpoch = budgeted ? budgetSpent : epoch == options.Epochs;
-            bool monitorNow = monitor != null && options.MonitorEvery > 0 && (epoch % options.MonitorEvery == 0 || lastEpoch) && processes.IsMain;
-            sums.AverageOver(processes);
-            double? communicationShare = processes.IsDistributed ? (processes.CommunicationSeconds - communicationAtStart) / Math.Max(seconds, 1e-9) : null;
-            communicationAtStart = processes.CommunicationSeconds;
-            double? knn = monitorNow ? monitor!(model) : null;
-            var metrics = new EpochMetrics(epoch, step, lastRate, sums.MeanLoss, sums.MeanTerms(),
-                                           sums.Steps * options.BatchSize / Math.Max(seconds, 1e-9), seconds, knn, Elapsed() / 60, communicationShare);
-            csv?.Append(metrics);
-            if (processes.IsMain) badImages = ListBadImages(folder, train, badImages, log);
-            tensorBoard?.Add(metrics);
-            double trainedSeconds = budgetSpent ? Math.Max(Elapsed(), budgetSeconds) : Elapsed();
-            // The replicas take identical steps, but an all-reduce need not round alike on every rank: rank 0's state,
-            // which the checkpoint holds, is shared again once an epoch, so no drift outlives an epoch.
-            if (processes.IsDistributed) state.ShareFromMain(resumed: false);
-            state.Save(checkpointPath, model.Header(epoch, step, trainedSeconds, budgetSeconds));
-            var remaining = budgeted ? Remaining(seconds, sums.Steps) : progressBar.Remaining(epoch, clock.Elapsed.TotalSeconds);
-            progressBar.EndEpoch(metrics, remaining);
-            progress?.Report(new TrainingProgress(epoch, sums.Steps, stepsPerEpoch, step, metrics.Loss, metrics.ImagesPerSecond, remaining, metrics));
-        }
-        if (budgeted) log.WriteLine($"time budget: trained {step} steps ({(double)step / stepsPerEpoch:F1} epochs) in {Elapsed() / 60:F1} min");
-        optimizer.Dispose();
-        // Evaluation and export see the float32 network.
-        model.UseEvaluationArithmetic();
-        return model;
+        pretraining.Restore();
+        pretraining.Plan(budget);
+        return pretraining.Train(monitor, progress, cancellation);
     }
-
-    /// <summary>Whether to stop before the next step: rank 0's token decides for all ranks (one broadcast per step, only for a cancellable token).</summary>
-    static bool CancellationRequested(CancellationToken cancellation, ProcessGroup processes) =>
-        cancellation.CanBeCanceled && (processes.IsDistributed ? processes.FromMain(cancellation.IsCancellationRequested ? 1.0 : 0.0) == 1
-                                                               : cancellation.IsCancellationRequested);
 
     /// <summary>
     /// What averages <paramref name="method"/>'s gradients over <paramref name="processes"/>: the groups of its row-sharded
@@ -284,62 +106,6 @@ public static class Trainer
         return $"{what} with learning rate {learningRate:G3}, and this CPU's convolutions still pass the arithmetic check, so the " +
                $"optimisation diverged: lower --lr (now {options.BaseLearningRate:G3} for batch 256)" +
                (term != null && term.Name != "loss" ? $" or the weight of the '{term.Name}' term" : "");
-    }
-
-    /// <summary>
-    /// Writes bad-images.txt (file, tab, problem) when more files of <paramref name="train"/> were found unreadable than
-    /// the <paramref name="listed"/> ones, says so, and returns how many are listed now.
-    /// </summary>
-    static int ListBadImages(RunFolder folder, ImageDataset train, int listed, TextWriter log)
-    {
-        var bad = train.BadFiles.OrderBy(b => b.Key, StringComparer.Ordinal).ToArray();
-        if (bad.Length == listed) return listed;
-        AtomicFile.WriteText(folder.BadImages, string.Concat(bad.Select(b => $"{b.Key}\t{b.Value}\n")));
-        log.WriteLine($"warning: {bad.Length} unreadable image{(bad.Length == 1 ? "" : "s")} in {train.Source}" +
-                      (listed > 0 ? $" ({bad.Length - listed} found while decoding)" : "") + $", listed in {folder.BadImages}");
-        return bad.Length;
-    }
-
-    /// <summary>Running sums of the loss and its terms over an epoch; a non-finite loss is refused (the trainer diagnoses it).</summary>
-    sealed class LossSums
-    {
-        double _loss;
-        double[] _terms = [];
-        string[] _names = [];
-
-        public int Steps { get; private set; }
-        public double MeanLoss => _loss / Math.Max(1, Steps);
-
-        /// <summary>Adds a finite loss; false (nothing added) when it is not finite.</summary>
-        public bool Add(MethodLoss loss)
-        {
-            double total = loss.Total.item<float>();
-            if (!double.IsFinite(total)) return false;
-            if (Steps == 0)
-            {
-                _names = loss.Terms.Select(t => t.Name).ToArray();
-                _terms = new double[_names.Length];
-            }
-            _loss += total;
-            for (int t = 0; t < _terms.Length; t++) _terms[t] += loss.Terms[t].Value.item<float>();
-            Steps++;
-            return true;
-        }
-
-        /// <summary>Makes the sums the mean of every rank's (each rank took as many steps, on equal shares).</summary>
-        public void AverageOver(ProcessGroup processes)
-        {
-            if (!processes.IsDistributed) return;
-            using var values = tensor(_terms.Prepend(_loss).Select(v => (float)v).ToArray());
-            processes.AllReduce(values);
-            using var sum = values.div(Kept(processes.Size));
-            var mean = sum.data<float>().ToArray();
-            _loss = mean[0];
-            for (int t = 0; t < _terms.Length; t++) _terms[t] = mean[t + 1];
-        }
-
-        public IReadOnlyList<(string Name, double Value)> MeanTerms() =>
-            _names.Select((name, t) => (name, _terms[t] / Math.Max(1, Steps))).ToArray();
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Conic.Configuration;
 using Conic.Models;
 
 namespace Conic.Transfer;
@@ -21,6 +23,8 @@ public sealed record FinetuneOptions
     /// <summary>Classification: the share of the training images whose labels are used (balanced over the classes, seeded).</summary>
     public double LabelFraction { get; init; } = 1;
     public int Epochs { get; init; } = 20;
+    /// <summary>Minutes of training (validation and the final evaluation not counted), over which the cosine is planned; 0 trains <see cref="Epochs"/>.</summary>
+    public double TimeBudgetMinutes { get; init; }
     public int BatchSize { get; init; } = 32;
     /// <summary>SGD learning rate at <see cref="BatchSize"/> (not rescaled), cosine-decayed to 0 after a one-epoch warm-up.</summary>
     public double LearningRate { get; init; } = 0.05;
@@ -36,18 +40,53 @@ public sealed record FinetuneOptions
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
 
-    /// <summary>The one-line problem with these options, or null.</summary>
-    public string? Problem() =>
-        Epochs < 1 ? "--epochs must be at least 1"
-        : BatchSize < 2 ? "--batch-size must be at least 2 (BatchNorm needs two images)"
-        : !(LearningRate > 0) ? "--lr must be positive"
-        : Momentum is < 0 or >= 1 ? "--momentum must be in [0, 1)"
-        : WeightDecay < 0 ? "--wd must not be negative"
-        : ImageSize is < 8 ? "--image-size must be at least 8"
-        : LabelFraction is <= 0 or > 1 ? "--label-fraction must be in (0, 1]"
-        : LabelFraction != 1 && Task != TransferTask.Classification ? "--label-fraction is for --task classification"
-        : DataPath == null && Task != TransferTask.Classification ? $"--data DIR is needed for {Task.ToString().ToLowerInvariant()}"
-        : null;
+    /// <summary>The one-line problem with these options (naming its flag), or null.</summary>
+    public string? Problem() => SettingGroups.SelectMany(g => g.Settings.Problems(this)).FirstOrDefault();
+
+    /// <summary>Every fine-tuning setting, grouped as <c>conic finetune --help</c> shows them.</summary>
+    public static IReadOnlyList<(string Title, Settings<FinetuneOptions> Settings)> SettingGroups =>
+    [
+        ("task", TaskSettings),
+        ("training", TrainingSettings),
+        ("random backbone (--run none)", BackboneOptions.Settings.Within<FinetuneOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })),
+    ];
+
+    static readonly Settings<FinetuneOptions> TaskSettings = new Settings<FinetuneOptions>()
+        .Choice("--task", "NAME", "segmentation, detection or classification", o => o.Task, (o, v) => o with { Task = v },
+                ("segmentation", TransferTask.Segmentation), ("detection", TransferTask.Detection), ("classification", TransferTask.Classification))
+        .Text("--data", "DIR",
+              "segmentation: train/images + train/masks and val/ (or test/) the same (masks: PNG class indices, 255 = ignore; classes.txt names the classes); " +
+              "detection: train/annotations.json (COCO) with its images in train/images/ or beside it, and val/ the same; " +
+              "classification: labelled IDX files or train/ and test/ folders of class subfolders",
+              o => o.DataPath, (o, v) => o with { DataPath = v }, unsetText: "Fashion-MNIST, for classification")
+        .Number("--label-fraction", "F", "classification: share of the training labels used, balanced over classes (e.g. 0.01, 0.1)", o => o.LabelFraction,
+                (o, v) => o with { LabelFraction = v }, new ValueRange(0, 1, MinOpen: true))
+        .Text("--image-size", "PX", "resize images and masks to this square side", o => o.ImageSize?.ToString(CultureInfo.InvariantCulture),
+              (o, v) => o with { ImageSize = SettingText.Int("--image-size", v) }, o => o.ImageSize is < 8 ? "must be at least 8" : null,
+              unsetText: "their own, when all are square and one size")
+        .Switch("--freeze-backbone", "train the head only, the backbone (BatchNorm statistics included) kept as pretrained", o => o.FreezeBackbone,
+                (o, v) => o with { FreezeBackbone = v })
+        .Rule(o => o.LabelFraction != 1 && o.Task != TransferTask.Classification ? "--label-fraction is for --task classification" : null)
+        .Rule(o => o.DataPath == null && o.Task != TransferTask.Classification ? $"--data DIR is needed for {o.Task.ToString().ToLowerInvariant()}" : null);
+
+    static readonly Settings<FinetuneOptions> TrainingSettings = new Settings<FinetuneOptions>()
+        .Integer("--epochs", "N", "passes over the training images", o => o.Epochs, (o, v) => o with { Epochs = v }, ValueRange.AtLeast(1))
+        .Text("--time-budget", "TIME",
+              "wall-clock training time (e.g. 10m, 1h30m): the cosine learning rate is planned over it and --epochs is not used; validation and the final evaluation come on top",
+              o => o.TimeBudgetMinutes > 0 ? SettingText.Duration(o.TimeBudgetMinutes) : null, (o, v) => o with { TimeBudgetMinutes = SettingText.Minutes(v) },
+              unsetText: "none")
+        .Integer("--batch-size", "N", "images per step", o => o.BatchSize, (o, v) => o with { BatchSize = v }, new ValueRange(2, double.PositiveInfinity, Why: "BatchNorm needs two images"))
+        .Number("--lr", "RATE", "peak SGD learning rate at this batch size (one-epoch warm-up, then cosine to zero)", o => o.LearningRate,
+                (o, v) => o with { LearningRate = v }, ValueRange.Positive)
+        .Number("--momentum", "M", "SGD momentum", o => o.Momentum, (o, v) => o with { Momentum = v }, ValueRange.Momentum)
+        .Number("--wd", "DECAY", "weight decay", o => o.WeightDecay, (o, v) => o with { WeightDecay = v }, ValueRange.NonNegative)
+        .Integer("--seed", "N", "seed for the head, order and flips", o => o.Seed, (o, v) => o with { Seed = v }, ValueRange.Any)
+        .Choice("--precision", "P", "backbone convolutions in training: auto (bfloat16 where the CPU has it and the arithmetic check finds it right), fp32 or bf16",
+                o => o.Precision, (o, v) => o with { Precision = v }, ("auto", Precision.Auto), ("fp32", Precision.Float32), ("bf16", Precision.BFloat16))
+        .Text("--device", "DEV", "cpu, cuda or cuda:N", o => o.Device, (o, v) => o with { Device = v },
+              o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal) ? null : $"'{o.Device}' is not cpu, cuda or cuda:N")
+        .Integer("--threads", "N", "CPU threads for libtorch; 0 = one per core", o => o.Threads, (o, v) => o with { Threads = v }, ValueRange.NonNegative)
+        .Rule(o => o.TimeBudgetMinutes < 0 ? $"--time-budget: {SettingText.Format(o.TimeBudgetMinutes)} minutes must not be negative" : null);
 }
 
 static class TransferTasks

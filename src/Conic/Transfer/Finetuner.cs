@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Conic.Methods;
 using Conic.Models;
 using Conic.Runtime;
+using Conic.Configuration;
 using Conic.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,8 +16,9 @@ public sealed record FinetuneCheckpointHeader(int CompletedEpochs, long Step, Fi
 
 /// <summary>
 /// Trains a task's <see cref="DenseNetwork"/> (pretrained or random backbone) end to end, or its head alone, with
-/// random horizontal flips and momentum SGD (one-epoch warm-up, cosine decay); validates and checkpoints every epoch
-/// (a killed run resumes exactly), logs metrics.csv, lets the task write eval.json and its pictures, and writes report.html.
+/// random horizontal flips and momentum SGD on pretraining's schedules (one-epoch warm-up, then cosine over the epochs or
+/// over a time budget); validates and checkpoints every epoch in a <see cref="TrainingRun{THeader}"/> (a killed run resumes
+/// exactly), lets the task write eval.json and its pictures, and writes report.html.
 /// </summary>
 public static class Finetuner
 {
@@ -25,94 +27,154 @@ public static class Finetuner
     public static IReadOnlyList<string> Run(FinetuneOptions options, string runDirectory, bool resume, TextWriter log)
     {
         if (options.Problem() is string problem) throw new ConicException(problem);
-        var folder = new RunFolder(runDirectory);
-        using var runLock = folder.Lock();
-        bool continues = folder.ContinuesCheckpoint(resume, path => $"fine-tuned for {Checkpoint.ReadHeader<FinetuneCheckpointHeader>(path).CompletedEpochs} epochs");
-        var header = continues ? Checkpoint.ReadHeader<FinetuneCheckpointHeader>(folder.Checkpoint) : null;
+        using var run = TrainingRun<FinetuneCheckpointHeader>.Open(runDirectory, resume, header => $"fine-tuned for {header.CompletedEpochs} epochs",
+                                                                   header => header.CompletedEpochs, log);
         // A resumed run keeps its plan; only the epochs (to add some) and where it runs may change.
-        if (header != null) options = header.Options with { Epochs = options.Epochs, Device = options.Device, Threads = options.Threads };
-        var device = TorchRuntime.Initialize(options.Device, options.Threads);
-
-        using var pretrained = header == null && options.InitRun != null ? PretrainedModel.Load(options.InitRun, options.Device, options.Threads) : null;
-        int? channels = header?.Backbone.InputChannels ?? pretrained?.Backbone.Options.InputChannels;
-        using var task = options.Task.Load(options, channels, header?.Side ?? options.ImageSize);
-        if (header != null && !header.ClassNames.SequenceEqual(task.ClassNames))
-            throw new ConicException($"{options.DataPath}: its classes differ from those the checkpoint in {runDirectory} was trained on");
-        var normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd)
-            : pretrained?.Normalization ?? task.Statistics();
-
-        manual_seed(options.Seed);
-        var backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
-        using var network = task.CreateNetwork(backbone);
-        network.to(device);
-        var arithmetic = device.type == TorchSharp.DeviceType.CPU
-            ? ArithmeticCheck.Choose(backbone, task.Side, task.Side, options.BatchSize, options.Precision, ConvolutionKernels.Auto, TorchRuntime.CpuHasBFloat16())
-            : ArithmeticChoice.Unchecked(options.Precision == Precision.Auto ? Precision.Float32 : options.Precision);
-        log.WriteLine($"arithmetic: {arithmetic.Describe()}");
-        if (options.FreezeBackbone)
-            foreach (var parameter in backbone.parameters()) parameter.requires_grad = false;
-        var trained = options.FreezeBackbone ? network.HeadParameters.ToList() : network.parameters().ToList();
-        using var optimizer = new MomentumSgd([new ParameterGroup("all", trained, 1, options.WeightDecay)], options.Momentum);
-        var state = network.state_dict().Select(kv => (ModelPrefix + kv.Key, kv.Value))
-            .Concat(optimizer.NamedBuffers().Select(b => (OptimizerPrefix + b.Name, b.Buffer))).ToDictionary();
-        if (header != null)
-        {
-            Checkpoint.Load<FinetuneCheckpointHeader>(folder.Checkpoint, state);
-            log.WriteLine($"resuming {folder.Checkpoint} after epoch {header.CompletedEpochs}");
-        }
-        else RunJson.WriteAtomically(folder.Config, options);
-
-        var metrics = new MetricsCsv(folder.Metrics);
-        metrics.StartAfter(header?.CompletedEpochs ?? 0);
-        int stepsPerEpoch = (task.TrainCount + options.BatchSize - 1) / options.BatchSize;
-        long totalSteps = (long)stepsPerEpoch * options.Epochs, step = header?.Step ?? 0;
-        double trainingSeconds = header?.TrainingSeconds ?? 0;
-        log.WriteLine($"{task.Name}: {task.TrainCount} training images of {task.Side} px, {task.ClassNames.Count} classes; " +
-                      $"backbone {options.InitRun ?? "random"}{(options.FreezeBackbone ? " (frozen)" : "")}");
-        for (int epoch = (header?.CompletedEpochs ?? 0) + 1; epoch <= options.Epochs; epoch++)
-        {
-            var clock = Stopwatch.StartNew();
-            arithmetic.Training.Apply([backbone]);
-            network.train();
-            if (options.FreezeBackbone) backbone.eval();
-            var order = Enumerable.Range(0, task.TrainCount).ToArray();
-            new Random(Seeds.Derive(options.Seed, epoch, 0)).Shuffle(order);
-            var flips = new Random(Seeds.Derive(options.Seed, epoch, 1));
-            double lossSum = 0, rate = 0;
-            for (int start = 0; start < order.Length; start += options.BatchSize, step++)
-            {
-                using var scope = NewDisposeScope();
-                var batch = order[start..Math.Min(order.Length, start + options.BatchSize)];
-                var flipped = batch.Select(_ => flips.Next(2) == 1).ToArray();
-                rate = LearningRate(options.LearningRate, step, stepsPerEpoch, totalSteps);
-                optimizer.ZeroGrad();
-                var loss = task.Loss(network, batch, flipped, normalization, device);
-                loss.backward();
-                optimizer.Step(rate);
-                lossSum += loss.item<float>() * batch.Length;
-            }
-            double seconds = clock.Elapsed.TotalSeconds, meanLoss = lossSum / task.TrainCount;
-            trainingSeconds += seconds;
-            if (!double.IsFinite(meanLoss)) throw new ConicException($"{runDirectory}: the loss became {meanLoss} in epoch {epoch}; lower --lr");
-            arithmetic.Evaluation.Apply([backbone]);
-            var scores = task.Validate(network, normalization, device, options.BatchSize);
-            metrics.Append(new EpochMetrics(epoch, step, rate, meanLoss, scores.Select(s => ("val_" + s.Name, s.Value)).ToArray(),
-                                            task.TrainCount / seconds, seconds, ElapsedMinutes: trainingSeconds / 60));
-            Checkpoint.Save(folder.Checkpoint, new FinetuneCheckpointHeader(epoch, step, options, backbone.Options, task.ClassNames,
-                                                                            normalization.Mean, normalization.Std, task.Side, trainingSeconds),
-                            state.Select(kv => (kv.Key, kv.Value)));
-            log.WriteLine($"epoch {epoch}/{options.Epochs} loss {meanLoss:F4} lr {rate:G3} {task.TrainCount / seconds:F0} img/s {seconds:F1}s  " +
-                          string.Join(" ", scores.Select(s => $"val {s.Name} {100 * s.Value:F2} %")));
-        }
-        arithmetic.Evaluation.Apply([backbone]);
-        double imagesPerSecond = metrics.Column("images_per_second").Select(c => c.Value).DefaultIfEmpty(0).Last();
-        var result = task.Finish(network, normalization, device, options.BatchSize, folder,
-                                 new FinetuneSummary(options.InitRun ?? "random", options.FreezeBackbone, imagesPerSecond));
-        return [.. result, $"report: {FinetuneReport.Write(folder, options, result)}"];
+        if (run.Resumed is { } header) options = header.Options with { Epochs = options.Epochs, Device = options.Device, Threads = options.Threads };
+        using var finetuning = Finetuning.Prepare(options, run, log);
+        finetuning.Train();
+        return finetuning.Finish();
     }
 
-    /// <summary>Warm-up over the first epoch, then cosine to zero at the last step.</summary>
-    static double LearningRate(double peak, long step, int warmupSteps, long totalSteps) =>
-        step < warmupSteps ? peak * (step + 1) / warmupSteps
-            : 0.5 * peak * (1 + Math.Cos(Math.PI * (step - warmupSteps) / Math.Max(1, totalSteps - warmupSteps)));
+    /// <summary>One fine-tune run, where it stands: its network, task, optimiser and schedule.</summary>
+    sealed class Finetuning : IDisposable
+    {
+        readonly FinetuneOptions _options;
+        readonly TrainingRun<FinetuneCheckpointHeader> _run;
+        readonly TextWriter _log;
+        readonly Device _device;
+        readonly PretrainedModel? _pretrained;
+        readonly FinetuneTask _task;
+        readonly InputNormalization _normalization;
+        readonly ResNet _backbone;
+        readonly TaskNetwork _network;
+        readonly ArithmeticChoice _arithmetic;
+        readonly MomentumSgd _optimizer;
+        readonly Dictionary<string, Tensor> _state;
+        readonly TrainingSchedule _schedule;
+        readonly int _stepsPerEpoch;
+        long _step;
+        double _trainingSeconds;
+
+        Finetuning(FinetuneOptions options, TrainingRun<FinetuneCheckpointHeader> run, TextWriter log, Device device, PretrainedModel? pretrained, FinetuneTask task)
+        {
+            (_options, _run, _log, _device, _pretrained, _task) = (options, run, log, device, pretrained, task);
+            var header = run.Resumed;
+            _normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd) : pretrained?.Normalization ?? task.Statistics();
+            manual_seed(options.Seed);
+            _backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
+            _network = task.CreateNetwork(_backbone);
+            _network.to(device);
+            _arithmetic = device.type == TorchSharp.DeviceType.CPU
+                ? ArithmeticCheck.Choose(_backbone, task.Side, task.Side, options.BatchSize, options.Precision, ConvolutionKernels.Auto, TorchRuntime.CpuHasBFloat16())
+                : ArithmeticChoice.Unchecked(options.Precision == Precision.Auto ? Precision.Float32 : options.Precision);
+            if (options.FreezeBackbone)
+                foreach (var parameter in _backbone.parameters()) parameter.requires_grad = false;
+            var trained = options.FreezeBackbone ? _network.HeadParameters.ToList() : _network.parameters().ToList();
+            _optimizer = new MomentumSgd([new ParameterGroup("all", trained, 1, options.WeightDecay)], options.Momentum);
+            _state = _network.state_dict().Select(kv => (ModelPrefix + kv.Key, kv.Value))
+                .Concat(_optimizer.NamedBuffers().Select(b => (OptimizerPrefix + b.Name, b.Buffer))).ToDictionary();
+            _stepsPerEpoch = (task.TrainCount + options.BatchSize - 1) / options.BatchSize;
+            _schedule = options.TimeBudgetMinutes > 0
+                ? new TimeBudgetSchedule(options.LearningRate, _stepsPerEpoch, options.TimeBudgetMinutes * 60)
+                : new StepSchedule(options.LearningRate, _stepsPerEpoch, (long)_stepsPerEpoch * options.Epochs);
+            (_step, _trainingSeconds) = (header?.Step ?? 0, header?.TrainingSeconds ?? 0);
+        }
+
+        bool Budgeted => _options.TimeBudgetMinutes > 0;
+
+        /// <summary>The network for <paramref name="options"/> on its task's data, restored from the run's checkpoint when it continues one.</summary>
+        public static Finetuning Prepare(FinetuneOptions options, TrainingRun<FinetuneCheckpointHeader> run, TextWriter log)
+        {
+            var header = run.Resumed;
+            var device = TorchRuntime.Initialize(options.Device, options.Threads);
+            var pretrained = header == null && options.InitRun != null ? PretrainedModel.Load(options.InitRun, options.Device, options.Threads) : null;
+            int? channels = header?.Backbone.InputChannels ?? pretrained?.Backbone.Options.InputChannels;
+            var task = options.Task.Load(options, channels, header?.Side ?? options.ImageSize);
+            if (header != null && !header.ClassNames.SequenceEqual(task.ClassNames))
+                throw new ConicException($"{options.DataPath}: its classes differ from those the checkpoint in {run.Folder.Directory} was trained on");
+            var finetuning = new Finetuning(options, run, log, device, pretrained, task);
+            log.WriteLine($"arithmetic: {finetuning._arithmetic.Describe()}");
+            if (header != null)
+            {
+                run.LoadCheckpoint(finetuning._state);
+                log.WriteLine($"resuming {run.Folder.Checkpoint} after epoch {header.CompletedEpochs}");
+            }
+            else run.WriteConfig(options);
+            log.WriteLine($"{task.Name}: {task.TrainCount} training images of {task.Side} px, {task.ClassNames.Count} classes; " +
+                          $"backbone {options.InitRun ?? "random"}{(options.FreezeBackbone ? " (frozen)" : "")}" +
+                          (options.TimeBudgetMinutes > 0 ? $"; training for {SettingText.Duration(options.TimeBudgetMinutes)}" : ""));
+            return finetuning;
+        }
+
+        /// <summary>Trains the epochs left (a time-budget run until its time is spent), validating and checkpointing each.</summary>
+        public void Train()
+        {
+            for (int epoch = (_run.Resumed?.CompletedEpochs ?? 0) + 1; Budgeted ? !_schedule.IsOver(_step, _trainingSeconds) : epoch <= _options.Epochs; epoch++)
+            {
+                var clock = Stopwatch.StartNew();
+                var (images, lossSum, rate) = TrainEpoch(epoch, clock);
+                if (images == 0) break;
+                double seconds = clock.Elapsed.TotalSeconds, meanLoss = lossSum / images;
+                _trainingSeconds += seconds;
+                if (!double.IsFinite(meanLoss)) throw new ConicException($"{_run.Folder.Directory}: the loss became {meanLoss} in epoch {epoch}; lower --lr");
+                _arithmetic.Evaluation.Apply([_backbone]);
+                var scores = _task.Validate(_network, _normalization, _device, _options.BatchSize);
+                _run.AppendMetrics(new EpochMetrics(epoch, _step, rate, meanLoss, scores.Select(s => ("val_" + s.Name, s.Value)).ToArray(),
+                                                    images / seconds, seconds, ElapsedMinutes: _trainingSeconds / 60));
+                _run.SaveCheckpoint(new FinetuneCheckpointHeader(epoch, _step, _options, _backbone.Options, _task.ClassNames, _normalization.Mean,
+                                                                 _normalization.Std, _task.Side, _trainingSeconds),
+                                    _state.Select(kv => (kv.Key, kv.Value)));
+                _log.WriteLine($"epoch {epoch}{(Budgeted ? "" : $"/{_options.Epochs}")} loss {meanLoss:F4} lr {rate:G3} {images / seconds:F0} img/s {seconds:F1}s  " +
+                               string.Join(" ", scores.Select(s => $"val {s.Name} {100 * s.Value:F2} %")));
+            }
+        }
+
+        /// <summary>One pass over the shuffled training images (a time-budget run stops at its deadline): images trained, their summed loss, the last rate.</summary>
+        (int Images, double LossSum, double Rate) TrainEpoch(int epoch, Stopwatch clock)
+        {
+            _arithmetic.Training.Apply([_backbone]);
+            _network.train();
+            if (_options.FreezeBackbone) _backbone.eval();
+            var order = Enumerable.Range(0, _task.TrainCount).ToArray();
+            new Random(Seeds.Derive(_options.Seed, epoch, 0)).Shuffle(order);
+            var flips = new Random(Seeds.Derive(_options.Seed, epoch, 1));
+            int images = 0;
+            double lossSum = 0, rate = 0;
+            for (int start = 0; start < order.Length; start += _options.BatchSize, _step++)
+            {
+                double elapsed = _trainingSeconds + clock.Elapsed.TotalSeconds;
+                if (_schedule.IsOver(_step, elapsed)) break;
+                using var scope = NewDisposeScope();
+                var batch = order[start..Math.Min(order.Length, start + _options.BatchSize)];
+                var flipped = batch.Select(_ => flips.Next(2) == 1).ToArray();
+                rate = _schedule.RateAt(_step, elapsed);
+                _optimizer.ZeroGrad();
+                var loss = _task.Loss(_network, batch, flipped, _normalization, _device);
+                loss.backward();
+                _optimizer.Step(rate);
+                lossSum += loss.item<float>() * batch.Length;
+                images += batch.Length;
+            }
+            return (images, lossSum, rate);
+        }
+
+        /// <summary>The task's final evaluation, eval.json and pictures, and report.html; the lines that tell the user.</summary>
+        public IReadOnlyList<string> Finish()
+        {
+            _arithmetic.Evaluation.Apply([_backbone]);
+            double imagesPerSecond = _run.MetricsColumn("images_per_second").Select(c => c.Value).DefaultIfEmpty(0).Last();
+            var result = _task.Finish(_network, _normalization, _device, _options.BatchSize, _run.Folder,
+                                      new FinetuneSummary(_options.InitRun ?? "random", _options.FreezeBackbone, imagesPerSecond));
+            return [.. result, $"report: {FinetuneReport.Write(_run.Folder, _options, result)}"];
+        }
+
+        public void Dispose()
+        {
+            _optimizer.Dispose();
+            _network.Dispose();
+            _task.Dispose();
+            _pretrained?.Dispose();
+        }
+    }
 }
