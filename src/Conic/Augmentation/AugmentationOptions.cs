@@ -10,22 +10,31 @@ public sealed record AugmentationOptions
 {
     /// <summary>Random resized crop: range of the crop's area as a fraction of the image.</summary>
     public double CropAreaMin { get; init; } = 0.3;
+    /// <summary>Random resized crop: the largest crop area as a fraction of the image.</summary>
     public double CropAreaMax { get; init; } = 1.0;
     /// <summary>Random resized crop: range of the crop's aspect ratio (width / height).</summary>
     public double CropRatioMin { get; init; } = 3.0 / 4.0;
+    /// <summary>Random resized crop: the widest aspect ratio (width / height).</summary>
     public double CropRatioMax { get; init; } = 4.0 / 3.0;
+    /// <summary>Probability of a horizontal flip.</summary>
     public double FlipProbability { get; init; } = 0.5;
     /// <summary>Probability that a sample gets colour jitter at all; the strengths below are maximal deviations.</summary>
     public double JitterProbability { get; init; } = 0.8;
     /// <summary>Brightness and contrast strengths; unset means chosen by the images (<see cref="IntensityJitterFor"/>).</summary>
     public double? Brightness { get; init; }
+    /// <summary>Contrast strength; unset means chosen by the images, as <see cref="Brightness"/>.</summary>
     public double? Contrast { get; init; }
+    /// <summary>Saturation strength (colour images only).</summary>
     public double Saturation { get; init; } = 0.4;
+    /// <summary>Hue strength, at most 0.5 (colour images only).</summary>
     public double Hue { get; init; } = 0.1;
+    /// <summary>Probability that a colour view is turned to grayscale.</summary>
     public double GrayscaleProbability { get; init; } = 0.2;
     /// <summary>Gaussian blur; off by default because at 28-32 px it erases most detail (SimCLR skips it on CIFAR).</summary>
     public double BlurProbability { get; init; } = 0.0;
+    /// <summary>The smallest blur sigma, in pixels.</summary>
     public double BlurSigmaMin { get; init; } = 0.1;
+    /// <summary>The largest blur sigma, in pixels.</summary>
     public double BlurSigmaMax { get; init; } = 2.0;
     /// <summary>RandAugment-style operations per image (0 = off): each draws one of rotate, shear, translate,
     /// autocontrast, solarize, posterize or identity.</summary>
@@ -36,7 +45,9 @@ public sealed record AugmentationOptions
     public int SmallCrops { get; init; }
     /// <summary>Side of the small crops in pixels; 0 means half the image side.</summary>
     public int SmallCropSize { get; init; }
+    /// <summary>The smallest area of a small crop as a fraction of the image.</summary>
     public double SmallCropAreaMin { get; init; } = 0.1;
+    /// <summary>The largest area of a small crop as a fraction of the image.</summary>
     public double SmallCropAreaMax { get; init; } = 0.4;
 
     /// <summary>
@@ -95,6 +106,7 @@ public sealed record AugmentationOptions
 /// <summary>Named augmentation policies (data, not code): a starting point that individual options then override.</summary>
 public static class AugmentationPresets
 {
+    /// <summary>The presets by name (case-insensitive): default, mocov1, infomin, grayscale.</summary>
     public static readonly IReadOnlyDictionary<string, AugmentationOptions> All = new Dictionary<string, AugmentationOptions>(StringComparer.OrdinalIgnoreCase)
     {
         // SimCLR / MoCo v2 policy scaled for 28-32 px images (blur off, crop area from 0.3), brightness and contrast by the images.
@@ -107,6 +119,7 @@ public static class AugmentationPresets
         ["grayscale"] = new AugmentationOptions { Brightness = 0.8, Contrast = 0.8 },
     };
 
+    /// <summary>The preset called <paramref name="name"/>; an unknown name is a one-line error listing the known ones.</summary>
     public static AugmentationOptions Named(string name) =>
         All.TryGetValue(name, out var preset)
             ? preset

@@ -18,6 +18,7 @@ public sealed class BatchAugmenter
     readonly AugmentationOptions _options;
     readonly InputNormalization _normalization;
 
+    /// <summary>An augmenter with <paramref name="options"/> whose views are normalised with <paramref name="normalization"/>.</summary>
     public BatchAugmenter(AugmentationOptions options, InputNormalization normalization)
     {
         AugmentationOptions.Settings.ThrowIfInvalid(options);

@@ -6,6 +6,7 @@ namespace Conic.Augmentation;
 /// <summary>Which rows of a larger batch this process augments: rows [Start, Start + Count) of Total.</summary>
 public readonly record struct BatchShare(long Total, long Start)
 {
+    /// <summary>The whole batch of <paramref name="count"/> rows (one process).</summary>
     public static BatchShare All(long count) => new(count, 0);
 }
 

@@ -28,13 +28,16 @@ public sealed class Setting<T>
 
     /// <summary>The command-line flag, with its dashes (<c>--lambda</c>).</summary>
     public string Flag { get; }
+    /// <summary>The placeholder of the value in help (<c>RATE</c>, <c>N</c>); empty for a switch.</summary>
     public string ValueName { get; }
+    /// <summary>The help line.</summary>
     public string Help { get; }
     /// <summary>Applied before other settings wherever it stands on the command line: a choice (method, preset) that others refine.</summary>
     public bool AppliedFirst { get; }
     /// <summary>An on/off setting that a bare flag turns on (<c>--freeze-backbone</c>); <c>on</c> or <c>off</c> may follow it.</summary>
     public bool IsSwitch { get; }
 
+    /// <summary>The owner's value as the command line writes it (or the text that stands for an unset value).</summary>
     public string Current(T owner) => SettingText.Format(_current(owner));
 
     /// <summary>The owner with this setting parsed from <paramref name="text"/>; a value that does not parse is a one-line error naming the flag.</summary>
@@ -54,20 +57,27 @@ public sealed class Setting<T>
 /// </summary>
 public sealed record ValueRange(double Min, double Max, bool MinOpen = false, bool MaxOpen = false, string? Why = null)
 {
+    /// <summary>Any finite number.</summary>
     public static readonly ValueRange Any = new(double.NegativeInfinity, double.PositiveInfinity);
+    /// <summary>Zero or more.</summary>
     public static readonly ValueRange NonNegative = new(0, double.PositiveInfinity);
+    /// <summary>More than zero.</summary>
     public static readonly ValueRange Positive = new(0, double.PositiveInfinity, MinOpen: true);
+    /// <summary>From 0 to 1, both included.</summary>
     public static readonly ValueRange UnitInterval = new(0, 1);
     /// <summary>Below 1: SGD momentum, EMA rates.</summary>
     public static readonly ValueRange Momentum = new(0, 1, MaxOpen: true);
     /// <summary>Logits are similarities divided by a temperature, so below 0.001 they leave float32's useful range.</summary>
     public static readonly ValueRange Temperature = new(1e-3, 100, Why: "typical 0.05 to 0.5; below 0.001 the logits leave float32's range");
 
+    /// <summary><paramref name="min"/> or more.</summary>
     public static ValueRange AtLeast(double min) => new(min, double.PositiveInfinity);
 
+    /// <summary>Whether <paramref name="value"/> is allowed (NaN never is).</summary>
     public bool Contains(double value) =>
         (MinOpen ? value > Min : value >= Min) && (MaxOpen ? value < Max : value <= Max) && !double.IsNaN(value);
 
+    /// <summary>The range in words for an error message: ">= 1", "in [0, 1)", with why where given.</summary>
     public string Describe()
     {
         string text = (double.IsNegativeInfinity(Min), double.IsPositiveInfinity(Max)) switch
@@ -88,6 +98,7 @@ public sealed class Settings<T> : List<Setting<T>>
 {
     readonly List<Func<T, string?>> _rules = new();
 
+    /// <summary>A number setting that must lie in <paramref name="range"/>.</summary>
     public Settings<T> Number(string flag, string valueName, string help, Func<T, double> get, Func<T, double, T> set, ValueRange range) =>
         Add(flag, valueName, help, o => get(o), (o, text) => set(o, SettingText.Double(flag, text)),
             o => range.Contains(get(o)) ? null : $"{flag}: {SettingText.Format(get(o))} must be {range.Describe()}");
@@ -98,6 +109,7 @@ public sealed class Settings<T> : List<Setting<T>>
         Add(flag, valueName, help, o => get(o) ?? unsetText(o), (o, text) => set(o, SettingText.Double(flag, text)),
             o => get(o) is not double value || range.Contains(value) ? null : $"{flag}: {SettingText.Format(value)} must be {range.Describe()}");
 
+    /// <summary>An integer setting that must lie in <paramref name="range"/>.</summary>
     public Settings<T> Integer(string flag, string valueName, string help, Func<T, int> get, Func<T, int, T> set, ValueRange range) =>
         Add(flag, valueName, help, o => get(o), (o, text) => set(o, SettingText.Int(flag, text)),
             o => range.Contains(get(o)) ? null : $"{flag}: {get(o)} must be {range.Describe()}");
@@ -110,6 +122,7 @@ public sealed class Settings<T> : List<Setting<T>>
         return this;
     }
 
+    /// <summary>A setting that takes one of the named <paramref name="choices"/>.</summary>
     public Settings<T> Choice<TValue>(string flag, string valueName, string help, Func<T, TValue> get, Func<T, TValue, T> set,
                                       params (string Name, TValue Value)[] choices) =>
         Add(flag, valueName, help, o => NameOf(get(o), choices), (o, text) => set(o, SettingText.Choice(flag, text, choices)), _ => null);
@@ -172,6 +185,7 @@ public sealed class Settings<T> : List<Setting<T>>
 /// <summary>Settings' values as text: invariant culture, enums in lower case; parse failures name the flag.</summary>
 public static class SettingText
 {
+    /// <summary>A value as the command line writes it: numbers in invariant culture, on/off, enums in lower case.</summary>
     public static string Format(object? value) => value switch
     {
         null => "",
@@ -181,11 +195,13 @@ public static class SettingText
         _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",
     };
 
+    /// <summary><paramref name="text"/> as an integer, or a one-line error naming <paramref name="flag"/>.</summary>
     public static int Int(string flag, string text) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
             ? value
             : throw new ConicException($"{flag}: '{text}' is not an integer");
 
+    /// <summary><paramref name="text"/> as a finite number, or a one-line error naming <paramref name="flag"/>.</summary>
     public static double Double(string flag, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && double.IsFinite(value)
             ? value
@@ -224,6 +240,7 @@ public static class SettingText
         return hours == 0 ? $"{Format(rest)}m" : rest == 0 ? $"{hours}h" : $"{hours}h{Format(rest)}m";
     }
 
+    /// <summary>The choice named <paramref name="text"/> (case-insensitive), or a one-line error listing the names.</summary>
     public static TValue Choice<TValue>(string flag, string text, params (string Name, TValue Value)[] choices) =>
         choices.FirstOrDefault(c => c.Name.Equals(text, StringComparison.OrdinalIgnoreCase)) is { Name: not null } hit
             ? hit.Value

@@ -9,6 +9,9 @@ public sealed record CocoImage(int Id, string FileName, int Width, int Height);
 /// <summary>One object: its box as [x, y, width, height] in pixels from the image's top-left corner, its area in pixels.</summary>
 public sealed record CocoAnnotation(long Id, int ImageId, int CategoryId, double[] Bbox, double Area, int Iscrowd);
 
+/// <summary>A COCO category.</summary>
+/// <param name="Id">The id annotations refer to (<c>category_id</c>).</param>
+/// <param name="Name">The category's name.</param>
 public sealed record CocoCategory(int Id, string Name);
 
 /// <summary>
@@ -17,11 +20,13 @@ public sealed record CocoCategory(int Id, string Name);
 /// </summary>
 public sealed record CocoFile(IReadOnlyList<CocoImage> Images, IReadOnlyList<CocoAnnotation> Annotations, IReadOnlyList<CocoCategory> Categories)
 {
+    /// <summary>COCO's JSON naming (snake case), indented.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Writes the file atomically to <paramref name="path"/>.</summary>
     public void Save(string path) => Runtime.AtomicFile.Write(path, stream => JsonSerializer.Serialize(stream, this, Json));
 }

@@ -7,6 +7,7 @@ namespace Conic.Data;
 /// </summary>
 public static class DatasetLoader
 {
+    /// <summary>Where Debian's dataset-fashion-mnist package puts Fashion-MNIST: the default training data.</summary>
     public const string DefaultFashionMnist = "/usr/share/datasets/fashion-mnist";
     /// <summary>Side of the square images made from image folders (IDX files keep their size).</summary>
     public const int DefaultImageSize = 32;

@@ -21,17 +21,25 @@ public sealed class DetectionDataset : IDisposable
         Names = names;
     }
 
+    /// <summary>The folder the split was read from.</summary>
     public string Source { get; }
+    /// <summary>The images as uint8 [N, C, side, side].</summary>
     public Tensor Images { get; }
     /// <summary>Boxes of image i (in <see cref="Annotations"/>' image order), scaled to the resized image.</summary>
     public IReadOnlyList<ObjectBox[]> Boxes { get; }
+    /// <summary>The split's COCO annotations as read.</summary>
     public CocoFile Annotations { get; }
+    /// <summary>Each image's file name, in image order.</summary>
     public IReadOnlyList<string> Names { get; }
+    /// <summary>How many images the split holds.</summary>
     public int Count => Names.Count;
+    /// <summary>The side the images were resized to.</summary>
     public int Side => (int)Images.shape[2];
 
+    /// <summary>Frees the images.</summary>
     public void Dispose() => Images.Dispose();
 
+    /// <summary>The annotation file a split folder holds.</summary>
     public const string AnnotationFile = "annotations.json";
 
     /// <summary>

@@ -13,12 +13,14 @@ namespace Conic.Data;
 /// </summary>
 public static class ImageCache
 {
+    /// <summary>The extension of a cache file (<c>conic cache</c> writes it; <c>--data</c> reads it).</summary>
     public const string Extension = ".conic-cache";
     static readonly byte[] Magic = "CONIC-CACHE-v1\n\0"u8.ToArray();
 
     sealed record Index(string Source, int Channels, int MaxSide, long[] Offsets, int[] Widths, int[] Heights, string[] Names,
                         int[]? Labels, string[]? ClassNames);
 
+    /// <summary>Whether <paramref name="path"/> is a cache file (by its first bytes).</summary>
     public static bool IsCache(string path)
     {
         if (!File.Exists(path) || new FileInfo(path).Length < Magic.Length) return false;

@@ -4,7 +4,13 @@ using static TorchSharp.torch;
 namespace Conic.Data;
 
 /// <summary>What to do with an image file that cannot be read: leave it out with a counted warning, or stop.</summary>
-public enum BadImagePolicy { Skip, Fail }
+public enum BadImagePolicy
+{
+    /// <summary>Leave the file out, count it and list it in bad-images.txt.</summary>
+    Skip,
+    /// <summary>Stop with an error naming the file.</summary>
+    Fail,
+}
 
 /// <summary>
 /// Images of one split, all served at one size [channels, height, width], with optional labels (pretraining never
@@ -17,6 +23,7 @@ public sealed class ImageDataset
     readonly byte[]? _pixels;
     readonly StreamedFiles? _files;
 
+    /// <summary>Images held in memory: <paramref name="pixels"/> holds <paramref name="count"/> planar uint8 images [C, H, W] one after another; <paramref name="labels"/> may be null.</summary>
     public ImageDataset(byte[] pixels, int count, int channels, int height, int width, int[]? labels,
                         string source, IReadOnlyList<string>? itemNames = null, IReadOnlyList<string>? classNames = null)
         : this(count, channels, height, width, labels, source, itemNames, classNames)
@@ -46,15 +53,21 @@ public sealed class ImageDataset
         ClassNames = classNames;
     }
 
+    /// <summary>How many images.</summary>
     public int Count { get; }
+    /// <summary>Colour channels: 1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; }
+    /// <summary>Image height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Image width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Each image's class index, or null for unlabelled images.</summary>
     public int[]? Labels { get; }
     /// <summary>Where the images came from (a folder or file), used in messages.</summary>
     public string Source { get; }
     /// <summary>File names of images read from a folder; null for IDX files.</summary>
     public IReadOnlyList<string>? ItemNames { get; }
+    /// <summary>The class names in index order (class subfolders), or null.</summary>
     public IReadOnlyList<string>? ClassNames { get; }
     /// <summary>What the reader left out or changed and a user should know (e.g. truncated files), one line each.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
@@ -65,7 +78,9 @@ public sealed class ImageDataset
     /// <summary>Files left out when the folder was read, and files that failed to decode since, with the problem.</summary>
     public IReadOnlyCollection<KeyValuePair<string, string>> BadFiles => _files?.Bad ?? (IReadOnlyCollection<KeyValuePair<string, string>>)[];
 
+    /// <summary>Bytes of one image in memory.</summary>
     public int ImageBytes => Channels * Height * Width;
+    /// <summary>How many classes the labels have (0 without labels).</summary>
     public int ClassCount => Labels == null ? 0 : (ClassNames?.Count ?? Labels.Max() + 1);
 
     /// <summary>The images at <paramref name="indices"/>, in that order.</summary>

@@ -23,13 +23,13 @@ public readonly record struct ImageProbe(int Width, int Height, bool Gray, strin
 /// </summary>
 public static class ImageDecoder
 {
+    /// <summary>The largest image decoded: 1 GiB as RGBA. A header claiming more is a damaged or hostile file, not a photo to train on.</summary>
+    public const long MaxPixels = 1L << 28;
+
     /// <summary>
     /// Reads the header, and the file's last bytes for JPEG and PNG, which every complete file ends with (an end-of-image
     /// marker, an IEND chunk): an empty file, a file that is not an image and a truncated one are found without decoding.
     /// </summary>
-    /// <summary>The largest image decoded: 1 GiB as RGBA. A header claiming more is a damaged or hostile file, not a photo to train on.</summary>
-    public const long MaxPixels = 1L << 28;
-
     public static ImageProbe Probe(string path)
     {
         long length = new FileInfo(path).Length;

@@ -16,6 +16,7 @@ public static class ImageFolderReader
     /// <summary>The optional label file at the folder's root.</summary>
     public const string LabelsFile = "labels.csv";
 
+    /// <summary>Whether <paramref name="folder"/> holds an image file at any depth.</summary>
     public static bool ContainsImages(string folder) => ImageFiles(folder).Any();
 
     /// <summary>

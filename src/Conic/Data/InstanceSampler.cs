@@ -32,8 +32,10 @@ public sealed class InstanceSampler
 
     /// <summary>Instance i is the training image DatasetIndices[i].</summary>
     public int[] DatasetIndices { get; }
+    /// <summary>How many instances (training images used as classes).</summary>
     public int Count => DatasetIndices.Length;
 
+    /// <summary>Full batches of <paramref name="batchSize"/> in an epoch (a partial last batch is dropped).</summary>
     public int BatchesPerEpoch(int batchSize) => _window / batchSize;
 
     /// <summary>The instance indices of each batch of <paramref name="epoch"/> (1-based).</summary>

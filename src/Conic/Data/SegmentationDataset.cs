@@ -20,14 +20,22 @@ public sealed class SegmentationDataset : IDisposable
     /// <summary>The mask value of pixels that are not scored (VOC's object borders, Cityscapes' void).</summary>
     public const int IgnoreIndex = 255;
 
+    /// <summary>The folder the split was read from.</summary>
     public string Source { get; }
+    /// <summary>The images as uint8 [N, C, side, side].</summary>
     public Tensor Images { get; }
+    /// <summary>The masks as uint8 class indices [N, side, side] (255: not scored).</summary>
     public Tensor Masks { get; }
+    /// <summary>Each image's file name, in order.</summary>
     public IReadOnlyList<string> Names { get; }
+    /// <summary>How many images.</summary>
     public int Count => Names.Count;
+    /// <summary>Colour channels of the images.</summary>
     public int Channels => (int)Images.shape[1];
+    /// <summary>The side images and masks were resized to.</summary>
     public int Side => (int)Images.shape[2];
 
+    /// <summary>Frees images and masks.</summary>
     public void Dispose()
     {
         Images.Dispose();
@@ -149,8 +157,10 @@ public sealed class SegmentationDataset : IDisposable
 /// <summary>A segmentation data set's training and validation splits and its class names (index order).</summary>
 public sealed record SegmentationSplits(SegmentationDataset Train, SegmentationDataset Validation, IReadOnlyList<string> ClassNames) : IDisposable
 {
+    /// <summary>How many classes.</summary>
     public int Classes => ClassNames.Count;
 
+    /// <summary>Frees both splits.</summary>
     public void Dispose()
     {
         Train.Dispose();

@@ -39,8 +39,10 @@ public sealed class GradientAverager
         _buckets = buckets.ToArray();
     }
 
+    /// <summary>How many all-reduce calls one averaging makes (the gradients are packed into buckets).</summary>
     public int BucketCount => _buckets.Length;
 
+    /// <summary>Replaces every rank's gradients by their mean over the ranks (row-sharded ones are left as they are); nothing in one process.</summary>
     public void Average()
     {
         if (!_processes.IsDistributed) return;

@@ -14,6 +14,7 @@ public sealed class MpiProcessGroup : ProcessGroup
 {
     /// <summary>Open MPI sets this in every process it launches.</summary>
     public const string SizeVariable = "OMPI_COMM_WORLD_SIZE";
+    /// <summary>Open MPI sets this to the number of its processes on this machine.</summary>
     public const string LocalSizeVariable = "OMPI_COMM_WORLD_LOCAL_SIZE";
 
     /// <summary>Exit code of a rank the watchdog stops.</summary>
@@ -67,9 +68,12 @@ public sealed class MpiProcessGroup : ProcessGroup
     /// </summary>
     public static int ThreadsPerRank => Math.Max(1, Environment.ProcessorCount / LocalRanks);
 
+    /// <inheritdoc/>
     public override int Rank => _rank;
+    /// <inheritdoc/>
     public override int Size => _size;
 
+    /// <inheritdoc/>
     public override void AllReduce(Tensor values, Reduction reduction = Reduction.Sum)
     {
         var op = reduction == Reduction.Sum ? OpenMpi.Sum : OpenMpi.Max;
@@ -80,6 +84,7 @@ public sealed class MpiProcessGroup : ProcessGroup
         });
     }
 
+    /// <inheritdoc/>
     public override Tensor AllGather(Tensor values)
     {
         using var scope = NewDisposeScope();
@@ -92,6 +97,7 @@ public sealed class MpiProcessGroup : ProcessGroup
         return gathered.to(values.device).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     public override void Broadcast(Tensor values, int root = 0) =>
         OnCpu(values, host =>
         {
@@ -99,6 +105,7 @@ public sealed class MpiProcessGroup : ProcessGroup
             Collective("broadcast", () => OpenMpi.MPI_Bcast(DataPointer(host), count, type, root, OpenMpi.World));
         });
 
+    /// <inheritdoc/>
     public override Tensor Scatter(Tensor? rows, long[] blockShape, ScalarType type, int root = 0)
     {
         using var scope = NewDisposeScope();
@@ -111,10 +118,13 @@ public sealed class MpiProcessGroup : ProcessGroup
         return block.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     public override double CommunicationSeconds => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _communicationTicks)).TotalSeconds;
 
+    /// <inheritdoc/>
     public override void Barrier() => Collective("barrier", () => OpenMpi.MPI_Barrier(OpenMpi.World));
 
+    /// <inheritdoc/>
     public override void WaitQuietly() => Collective("barrier", () =>
     {
         int code = OpenMpi.MPI_Ibarrier(OpenMpi.World, out IntPtr request);
@@ -126,6 +136,7 @@ public sealed class MpiProcessGroup : ProcessGroup
         return code;
     });
 
+    /// <summary>Leaves the MPI job (MPI_Finalize).</summary>
     public override void Dispose()
     {
         if (_disposed) return;

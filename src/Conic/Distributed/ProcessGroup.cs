@@ -3,7 +3,13 @@ using static TorchSharp.torch;
 namespace Conic.Distributed;
 
 /// <summary>How an all-reduce combines the ranks' values.</summary>
-public enum Reduction { Sum, Max }
+public enum Reduction
+{
+    /// <summary>The element-wise sum.</summary>
+    Sum,
+    /// <summary>The element-wise maximum.</summary>
+    Max,
+}
 
 /// <summary>
 /// The processes of a data-parallel run and the collectives training needs, on tensors. <see cref="Single"/> is one
@@ -12,10 +18,13 @@ public enum Reduction { Sum, Max }
 /// </summary>
 public abstract class ProcessGroup : IDisposable
 {
+    /// <summary>This process's rank, 0 to <see cref="Size"/> − 1.</summary>
     public abstract int Rank { get; }
+    /// <summary>How many processes the run has.</summary>
     public abstract int Size { get; }
     /// <summary>The rank that writes checkpoints, metrics and reports.</summary>
     public bool IsMain => Rank == 0;
+    /// <summary>Whether there is more than one process.</summary>
     public bool IsDistributed => Size > 1;
 
     /// <summary>Combines <paramref name="values"/> over all ranks, in place: every rank ends with the result.</summary>
@@ -33,6 +42,7 @@ public abstract class ProcessGroup : IDisposable
     /// </summary>
     public abstract Tensor Scatter(Tensor? rows, long[] blockShape, ScalarType type, int root = 0);
 
+    /// <summary>Returns when every rank has reached it.</summary>
     public abstract void Barrier();
 
     /// <summary>
@@ -44,6 +54,7 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>Seconds spent inside collectives so far (communication plus waiting for slower ranks).</summary>
     public virtual double CommunicationSeconds => 0;
 
+    /// <summary>Leaves the group; one process has nothing to leave.</summary>
     public virtual void Dispose()
     {
     }

@@ -8,6 +8,7 @@ namespace Conic.Distributed;
 /// </summary>
 public readonly record struct RowShard(long Start, long Count, long BlockRows)
 {
+    /// <summary>This rank's block of <paramref name="rows"/> rows split over <paramref name="processes"/> (equal blocks, the last one shorter).</summary>
     public static RowShard Of(long rows, ProcessGroup processes)
     {
         long block = (rows + processes.Size - 1) / processes.Size;

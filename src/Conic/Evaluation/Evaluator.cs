@@ -24,6 +24,7 @@ public static class Evaluator
         return result;
     }
 
+    /// <summary>Measures <paramref name="model"/>'s frozen features on <paramref name="data"/>: weighted kNN (k, temperature), the linear probe and the raw-pixel floors.</summary>
     public static EvaluationResult Evaluate(PretrainedModel model, DatasetSplits data, TextWriter log,
                                             int k = 200, double temperature = 0.07, LinearProbeOptions? probe = null)
     {

@@ -22,7 +22,9 @@ public sealed class KnnMonitor
         _classes = Math.Max(bank.ClassCount, queries.ClassCount);
     }
 
+    /// <summary>Labelled training images whose features are the neighbours.</summary>
     public int BankSize => _bank.Count;
+    /// <summary>Labelled test images classified against them.</summary>
     public int QuerySize => _queries.Count;
 
     /// <summary>A monitor over up to <paramref name="bankSize"/> train and <paramref name="querySize"/> test images; null when labels or a test split are missing.</summary>

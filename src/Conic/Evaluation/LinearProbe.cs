@@ -9,12 +9,17 @@ namespace Conic.Evaluation;
 /// <summary>Settings of the linear probe (a softmax classifier on frozen, standardised features).</summary>
 public sealed record LinearProbeOptions
 {
+    /// <summary>Passes over the training features (more on small sets, see <see cref="MinimumSteps"/>).</summary>
     public int Epochs { get; init; } = 30;
     /// <summary>Small datasets get more epochs, so that the probe always takes at least this many steps.</summary>
     public int MinimumSteps { get; init; } = 2000;
+    /// <summary>Features per Adam step.</summary>
     public int BatchSize { get; init; } = 256;
+    /// <summary>Adam's learning rate.</summary>
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Weight decay of the classifier.</summary>
     public double WeightDecay { get; init; } = 1e-5;
+    /// <summary>Seed of the batch order (the weights start at zero).</summary>
     public int Seed { get; init; }
 }
 
@@ -24,6 +29,7 @@ public sealed record LinearProbeOptions
 /// </summary>
 public static class LinearProbe
 {
+    /// <summary>Top-1 accuracy on the test features of a linear classifier trained on the standardised training features.</summary>
     public static double Accuracy(Tensor trainFeatures, Tensor trainLabels, Tensor testFeatures, Tensor testLabels,
                                   int classCount, LinearProbeOptions options)
     {

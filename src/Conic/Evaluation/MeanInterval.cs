@@ -10,10 +10,14 @@ namespace Conic.Evaluation;
 /// </summary>
 public sealed record MeanInterval(double Mean, double HalfWidth, int Count)
 {
+    /// <summary>The interval's lower end.</summary>
     public double Low => Mean - HalfWidth;
+    /// <summary>The interval's upper end.</summary>
     public double High => Mean + HalfWidth;
+    /// <summary>Whether there were two or more values, so that an interval exists.</summary>
     public bool HasInterval => Count >= 2;
 
+    /// <summary>The mean of <paramref name="values"/> and its 95 % interval.</summary>
     public static MeanInterval Of(IReadOnlyList<double> values)
     {
         if (values.Count == 0) throw new ArgumentException("no values to average", nameof(values));

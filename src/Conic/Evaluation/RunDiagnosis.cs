@@ -14,6 +14,7 @@ public static class RunDiagnosis
     /// <summary>A loss that fell by less than this fraction over the run did not fall.</summary>
     const double FlatFraction = 0.02;
 
+    /// <summary>The warnings for the run in <paramref name="runDirectory"/> (its metrics.csv) and its evaluation, each one line; empty when it learned.</summary>
     public static IReadOnlyList<string> Warnings(string runDirectory, EvaluationResult? result)
     {
         var warnings = new List<string>();

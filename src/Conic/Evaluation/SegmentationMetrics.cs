@@ -13,6 +13,7 @@ public sealed class SegmentationMetrics(int classes)
 {
     readonly long[] _confusion = new long[classes * classes];
 
+    /// <summary>How many classes are counted.</summary>
     public int Classes { get; } = classes;
 
     /// <summary>Adds predicted and true class maps of the same shape (any integer type; true values ≥ Classes other than <see cref="SegmentationDataset.IgnoreIndex"/> are an error).</summary>

@@ -13,6 +13,7 @@ public static class ModelCard
 {
     const string FrontMatterStart = "---\nlibrary_name: conic\n";
 
+    /// <summary>Writes README.md into <paramref name="folder"/> for the weights in <paramref name="weightsFile"/>; returns its path.</summary>
     public static string Write(string folder, string weightsFile, PretrainedModel model, (int Height, int Width) imageSize,
                                EvaluationResult? evaluation)
     {

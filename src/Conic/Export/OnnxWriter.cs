@@ -16,8 +16,10 @@ namespace Conic.Export;
 public static class OnnxWriter
 {
     const int IrVersion = 8, Opset = 17, FloatType = 1, Int64Type = 7;
+    /// <summary>The names of the encoder's input (pixels in [0, 1]) and output (pooled features).</summary>
     public const string InputName = "image", OutputName = "features";
 
+    /// <summary>Writes the encoder as ONNX: pixels in [0, 1] [batch, C, H, W], normalised inside the graph, pooled features [batch, D] out.</summary>
     public static void Write(string path, ResNet backbone, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
         var graph = new GraphBuilder();
@@ -28,6 +30,7 @@ public static class OnnxWriter
                                [Value(OutputName, ["batch", (long)backbone.FeatureDim])]), metadata);
     }
 
+    /// <summary>The names of a fine-tuned network's outputs: class logits and the predicted class.</summary>
     public const string LogitsName = "logits", ClassMapName = "classes";
 
     /// <summary>A fine-tuned classifier: pixels in [0, 1] in; class logits [batch, K] and the predicted class (int64) [batch] out.</summary>
@@ -63,6 +66,7 @@ public static class OnnxWriter
                                 Value(ClassMapName, ["batch", "height", "width"], Int64Type)]), metadata);
     }
 
+    /// <summary>The names of a detector's outputs: boxes, their scores and class labels.</summary>
     public const string BoxesName = "boxes", ScoresName = "scores", ClassesName = "labels";
 
     /// <summary>

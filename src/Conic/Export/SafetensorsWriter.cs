@@ -13,6 +13,7 @@ namespace Conic.Export;
 /// </summary>
 public static class SafetensorsWriter
 {
+    /// <summary>Writes <paramref name="tensors"/> (float32 or int64) and string metadata as a safetensors file, atomically.</summary>
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var blobs = new List<(string Name, string Dtype, long[] Shape, byte[] Bytes)>();

@@ -35,6 +35,7 @@ public static class ConicLosses
     /// </summary>
     public static long AutomaticChunkSize(long views) => Math.Max(64, ChunkLogits / Math.Max(1, views));
 
+    /// <summary>Floats in one chunk of logits (2 MB): small enough to stay in the CPU's cache.</summary>
     public const long ChunkLogits = 1L << 19;
 
     /// <summary>

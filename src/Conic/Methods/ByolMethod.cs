@@ -42,6 +42,7 @@ public sealed class ByolMethod : SslMethod
     readonly MomentumEncoder target;
     readonly ByolOptions _options;
 
+    /// <summary>BYOL on <paramref name="backbone"/>: online projector and predictor, and a momentum copy as the target.</summary>
     public ByolMethod(ResNet backbone, ByolOptions options) : base("byol")
     {
         _options = options;
@@ -53,8 +54,10 @@ public sealed class ByolMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];
@@ -66,6 +69,7 @@ public sealed class ByolMethod : SslMethod
         return new MethodLoss(loss, new[] { new LossTerm("regression", loss) });
     }
 
+    /// <inheritdoc/>
     public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss) =>
         target.Update(MomentumEncoder.CosineMomentum(_options.BaseMomentum, batch.Progress), backbone, projector);
 }

@@ -10,7 +10,15 @@ using static Conic.Runtime.KeptScalars;
 namespace Conic.Methods;
 
 /// <summary>The instance classifier's softmax: chunked over classes (memory O(views × chunk)) or through the full logits matrix.</summary>
-public enum ClassifierHead { Auto, Chunked, Materialized }
+public enum ClassifierHead
+{
+    /// <summary>Materialised while the logits are small (32 MB), chunked beyond.</summary>
+    Auto,
+    /// <summary>Over chunks of classes: memory O(views × chunk).</summary>
+    Chunked,
+    /// <summary>Through the full [views, N] logits matrix.</summary>
+    Materialized,
+}
 
 /// <summary>Which representation of the two views the consistency loss pulls together.</summary>
 public enum ConsistencyTarget
@@ -33,7 +41,9 @@ public sealed record ConicOptions : MethodSettings
     /// lets the classifier spread the instances before a large λ can pull every embedding together.
     /// </summary>
     public double ConsistencyRamp { get; init; }
+    /// <summary>What the consistency loss pulls together (<see cref="ConsistencyTarget"/>).</summary>
     public ConsistencyTarget ConsistencyOn { get; init; } = ConsistencyTarget.Embedding;
+    /// <summary>D, the embedding's size and the classifier's row length.</summary>
     public int EmbeddingDim { get; init; } = 128;
     /// <summary>Hidden width of the projection MLP; 0 means four times the backbone's feature width.</summary>
     public int ProjectionHidden { get; init; }
@@ -76,6 +86,7 @@ public sealed record ConicOptions : MethodSettings
 /// </summary>
 public sealed class ConicMethod : SslMethod
 {
+    /// <summary>ConIC as the CLI, config files and the registry know it: name, summary, settings and how to build it.</summary>
     public static readonly MethodDefinition Definition = MethodDefinition.Of("conic",
         "ConIC: every image its own class of a learnable N-way classifier, plus consistency between two views", new ConicOptions(),
         new Settings<ConicOptions>()
@@ -161,6 +172,7 @@ public sealed class ConicMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
     internal ProjectionHead Projector => projector;
 
@@ -168,6 +180,7 @@ public sealed class ConicMethod : SslMethod
     /// detached, so they train the network and not the rows) and pulled towards both main views.</summary>
     public override bool UsesSmallCrops => true;
 
+    /// <inheritdoc/>
     public override IReadOnlyDictionary<string, long> RowShardedState =>
         _shard is null ? new Dictionary<string, long>()
         : new[] { nameof(classifier) }.Concat(classifier_seen is null ? [] : [nameof(classifier_seen)]).ToDictionary(name => name, _ => _instances);
@@ -224,6 +237,7 @@ public sealed class ConicMethod : SslMethod
         classifier_seen.index_fill_(0, rows, Kept(1));
     }
 
+    /// <inheritdoc/>
     public override void AfterOptimizerStep(TrainingBatch batch, MethodLoss loss) => _classifier.AfterOptimizerStep(batch.LearningRate);
 
     /// <summary>The network; and the classifier, unless negatives are sampled (then the method updates its rows itself).</summary>

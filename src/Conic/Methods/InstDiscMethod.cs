@@ -22,6 +22,7 @@ public sealed record InstDiscOptions : MethodSettings
     public int Negatives { get; init; } = 4096;
     /// <summary>Bank update v ← m·v + (1 − m)·f, then renormalised (0.5 in lemniscate).</summary>
     public double BankMomentum { get; init; } = 0.5;
+    /// <summary>Size of the embedding and of the memory bank's rows.</summary>
     public int EmbeddingDim { get; init; } = 128;
 }
 
@@ -34,6 +35,7 @@ public sealed record InstDiscOptions : MethodSettings
 /// </summary>
 public sealed class InstDiscMethod : SslMethod
 {
+    /// <summary>InstDisc as the CLI, config files and the registry know it.</summary>
     public static readonly MethodDefinition Definition = MethodDefinition.Of("instdisc",
         "InstDisc (Wu et al. 2018): non-parametric softmax over a memory bank of instance features", new InstDiscOptions(),
         new Settings<InstDiscOptions>()
@@ -50,6 +52,7 @@ public sealed class InstDiscMethod : SslMethod
     readonly Tensor memory;
     readonly InstDiscOptions _options;
 
+    /// <summary>InstDisc on <paramref name="backbone"/> with a memory bank of <paramref name="instanceCount"/> rows.</summary>
     public InstDiscMethod(ResNet backbone, int instanceCount, InstDiscOptions options) : base("instdisc")
     {
         _options = options;
@@ -59,10 +62,12 @@ public sealed class InstDiscMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
     internal Tensor Memory => memory;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         var features = F.normalize(head.call(backbone.call(BothViews(batch))), dim: 1);

@@ -5,7 +5,13 @@ using Conic.Models;
 namespace Conic.Methods;
 
 /// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser).</summary>
-public enum OptimizerKind { Sgd, Lars }
+public enum OptimizerKind
+{
+    /// <summary>Momentum SGD.</summary>
+    Sgd,
+    /// <summary>Momentum SGD with LARS trust ratios per layer.</summary>
+    Lars,
+}
 
 /// <summary>A method's own learning rate (for batch 256), optimiser and weight decay, used where the run does not set them.</summary>
 public sealed record TrainingDefaults(double LearningRate, OptimizerKind Optimizer, double WeightDecay)
@@ -39,9 +45,13 @@ public sealed class MethodDefinition
 
     /// <summary>The CLI's name (<c>--method conic</c>), also the section of config files that holds the settings.</summary>
     public string Name { get; }
+    /// <summary>One line saying what the method does (help, reports).</summary>
     public string Summary { get; }
+    /// <summary>The method's settings record with its defaults.</summary>
     public MethodSettings Defaults { get; }
+    /// <summary>The method's own flags, ranges and help lines.</summary>
     public Settings<MethodSettings> Settings { get; }
+    /// <summary>The learning rate, optimiser and weight decay the method trains with unless told otherwise.</summary>
     public TrainingDefaults Training { get; }
 
     /// <param name="create">The method from a backbone, the number of instances, the number of epochs and its settings.</param>

@@ -26,6 +26,7 @@ public sealed record MocoOptions : MethodSettings
     /// keys are encoded in shuffled groups, so a query and its key never share BatchNorm statistics.
     /// </summary>
     public int ShuffleGroups { get; init; } = 4;
+    /// <summary>Size of the embedding and of the queue's keys.</summary>
     public int EmbeddingDim { get; init; } = 128;
 }
 
@@ -46,10 +47,12 @@ public sealed class MocoMethod : SslMethod
                  (o, v) => o with { ShuffleGroups = v }, ValueRange.AtLeast(1))
         .Integer("--moco-embedding-dim", "D", "size of the queries and keys", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1));
 
+    /// <summary>MoCo v1 (a linear projection, τ 0.07) as the CLI knows it.</summary>
     public static readonly MethodDefinition Version1 = MethodDefinition.Of("mocov1",
         "MoCo v1 (He et al. 2019): momentum key encoder, queue of negatives, linear head, T = 0.07", new MocoOptions(), SharedSettings,
         (backbone, instances, _, options) => new MocoMethod(backbone, instances, options, version2: false));
 
+    /// <summary>MoCo v2 (an MLP projection, τ 0.2) as the CLI knows it.</summary>
     public static readonly MethodDefinition Version2 = MethodDefinition.Of("mocov2",
         "MoCo v2 (Chen et al. 2020): MoCo with an MLP head and T = 0.2", new MocoOptions(), SharedSettings,
         (backbone, instances, _, options) => new MocoMethod(backbone, instances, options, version2: true));
@@ -62,6 +65,7 @@ public sealed class MocoMethod : SslMethod
     readonly MocoOptions _options;
     readonly double _temperature;
 
+    /// <summary>MoCo on <paramref name="backbone"/> with a momentum key encoder and a queue of negatives; <paramref name="version2"/> makes it v2 (MLP projection).</summary>
     public MocoMethod(ResNet backbone, int instanceCount, MocoOptions options, bool version2) : base(version2 ? "mocov2" : "mocov1")
     {
         _options = options;
@@ -78,8 +82,10 @@ public sealed class MocoMethod : SslMethod
     static Module<Tensor, Tensor> Head(int features, int embedding, bool mlp) =>
         mlp ? new ProjectionHead(features, 4 * features, embedding) : Linear(features, embedding);
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         // Across P ranks each runs its share of the groups, as MoCo's GPUs each ran one (shuffle-BN).

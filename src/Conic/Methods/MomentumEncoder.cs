@@ -29,6 +29,7 @@ public sealed class MomentumEncoder : Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>The momentum copy's output for <paramref name="input"/>, without gradient.</summary>
     public override Tensor forward(Tensor input)
     {
         using var noGrad = no_grad();

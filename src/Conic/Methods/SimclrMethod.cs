@@ -11,12 +11,14 @@ public sealed record SimclrOptions : MethodSettings
 {
     /// <summary>0.5, the paper's CIFAR-10 value.</summary>
     public double Temperature { get; init; } = 0.5;
+    /// <summary>Size of the projected embedding.</summary>
     public int EmbeddingDim { get; init; } = 128;
 }
 
 /// <summary>SimCLR (Chen et al. 2020): backbone → MLP projection, NT-Xent over the 2B views (LARS: --optimizer lars).</summary>
 public sealed class SimclrMethod : SslMethod
 {
+    /// <summary>SimCLR as the CLI, config files and the registry know it.</summary>
     public static readonly MethodDefinition Definition = MethodDefinition.Of("simclr",
         "SimCLR (Chen et al. 2020): NT-Xent over the two views of every image in the batch", new SimclrOptions(),
         new Settings<SimclrOptions>()
@@ -28,6 +30,7 @@ public sealed class SimclrMethod : SslMethod
     readonly ProjectionHead projector;
     readonly SimclrOptions _options;
 
+    /// <summary>SimCLR on <paramref name="backbone"/> with an MLP projector.</summary>
     public SimclrMethod(ResNet backbone, SimclrOptions options) : base("simclr")
     {
         _options = options;
@@ -36,8 +39,10 @@ public sealed class SimclrMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];

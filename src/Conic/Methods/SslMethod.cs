@@ -33,6 +33,7 @@ public sealed record ParameterGroup(string Name, IReadOnlyList<Parameter> Parame
 /// </summary>
 public abstract class SslMethod : nn.Module
 {
+    /// <summary>A method module called <paramref name="name"/> (its state's name in checkpoints).</summary>
     protected SslMethod(string name) : base(name)
     {
     }
@@ -91,8 +92,10 @@ public abstract class SslMethod : nn.Module
     /// <summary>Each image's instance index twice, matching <see cref="BothViews"/>.</summary>
     protected static Tensor BothViewTargets(TrainingBatch batch) => cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0);
 
+    /// <summary>The parameters that need gradients, with their names, in registration order.</summary>
     protected IEnumerable<(string Name, Parameter Parameter)> NamedTrainableParameters() =>
         named_parameters().Where(p => p.parameter.requires_grad);
 
+    /// <summary>The parameters that need gradients.</summary>
     protected IEnumerable<Parameter> TrainableParameters() => NamedTrainableParameters().Select(p => p.Parameter);
 }

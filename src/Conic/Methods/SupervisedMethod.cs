@@ -7,6 +7,7 @@ namespace Conic.Methods;
 /// <summary>Plain supervised pretraining: the reference row of transfer tables. <see cref="Classes"/> 0 means the data's class count.</summary>
 public sealed record SupervisedOptions : MethodSettings
 {
+    /// <summary>How many classes; 0 takes them from the labels.</summary>
     public int Classes { get; init; }
 }
 
@@ -16,6 +17,7 @@ public sealed record SupervisedOptions : MethodSettings
 /// </summary>
 public sealed class SupervisedMethod : SslMethod
 {
+    /// <summary>Supervised training (the reference) as the CLI, config files and the registry know it.</summary>
     public static readonly MethodDefinition Definition = MethodDefinition.Of("supervised",
         "supervised pretraining with the images' labels (the reference row of transfer tables; not self-supervised)", new SupervisedOptions(),
         new Settings<SupervisedOptions>()
@@ -25,6 +27,7 @@ public sealed class SupervisedMethod : SslMethod
     readonly ResNet backbone;
     readonly TorchSharp.Modules.Linear classifier;
 
+    /// <summary>A linear classifier on <paramref name="backbone"/>'s features, trained with the labels of both views.</summary>
     public SupervisedMethod(ResNet backbone, SupervisedOptions options) : base("supervised")
     {
         if (options.Classes < 2) throw new ConicException("--method supervised: the labels need at least two classes");
@@ -33,9 +36,12 @@ public sealed class SupervisedMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
+    /// <inheritdoc/>
     public override bool NeedsLabels => true;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         var labels = batch.Labels ?? throw new InvalidOperationException("the supervised method was given a batch without labels");

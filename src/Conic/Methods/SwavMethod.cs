@@ -15,11 +15,15 @@ public sealed record SwavOptions : MethodSettings
 {
     /// <summary>3,000 on ImageNet; 300 for datasets of a few thousand instances.</summary>
     public int Prototypes { get; init; } = 300;
+    /// <summary>Temperature of the prototype scores.</summary>
     public double Temperature { get; init; } = 0.1;
+    /// <summary>Sinkhorn-Knopp's entropy weight ε.</summary>
     public double Epsilon { get; init; } = 0.05;
+    /// <summary>Sinkhorn-Knopp iterations.</summary>
     public int SinkhornIterations { get; init; } = 3;
     /// <summary>The prototypes stay fixed for this many epochs (the paper's first-epoch freeze).</summary>
     public int FreezePrototypesEpochs { get; init; } = 1;
+    /// <summary>Size of the projected embedding and of the prototypes.</summary>
     public int EmbeddingDim { get; init; } = 128;
 }
 
@@ -54,6 +58,7 @@ public sealed class SwavMethod : SslMethod
     readonly SwavOptions _options;
     readonly double _frozenUntil;
 
+    /// <summary>SwAV on <paramref name="backbone"/> with an MLP projector and learned prototypes; <paramref name="epochs"/> places the prototype freeze.</summary>
     public SwavMethod(ResNet backbone, SwavOptions options, int epochs) : base("swav")
     {
         _options = options;
@@ -64,10 +69,13 @@ public sealed class SwavMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
+    /// <inheritdoc/>
     public override bool UsesSmallCrops => true;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         using (no_grad()) prototypes.weight!.copy_(F.normalize(prototypes.weight!, dim: 1));

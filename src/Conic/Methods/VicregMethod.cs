@@ -52,6 +52,7 @@ public sealed class VicregMethod : SslMethod
     readonly Sequential expander;
     readonly VicregOptions _options;
 
+    /// <summary>VICReg on <paramref name="backbone"/> with its expander.</summary>
     public VicregMethod(ResNet backbone, VicregOptions options) : base("vicreg")
     {
         _options = options;
@@ -64,8 +65,10 @@ public sealed class VicregMethod : SslMethod
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
 
+    /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         int size = (int)batch.InstanceIndices.shape[0];

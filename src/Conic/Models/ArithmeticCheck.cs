@@ -12,8 +12,10 @@ public sealed record ArithmeticTrial(ConvolutionArithmetic Arithmetic, double Er
     /// <summary>Who rejected this arithmetic without it failing here: a forced verdict (<see cref="ForcedVerdicts"/>) or another rank's check.</summary>
     public string? RejectedBy { get; init; }
 
+    /// <summary>Whether the arithmetic passed: not rejected, and its error within the tolerance.</summary>
     public bool Agrees => RejectedBy == null && Error <= Tolerance;
 
+    /// <summary>The trial in one line: the arithmetic, and where and by how much it was off (or who rejected it).</summary>
     public override string ToString() => RejectedBy != null ? $"{Arithmetic}: rejected by {RejectedBy}"
         : double.IsFinite(Error) ? $"{Arithmetic}: {Where} off by {Error:P2} from float64 (tolerance {Tolerance:P2})"
         : $"{Arithmetic}: {Where} not finite";
@@ -70,6 +72,7 @@ public static class ArithmeticCheck
     const long PixelBudget = 50_000;
     /// <summary>Worst errors measured where the kernels are right: bfloat16 0.32 %, float32 6e-6 (bench: arithmetic); the faults seen were NaN or tens of per cent.</summary>
     public const double BFloat16Tolerance = 0.02;
+    /// <summary>The largest relative error float32 kernels may show against float64 (worst seen where right: 6e-6).</summary>
     public const double Float32Tolerance = 1e-4;
 
     /// <summary>

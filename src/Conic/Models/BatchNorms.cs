@@ -37,6 +37,7 @@ public static class BatchNorms
     public static Tensor Sequence(Sequential layers, Tensor input) =>
         layers.children().Aggregate(input, (x, layer) => layer is BatchNorm norm ? Apply(norm, x) : ((nn.Module<Tensor, Tensor>)layer).call(x));
 
+    /// <summary><paramref name="norm"/> applied to <paramref name="input"/> as its forward would (training or evaluation), with the batch count kept in Conic's Scalars and, when synchronised, statistics over every process.</summary>
     public static Tensor Apply(BatchNorm norm, Tensor input)
     {
         if (_sumAcrossProcesses is not { } sum || !norm.training) return Local(norm, input);

@@ -35,20 +35,25 @@ public sealed class DenseNetwork : TaskNetwork
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
+    /// <summary>Output channels: the classes of a segmenter, or a detector's heat maps plus its four box maps.</summary>
     public int Outputs { get; }
+    /// <summary>Channels of the FPN decoder.</summary>
     public int DecoderChannels { get; }
     /// <summary>Input pixels per output pixel (1 when upsampled to the input).</summary>
     public int OutputStride => upsampleToInput || backbone.Options.SmallImageStem ? 1 : 4;
 
     /// <summary>The last convolution, whose bias a task may initialise (e.g. a detection heat map's prior).</summary>
     public Conv2d OutputLayer => output;
+    /// <summary>Whether the output is upsampled to the input's size (segmentation) or left at the decoder's stride (detection).</summary>
     public bool UpsamplesToInput => upsampleToInput;
     /// <summary>The decoder's layers, for writers of other formats (ONNX).</summary>
     internal IReadOnlyList<Conv2d> Lateral => lateral.ToArray();
     internal Conv2d Smooth => smooth;
     internal BatchNorm2d SmoothNorm => smoothNorm;
 
+    /// <inheritdoc/>
     public override IEnumerable<Parameter> HeadParameters =>
         new Module[] { lateral, smooth, smoothNorm, output }.SelectMany(m => m.parameters());
 

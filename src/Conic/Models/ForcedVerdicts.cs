@@ -9,7 +9,9 @@ namespace Conic.Models;
 /// </summary>
 public static class ForcedVerdicts
 {
+    /// <summary>The environment variable that forces verdicts of the arithmetic check, comma-separated (tests and CI use it to take every fallback).</summary>
     public const string Variable = "CONIC_ARITHMETIC";
+    /// <summary>The verdicts <see cref="Variable"/> may force: bfloat16 rejected, oneDNN rejected, oneDNN capped at AVX2 rejected.</summary>
     public const string RejectBFloat16 = "reject-bf16", RejectOneDnn = "reject-onednn", RejectCappedOneDnn = "reject-onednn-avx2";
     static readonly string[] Known = [RejectBFloat16, RejectOneDnn, RejectCappedOneDnn];
 

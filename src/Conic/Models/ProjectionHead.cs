@@ -10,6 +10,7 @@ public sealed class ProjectionHead : Module<Tensor, Tensor>
 {
     readonly Sequential layers;
 
+    /// <summary>Linear (no bias), BatchNorm, ReLU, Linear: <paramref name="inputDim"/> → <paramref name="hiddenDim"/> → <paramref name="outputDim"/>.</summary>
     public ProjectionHead(int inputDim, int hiddenDim, int outputDim) : base(nameof(ProjectionHead))
     {
         layers = Sequential(
@@ -20,5 +21,6 @@ public sealed class ProjectionHead : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The embeddings [B, outputDim] of features [B, inputDim].</summary>
     public override Tensor forward(Tensor input) => BatchNorms.Sequence(layers, input);
 }

@@ -8,17 +8,28 @@ using static TorchSharp.torch.nn;
 
 namespace Conic.Models;
 
-public enum ResNetDepth { ResNet18, ResNet50 }
+/// <summary>Which ResNet: 18 or 50 layers, as torchvision's resnet18 and resnet50.</summary>
+public enum ResNetDepth
+{
+    /// <summary>Basic blocks [2, 2, 2, 2].</summary>
+    ResNet18,
+    /// <summary>Bottleneck blocks [3, 4, 6, 3], features 4 × wider.</summary>
+    ResNet50,
+}
 
 /// <summary>Backbone shape. <see cref="Width"/> is the first stage's channel count (64 in torchvision).</summary>
 public sealed record BackboneOptions
 {
+    /// <summary>ResNet-18 or ResNet-50.</summary>
     public ResNetDepth Depth { get; init; } = ResNetDepth.ResNet18;
+    /// <summary>Channels of the first stage; later stages double it (torchvision: 64).</summary>
     public int Width { get; init; } = 16;
     /// <summary>3x3 stride-1 first convolution and no max-pool, for images of about 32 px (CIFAR-style stem).</summary>
     public bool SmallImageStem { get; init; } = true;
+    /// <summary>Channels of the input images (set from the data: 1 for grayscale, 3 for colour).</summary>
     public int InputChannels { get; init; } = 1;
 
+    /// <summary>The backbone's flags: --arch, --width, --stem.</summary>
     public static readonly Settings<BackboneOptions> Settings = new Settings<BackboneOptions>()
         .Choice("--arch", "NAME", "backbone: resnet18 or resnet50", o => o.Depth, (o, v) => o with { Depth = v },
                 ("resnet18", ResNetDepth.ResNet18), ("resnet50", ResNetDepth.ResNet50))
@@ -39,9 +50,12 @@ public sealed class ResNet : Module<Tensor, Tensor>
     readonly Sequential layer1, layer2, layer3, layer4;
     readonly bool _maxPool;
 
+    /// <summary>Size of the pooled features: 8 × width (ResNet-18) or 32 × width (ResNet-50).</summary>
     public int FeatureDim { get; }
+    /// <summary>The shape this network was built with.</summary>
     public BackboneOptions Options { get; }
 
+    /// <summary>A randomly initialised network of <paramref name="options"/>' shape (torchvision's initialisation).</summary>
     public ResNet(BackboneOptions options) : base(options.Depth.ToString().ToLowerInvariant())
     {
         BackboneOptions.Settings.ThrowIfInvalid(options);
@@ -86,6 +100,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// </summary>
     public bool BFloat16Compute { get; set; }
 
+    /// <summary>The globally pooled features [B, <see cref="FeatureDim"/>] of images [B, C, H, W].</summary>
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
 
     /// <summary>The first convolution and its BatchNorm (a ReLU follows, then the max-pool if <see cref="HasMaxPool"/>).</summary>

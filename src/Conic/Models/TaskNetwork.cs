@@ -6,6 +6,7 @@ namespace Conic.Models;
 /// <summary>A pretrained (or random) backbone with a head for a labelled task, fine-tuned end to end or head only.</summary>
 public abstract class TaskNetwork(string name) : nn.Module<Tensor, Tensor>(name)
 {
+    /// <summary>The backbone the task's head sits on.</summary>
     public abstract ResNet Backbone { get; }
 
     /// <summary>Every parameter outside the backbone, for frozen-backbone training.</summary>
@@ -18,6 +19,7 @@ public sealed class ClassificationNetwork : TaskNetwork
     readonly ResNet backbone;
     readonly Linear fc;
 
+    /// <summary>A linear layer from <paramref name="backbone"/>'s pooled features to <paramref name="classes"/> logits.</summary>
     public ClassificationNetwork(ResNet backbone, int classes) : base(nameof(ClassificationNetwork))
     {
         this.backbone = backbone;
@@ -25,10 +27,13 @@ public sealed class ClassificationNetwork : TaskNetwork
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
     public override ResNet Backbone => backbone;
+    /// <inheritdoc/>
     public override IEnumerable<Parameter> HeadParameters => fc.parameters();
     /// <summary>The linear layer, for writers of other formats (ONNX).</summary>
     internal Linear Classifier => fc;
 
+    /// <summary>Class logits [B, classes] of images [B, C, H, W].</summary>
     public override Tensor forward(Tensor images) => fc.call(backbone.call(images));
 }

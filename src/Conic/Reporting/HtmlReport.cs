@@ -17,6 +17,7 @@ namespace Conic.Reporting;
 /// </summary>
 public static class HtmlReport
 {
+    /// <summary>The report's file name in the run folder.</summary>
     public const string FileName = "report.html";
     const int MapImages = 12, Queries = 6, Neighbours = 8, RetrievalBank = 10_000, EmbeddedPoints = 1_500;
 
@@ -193,8 +194,10 @@ public static class HtmlReport
     static string Label(ImageDataset images, int index) =>
         images.Labels == null ? $"#{index}" : images.ClassNames?[images.Labels[index]] ?? images.Labels[index].ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Appends <paramref name="png"/> to <paramref name="html"/> as an inline image (the report stays one file).</summary>
     public static void Figure(StringBuilder html, byte[] png, string alt) =>
         html.AppendLine($"<img alt=\"{Encode(alt)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">");
 
+    /// <summary><paramref name="text"/> made safe for HTML.</summary>
     public static string Encode(string text) => WebUtility.HtmlEncode(text);
 }

@@ -10,8 +10,10 @@ namespace Conic.Reporting;
 /// <summary>report.md in a run folder: the evaluation against the raw-pixel floor, the training curve and the full configuration.</summary>
 public static class MarkdownReport
 {
+    /// <summary>The report's file name in the run folder.</summary>
     public const string FileName = "report.md";
 
+    /// <summary>Writes report.md into <paramref name="runDirectory"/>; returns its path.</summary>
     public static string Write(string runDirectory, PretrainOptions options, EvaluationResult? evaluation)
     {
         var text = new StringBuilder();

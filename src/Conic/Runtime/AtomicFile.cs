@@ -6,6 +6,7 @@ namespace Conic.Runtime;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> through a temporary file that is flushed to disk and renamed over it: a reader, or a kill, sees the old file or the new one, never half of one.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         // One temporary name per process, so that two processes writing the same file cannot tear each other's.
@@ -36,5 +37,6 @@ public static class AtomicFile
             if (System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(file), @"\.\d+\.tmp$")) File.Delete(file);
     }
 
+    /// <summary>Writes <paramref name="text"/> as UTF-8, atomically (see <see cref="Write"/>).</summary>
     public static void WriteText(string path, string text) => Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 }

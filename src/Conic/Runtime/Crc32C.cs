@@ -10,6 +10,7 @@ namespace Conic.Runtime;
 /// </summary>
 public static class Crc32C
 {
+    /// <summary>The running value a CRC starts from.</summary>
     public const uint Start = 0xFFFFFFFFu;
 
     /// <summary>Continues a running CRC (begun at <see cref="Start"/>) over <paramref name="data"/>.</summary>
@@ -24,7 +25,9 @@ public static class Crc32C
         return running;
     }
 
+    /// <summary>The CRC of a running value (its final inversion).</summary>
     public static uint Finish(uint running) => running ^ 0xFFFFFFFFu;
 
+    /// <summary>The CRC-32C of <paramref name="data"/>.</summary>
     public static uint Compute(ReadOnlySpan<byte> data) => Finish(Append(Start, data));
 }

@@ -20,10 +20,15 @@ public static class KeptScalars
     [ThreadStatic] static Scalar?[]? _recent;
     [ThreadStatic] static int _next;
 
+    /// <summary><paramref name="value"/> as a Scalar kept alive until well after the native call that uses it.</summary>
     public static Scalar Kept(double value) => Keep(value.ToScalar());
+    /// <summary><paramref name="value"/> as a kept Scalar (see <see cref="Kept(double)"/>).</summary>
     public static Scalar Kept(float value) => Keep(value.ToScalar());
+    /// <summary><paramref name="value"/> as a kept Scalar (see <see cref="Kept(double)"/>).</summary>
     public static Scalar Kept(long value) => Keep(value.ToScalar());
+    /// <summary><paramref name="value"/> as a kept Scalar (see <see cref="Kept(double)"/>).</summary>
     public static Scalar Kept(int value) => Keep(value.ToScalar());
+    /// <summary><paramref name="value"/> as a kept Scalar (see <see cref="Kept(double)"/>).</summary>
     public static Scalar Kept(bool value) => Keep(value.ToScalar());
 
     static Scalar Keep(Scalar scalar)

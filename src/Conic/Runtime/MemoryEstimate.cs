@@ -28,5 +28,6 @@ public static class MemoryEstimate
     public static void CheckImageSide(int side) =>
         CheckFits(2L * 3 * side * side * sizeof(float), $"--image-size {side}: two views of one image");
 
+    /// <summary>Bytes in MiB, or GiB from 1 GiB on.</summary>
     public static string Format(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F1} GiB" : $"{bytes / (double)(1L << 20):F0} MiB";
 }

@@ -8,11 +8,17 @@ public sealed record RunFolder(string Directory)
 {
     /// <summary>The run's <c>PretrainOptions</c>; any run's is a valid <c>--config</c> file.</summary>
     public string Config => File("config.json");
+    /// <summary>The model, optimiser state and where training stands (<c>Checkpoint</c>); a run resumes from it.</summary>
     public string Checkpoint => File("checkpoint.bin");
+    /// <summary>One row per epoch: loss and its terms, learning rate, images per second, the online kNN.</summary>
     public string Metrics => File("metrics.csv");
+    /// <summary>The evaluation's numbers (kNN, linear probe, floors, or a task's scores).</summary>
     public string Evaluation => File("eval.json");
+    /// <summary>report.md.</summary>
     public string MarkdownReport => File("report.md");
+    /// <summary>report.html.</summary>
     public string HtmlReport => File("report.html");
+    /// <summary>The folder of TensorBoard event files.</summary>
     public string TensorBoard => File("tensorboard");
     /// <summary>A comparison's table of every entry (compare.md is its readable form).</summary>
     public string ComparisonTable => File("compare.csv");

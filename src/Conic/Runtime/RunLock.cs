@@ -9,6 +9,7 @@ namespace Conic.Runtime;
 /// </summary>
 public sealed class RunLock : IDisposable
 {
+    /// <summary>The lock file's name in the run folder.</summary>
     public const string FileName = "run.lock";
     static readonly Dictionary<string, (FileStream Stream, int Holders, Func<bool>? RemoveOnRelease)> Held = new();
     readonly string _key;
@@ -86,6 +87,7 @@ public sealed class RunLock : IDisposable
         }
     }
 
+    /// <summary>Releases the lock (the last holder in this process closes the file).</summary>
     public void Dispose()
     {
         if (_released) return;

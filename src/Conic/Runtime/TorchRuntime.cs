@@ -54,8 +54,10 @@ public static class TorchRuntime
     /// <summary>Switches libtorch's oneDNN (mkldnn) CPU kernels on or off for the whole process; off, convolutions run as im2col and BLAS.</summary>
     public static void SetOneDnn(bool on) => NativeMethods.SetUserEnabledMkldnn(NativeMethods.GlobalContext(), on);
 
+    /// <summary>Whether libtorch uses oneDNN's kernels now (one switch for the process).</summary>
     public static bool OneDnnEnabled => NativeMethods.UserEnabledMkldnn(NativeMethods.GlobalContext());
 
+    /// <summary>Whether libtorch may use NNPACK's convolutions.</summary>
     public static bool NnpackEnabled => NativeMethods.UserEnabledNNPACK(NativeMethods.GlobalContext());
 
     /// <summary>The CPU's model name and family from /proc/cpuinfo (e.g. "AMD EPYC 9R45, family 26"), for messages about its arithmetic.</summary>

@@ -30,6 +30,7 @@ public static class Checkpoint
     const int FormatVersion = 2;
     const int MaxRank = 8;
 
+    /// <summary>Writes <paramref name="header"/> and <paramref name="tensors"/> to <paramref name="path"/> atomically, with checksums.</summary>
     public static void Save<THeader>(string path, THeader header, IEnumerable<(string Name, Tensor Value)> tensors)
     {
         Runtime.AtomicFile.Write(path, stream =>
@@ -46,8 +47,10 @@ public static class Checkpoint
         });
     }
 
+    /// <summary>A pretraining checkpoint's header, without reading its tensors.</summary>
     public static CheckpointHeader ReadHeader(string path) => ReadHeader<CheckpointHeader>(path);
 
+    /// <summary>The header of the checkpoint at <paramref name="path"/>, without reading its tensors; a damaged file is a one-line error naming it.</summary>
     public static THeader ReadHeader<THeader>(string path)
     {
         using var reader = Open(path, out int version);
@@ -61,6 +64,7 @@ public static class Checkpoint
     public static CheckpointHeader Load(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null) =>
         Load<CheckpointHeader>(path, targets, skip);
 
+    /// <summary>Reads the header and copies every stored tensor into the target of the same name (shapes must match); stored tensors for which <paramref name="skip"/> is true are read past.</summary>
     public static THeader Load<THeader>(string path, IReadOnlyDictionary<string, Tensor> targets, Func<string, bool>? skip = null)
     {
         using var reader = Open(path, out int version);

@@ -16,6 +16,7 @@ public static class ConfigFile
 {
     static readonly JsonSerializerOptions Strict = new(RunJson.Options) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
 
+    /// <summary>The pretraining options a YAML or JSON config file gives; a problem is a one-line error naming the file.</summary>
     public static PretrainOptions Read(string path)
     {
         if (!File.Exists(path)) throw new ConicException($"{path}: no such config file (--config)");

@@ -48,6 +48,7 @@ public sealed class MetricsCsv(string path)
                     .ToArray();
     }
 
+    /// <summary>Adds the epoch's row (the header first, in a new file).</summary>
     public void Append(EpochMetrics metrics)
     {
         string text = File.Exists(path)

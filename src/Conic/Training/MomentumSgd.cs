@@ -31,6 +31,7 @@ public sealed class MomentumSgd : IDisposable
     public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers() =>
         _groups.SelectMany((g, gi) => _buffers[gi].Select((b, pi) => ($"{g.Name}.{pi}", b)));
 
+    /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGrad()
     {
         foreach (var group in _groups)
@@ -38,6 +39,7 @@ public sealed class MomentumSgd : IDisposable
             parameter.grad?.zero_();
     }
 
+    /// <summary>One step at <paramref name="learningRate"/> (times each group's scale), with weight decay and momentum (LARS trust ratios when set).</summary>
     public void Step(double learningRate)
     {
         using var noGrad = no_grad();
@@ -66,6 +68,7 @@ public sealed class MomentumSgd : IDisposable
         }
     }
 
+    /// <summary>Frees the momentum buffers.</summary>
     public void Dispose()
     {
         foreach (var buffer in _buffers.SelectMany(b => b)) buffer.Dispose();

@@ -18,7 +18,9 @@ public sealed record PretrainOptions
     public string? DataPath { get; init; }
     /// <summary>Side of the square images made from image folders; IDX files keep their own size.</summary>
     public int ImageSize { get; init; } = DatasetLoader.DefaultImageSize;
+    /// <summary>The run folder (<c>--run</c>).</summary>
     public string RunDirectory { get; init; } = "runs/conic";
+    /// <summary>The method's name (<c>--method</c>); change it with <see cref="WithMethod"/>, which also sets its settings.</summary>
     public string Method { get; init; } = ConicMethod.Definition.Name;
     /// <summary>The chosen method's settings; <c>with { Method = ... }</c> alone leaves them stale, so use <see cref="WithMethod"/>.</summary>
     [JsonIgnore]
@@ -32,17 +34,23 @@ public sealed record PretrainOptions
     /// (0: none), so that recipes are chosen without looking at the test split.
     /// </summary>
     public double Validation { get; init; }
+    /// <summary>Passes over the instances (not used with a time budget).</summary>
     public int Epochs { get; init; } = 150;
     /// <summary>Wall-clock minutes for the whole run, evaluation included; 0 = no budget (train <see cref="Epochs"/> epochs).</summary>
     public double TimeBudgetMinutes { get; init; }
+    /// <summary>Images per step over all processes (two views each).</summary>
     public int BatchSize { get; init; } = 256;
     /// <summary>Learning rate for a batch of 256, scaled linearly with the batch size; null: the method's default.</summary>
     public double? LearningRate { get; init; }
+    /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
     /// <summary>Weight decay of the network; null: the method's default.</summary>
     public double? WeightDecay { get; init; }
+    /// <summary>Epochs of linear warm-up before the cosine decay.</summary>
     public double WarmupEpochs { get; init; } = 5;
+    /// <summary>Seed of initialisation, instance choice, order and augmentation.</summary>
     public int Seed { get; init; }
+    /// <summary>cpu, cuda or cuda:N.</summary>
     public string Device { get; init; } = "cpu";
     /// <summary>CPU threads for libtorch; 0 means one per core.</summary>
     public int Threads { get; init; }
@@ -59,7 +67,9 @@ public sealed record PretrainOptions
     public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
     /// <summary>Online kNN monitor every this many epochs (and after the last); 0 = off. Reads the model only.</summary>
     public int MonitorEvery { get; init; } = 10;
+    /// <summary>The backbone's shape.</summary>
     public BackboneOptions Backbone { get; init; } = new();
+    /// <summary>How the two views are made.</summary>
     public AugmentationOptions Augmentation { get; init; } = new();
     /// <summary>SGD, or SGD with LARS layer-wise trust ratios; null: the method's default.</summary>
     public OptimizerKind? Optimizer { get; init; }
@@ -70,6 +80,7 @@ public sealed record PretrainOptions
     /// <summary>CPU convolution kernels; Auto: oneDNN where the arithmetic check finds it right, else libtorch's own.</summary>
     public ConvolutionKernels Kernels { get; init; } = ConvolutionKernels.Auto;
 
+    /// <summary>The definition of <see cref="Method"/>.</summary>
     [JsonIgnore]
     public MethodDefinition MethodDefinition => MethodRegistry.Get(Method);
 
@@ -84,16 +95,20 @@ public sealed record PretrainOptions
     public T SettingsOf<T>() where T : MethodSettings =>
         MethodSettings as T ?? throw new ConicException($"method '{Method}' has no {typeof(T).Name}");
 
+    /// <summary>The learning rate for batch 256: the one given, or the method's.</summary>
     public double BaseLearningRate => LearningRate ?? MethodDefinition.Training.LearningRate;
 
+    /// <summary>The optimiser: the one given, or the method's.</summary>
     public OptimizerKind OptimizerOrDefault => Optimizer ?? MethodDefinition.Training.Optimizer;
 
+    /// <summary>The weight decay: the one given, or the method's.</summary>
     public double WeightDecayOrDefault => WeightDecay ?? MethodDefinition.Training.WeightDecay;
 
     /// <summary>These options with the method's defaults written in, as the trainer uses and records them.</summary>
     public PretrainOptions WithMethodDefaults() =>
         this with { LearningRate = BaseLearningRate, Optimizer = OptimizerOrDefault, WeightDecay = WeightDecayOrDefault };
 
+    /// <summary>The learning rate training uses: <see cref="BaseLearningRate"/> scaled linearly by the batch size over 256.</summary>
     public double ScaledLearningRate => BaseLearningRate * BatchSize / 256.0;
 
     /// <summary>How long the run trains, as reports say it: "150 epochs" or "a 20-minute time budget".</summary>

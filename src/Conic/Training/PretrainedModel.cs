@@ -24,16 +24,21 @@ public sealed class PretrainedModel : IDisposable
         Device = device;
     }
 
+    /// <summary>The options the model was built with (resolved from the data).</summary>
     public PretrainOptions Options { get; }
+    /// <summary>The method: its backbone, heads and training state.</summary>
     public SslMethod Method { get; }
+    /// <summary>The backbone, whose features are evaluated and exported.</summary>
     public ResNet Backbone => Method.Backbone;
     /// <summary>How images are prepared for the backbone (training statistics); evaluation and exports use it too.</summary>
     public InputNormalization Normalization { get; }
     /// <summary>The training views, normalised as <see cref="Normalization"/> says.</summary>
     public BatchAugmenter Augmenter { get; }
+    /// <summary>How many instances the method was built for.</summary>
     public int InstanceCount { get; }
     /// <summary>Height and width of the training images; (0, 0) for runs from before it was recorded.</summary>
     public (int Height, int Width) ImageSize { get; }
+    /// <summary>Where the model's tensors are.</summary>
     public Device Device { get; }
     /// <summary>The convolution arithmetic checked on this machine; the float32 fallback until <see cref="CheckArithmetic"/> runs.</summary>
     public ArithmeticChoice Arithmetic { get; private set; } = ArithmeticChoice.Unchecked(Precision.Float32);
@@ -57,6 +62,7 @@ public sealed class PretrainedModel : IDisposable
         return Arithmetic;
     }
 
+    /// <summary>Makes every backbone compute with the evaluation arithmetic (float32).</summary>
     public void UseEvaluationArithmetic() => Arithmetic.Evaluation.Apply(Backbones);
 
     /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
@@ -96,9 +102,11 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>Images per forward when features are extracted, as the arithmetic check sees them.</summary>
     const int EvaluationBatchImages = 256;
 
+    /// <summary>A checkpoint header for this model after <paramref name="completedEpochs"/> epochs and <paramref name="step"/> steps.</summary>
     public CheckpointHeader Header(int completedEpochs, long step, double trainingSeconds = 0, double trainingBudgetSeconds = 0) =>
         new(completedEpochs, step, InstanceCount, Normalization.Mean, Normalization.Std, Options, ImageSize.Height, ImageSize.Width,
             trainingSeconds, trainingBudgetSeconds);
 
+    /// <summary>Frees the method's tensors.</summary>
     public void Dispose() => Method.Dispose();
 }

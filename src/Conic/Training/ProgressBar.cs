@@ -12,6 +12,7 @@ public sealed class ProgressBar(TextWriter output, int? totalEpochs, int stepsPe
     readonly bool _interactive = ReferenceEquals(output, Console.Error) && !Console.IsErrorRedirected;
     readonly Stopwatch _sinceDraw = Stopwatch.StartNew();
 
+    /// <summary>Redraws the line during an epoch (at most 4 times a second, only on a terminal).</summary>
     public void Update(int epoch, int stepInEpoch, double loss, double imagesPerSecond, TimeSpan remaining)
     {
         if (!_interactive || (_sinceDraw.ElapsedMilliseconds < 250 && stepInEpoch < stepsPerEpoch)) return;
@@ -34,6 +35,7 @@ public sealed class ProgressBar(TextWriter output, int? totalEpochs, int stepsPe
         return TimeSpan.FromSeconds(_recentSeconds.Average() * ((totalEpochs ?? epoch) - epoch));
     }
 
+    /// <summary>The epoch's line: loss and terms, learning rate, images/s, time and the online kNN.</summary>
     public void EndEpoch(EpochMetrics metrics, TimeSpan remaining)
     {
         string terms = string.Join(" ", metrics.Terms.Select(t => $"{t.Name} {t.Value:F4}"));

@@ -6,6 +6,7 @@ namespace Conic.Training;
 /// <summary>The JSON settings of every file Conic writes into a run folder (config, checkpoint header, eval).</summary>
 public static class RunJson
 {
+    /// <summary>snake_case names, enums as lower-case strings, indented; pretraining options with their method's section.</summary>
     public static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,

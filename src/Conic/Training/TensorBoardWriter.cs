@@ -12,6 +12,7 @@ public sealed class TensorBoardWriter : IDisposable
 {
     readonly FileStream _stream;
 
+    /// <summary>Starts an event file in <paramref name="directory"/> (created if missing).</summary>
     public TensorBoardWriter(string directory)
     {
         Directory.CreateDirectory(directory);
@@ -21,6 +22,7 @@ public sealed class TensorBoardWriter : IDisposable
         WriteRecord(new Event { WallTime = now, FileVersion = "brain.Event:2" }.ToByteArray());
     }
 
+    /// <summary>Writes one scalar summary: <paramref name="tag"/> at <paramref name="step"/>.</summary>
     public void AddScalar(string tag, double value, long step)
     {
         var summary = new Summary();
@@ -39,6 +41,7 @@ public sealed class TensorBoardWriter : IDisposable
         _stream.Flush();
     }
 
+    /// <summary>Closes the event file.</summary>
     public void Dispose() => _stream.Dispose();
 
     static double UnixSeconds() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;

@@ -11,6 +11,7 @@ namespace Conic.Training;
 /// <summary>The one pretraining loop every method shares: sampling, two augmented views, a step, logging, checkpoints.</summary>
 public static class Trainer
 {
+    /// <summary>The prefix of the optimiser's buffers among a checkpoint's tensors.</summary>
     public const string OptimizerStatePrefix = "optimizer.";
 
     /// <summary>
@@ -182,4 +183,14 @@ public static class Trainer
 }
 
 /// <summary>The parts of <see cref="Trainer.Step"/>, in order (the backward includes averaging gradients over ranks).</summary>
-public enum StepPart { Forward, Backward, Optimizer, AfterStep }
+public enum StepPart
+{
+    /// <summary>The method's forward pass and loss.</summary>
+    Forward,
+    /// <summary>Gradients, averaged over the ranks.</summary>
+    Backward,
+    /// <summary>The optimiser's update.</summary>
+    Optimizer,
+    /// <summary>The method's own state after the update (banks, momentum copies).</summary>
+    AfterStep,
+}

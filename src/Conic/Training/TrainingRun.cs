@@ -23,6 +23,7 @@ public sealed class TrainingRun<THeader> : IDisposable where THeader : class
         if (Writes) _metrics.StartAfter(completedEpochs);
     }
 
+    /// <summary>The folder's files.</summary>
     public RunFolder Folder { get; }
 
     /// <summary>The header of the checkpoint this run continues; null for a new run, and on every rank but 0.</summary>
@@ -69,6 +70,7 @@ public sealed class TrainingRun<THeader> : IDisposable where THeader : class
         if (Writes) RunJson.WriteAtomically(Folder.Config, options);
     }
 
+    /// <summary>Adds a finished epoch's row to metrics.csv (rank 0 only).</summary>
     public void AppendMetrics(EpochMetrics metrics)
     {
         if (Writes) _metrics.Append(metrics);
@@ -83,5 +85,6 @@ public sealed class TrainingRun<THeader> : IDisposable where THeader : class
         if (Writes) Checkpoint.Save(Folder.Checkpoint, header, tensors);
     }
 
+    /// <summary>Releases the writer lock.</summary>
     public void Dispose() => _lock?.Dispose();
 }

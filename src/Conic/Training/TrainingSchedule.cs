@@ -12,20 +12,26 @@ public abstract record TrainingSchedule(double BaseRate, long WarmupSteps)
     /// <summary>Whether training is over before <paramref name="step"/>.</summary>
     public abstract bool IsOver(long step, double elapsedSeconds);
 
+    /// <summary>The learning rate of <paramref name="step"/>, taken <paramref name="elapsedSeconds"/> into training.</summary>
     public abstract double RateAt(long step, double elapsedSeconds);
 
+    /// <summary>The warm-up's factor at <paramref name="step"/>: rising linearly to 1.</summary>
     protected double Warm(long step) => WarmupSteps <= 0 ? 1 : Math.Min(1.0, (step + 1.0) / WarmupSteps);
 
+    /// <summary>The cosine's factor at <paramref name="progress"/> (0 to 1): from 1 to 0.</summary>
     protected static double Cosine(double progress) => 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(progress, 0, 1)));
 }
 
 /// <summary>A fixed number of steps: warm-up, then cosine from the end of warm-up to the last step (SGDR without restarts).</summary>
 public sealed record StepSchedule(double BaseRate, long WarmupSteps, long TotalSteps) : TrainingSchedule(BaseRate, WarmupSteps)
 {
+    /// <inheritdoc/>
     public override double Progress(long step, double elapsedSeconds) => (double)step / TotalSteps;
 
+    /// <inheritdoc/>
     public override bool IsOver(long step, double elapsedSeconds) => step >= TotalSteps;
 
+    /// <inheritdoc/>
     public override double RateAt(long step, double elapsedSeconds)
     {
         if (step < WarmupSteps) return BaseRate * Warm(step);
@@ -40,10 +46,13 @@ public sealed record StepSchedule(double BaseRate, long WarmupSteps, long TotalS
 /// </summary>
 public sealed record TimeBudgetSchedule(double BaseRate, long WarmupSteps, double TrainingSeconds) : TrainingSchedule(BaseRate, WarmupSteps)
 {
+    /// <inheritdoc/>
     public override double Progress(long step, double elapsedSeconds) => Math.Clamp(elapsedSeconds / TrainingSeconds, 0, 1);
 
+    /// <inheritdoc/>
     public override bool IsOver(long step, double elapsedSeconds) => elapsedSeconds >= TrainingSeconds;
 
+    /// <inheritdoc/>
     public override double RateAt(long step, double elapsedSeconds) => BaseRate * Warm(step) * Cosine(Progress(step, elapsedSeconds));
 }
 

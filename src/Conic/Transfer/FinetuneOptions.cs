@@ -5,7 +5,15 @@ using Conic.Models;
 namespace Conic.Transfer;
 
 /// <summary>The labelled tasks <c>conic finetune</c> trains a backbone for.</summary>
-public enum TransferTask { Segmentation, Detection, Classification }
+public enum TransferTask
+{
+    /// <summary>A class per pixel (masks); scored by mIoU.</summary>
+    Segmentation,
+    /// <summary>Boxes of objects (COCO annotations); scored by box AP.</summary>
+    Detection,
+    /// <summary>A class per image; scored by top-1 accuracy.</summary>
+    Classification,
+}
 
 /// <summary>
 /// How <c>conic finetune</c> trains a pretrained backbone with a task head on labelled data. Stored as the fine-tune
@@ -13,6 +21,7 @@ public enum TransferTask { Segmentation, Detection, Classification }
 /// </summary>
 public sealed record FinetuneOptions
 {
+    /// <summary>The labelled task (<c>--task</c>).</summary>
     public TransferTask Task { get; init; } = TransferTask.Segmentation;
     /// <summary>The pretrained run whose backbone starts the network; null for random initialisation (the reference row).</summary>
     public string? InitRun { get; init; }
@@ -22,22 +31,29 @@ public sealed record FinetuneOptions
     public string? DataPath { get; init; }
     /// <summary>Classification: the share of the training images whose labels are used (balanced over the classes, seeded).</summary>
     public double LabelFraction { get; init; } = 1;
+    /// <summary>Passes over the training images (not used with a time budget).</summary>
     public int Epochs { get; init; } = 20;
     /// <summary>Minutes of training (validation and the final evaluation not counted), over which the cosine is planned; 0 trains <see cref="Epochs"/>.</summary>
     public double TimeBudgetMinutes { get; init; }
+    /// <summary>Images per step.</summary>
     public int BatchSize { get; init; } = 32;
     /// <summary>SGD learning rate at <see cref="BatchSize"/> (not rescaled), cosine-decayed to 0 after a one-epoch warm-up.</summary>
     public double LearningRate { get; init; } = 0.05;
+    /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
+    /// <summary>Weight decay.</summary>
     public double WeightDecay { get; init; } = 1e-4;
     /// <summary>Train the head only, the backbone (BatchNorm statistics included) kept as pretrained.</summary>
     public bool FreezeBackbone { get; init; }
     /// <summary>Side images and masks are resized to; null keeps the images' own size (all square, one size).</summary>
     public int? ImageSize { get; init; }
+    /// <summary>Seed of the head, the order and the flips.</summary>
     public int Seed { get; init; }
     /// <summary>The backbone's convolutions in training (auto: bfloat16 where the CPU has it and the arithmetic check finds it right); evaluation is float32.</summary>
     public Precision Precision { get; init; } = Precision.Auto;
+    /// <summary>cpu, cuda or cuda:N.</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>CPU threads for libtorch; 0 = one per core.</summary>
     public int Threads { get; init; }
 
     /// <summary>The one-line problem with these options (naming its flag), or null.</summary>

@@ -15,9 +15,13 @@ public sealed record FinetuneSummary(string Initialisation, bool FrozenBackbone,
 /// </summary>
 public abstract class FinetuneTask : IDisposable
 {
+    /// <summary>The task's name (segmentation, detection, classification).</summary>
     public abstract string Name { get; }
+    /// <summary>The class names, in index order.</summary>
     public abstract IReadOnlyList<string> ClassNames { get; }
+    /// <summary>How many training images.</summary>
     public abstract int TrainCount { get; }
+    /// <summary>Colour channels of the images.</summary>
     public abstract int Channels { get; }
     /// <summary>Side of the (square) images the network is trained on.</summary>
     public abstract int Side { get; }
@@ -66,6 +70,7 @@ public abstract class FinetuneTask : IDisposable
         return new InputNormalization(pixels.mean([0, 2, 3]).data<float>().ToArray(), pixels.std([0, 2, 3]).clamp_min(Kept(1e-3)).data<float>().ToArray());
     }
 
+    /// <summary><paramref name="value"/> (a fraction) as a percentage with two decimals.</summary>
     protected static string Percent(double value) => $"{100 * value:F2} %";
 
     /// <summary>The first line a finished fine-tune prints: the task's scores, then its speeds and where its picture is.</summary>

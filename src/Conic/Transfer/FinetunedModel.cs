@@ -15,9 +15,13 @@ public sealed class FinetunedModel : IDisposable
         Header = header;
     }
 
+    /// <summary>The fine-tuned network, in evaluation mode.</summary>
     public TaskNetwork Network { get; }
+    /// <summary>The checkpoint's header: options, backbone shape, classes, normalisation.</summary>
     public FinetuneCheckpointHeader Header { get; }
+    /// <summary>How images are normalised for the network.</summary>
     public InputNormalization Normalization => new(Header.ChannelMean, Header.ChannelStd);
+    /// <summary>The task the network was fine-tuned for.</summary>
     public TransferTask Task => Header.Options.Task;
 
     /// <summary>Whether the run folder holds a fine-tune (rather than a pretraining) checkpoint.</summary>
@@ -27,6 +31,7 @@ public sealed class FinetunedModel : IDisposable
         return File.Exists(path) && Checkpoint.ReadHeader<JsonObject>(path).ContainsKey("class_names");
     }
 
+    /// <summary>The network saved in a fine-tune run folder's checkpoint (its optimiser state left out).</summary>
     public static FinetunedModel Load(string runDirectory)
     {
         string path = new RunFolder(runDirectory).Checkpoint;
@@ -38,5 +43,6 @@ public sealed class FinetunedModel : IDisposable
         return new FinetunedModel(network, header);
     }
 
+    /// <summary>Frees the network.</summary>
     public void Dispose() => Network.Dispose();
 }

@@ -24,6 +24,7 @@ public static class Finetuner
 {
     internal const string ModelPrefix = "model.", OptimizerPrefix = "optimizer.";
 
+    /// <summary>Fine-tunes in <paramref name="runDirectory"/> (with <paramref name="resume"/>, continuing its checkpoint) and evaluates; returns the lines that tell the user the result.</summary>
     public static IReadOnlyList<string> Run(FinetuneOptions options, string runDirectory, bool resume, TextWriter log)
     {
         if (options.Problem() is string problem) throw new ConicException(problem);

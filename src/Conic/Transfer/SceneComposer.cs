@@ -5,13 +5,19 @@ namespace Conic.Transfer;
 /// <summary>What <see cref="SceneComposer"/> makes: scene counts, canvas side, objects per scene, object sizes.</summary>
 public sealed record SceneOptions
 {
+    /// <summary>Training scenes to compose.</summary>
     public int TrainScenes { get; init; } = 2000;
+    /// <summary>Validation scenes to compose.</summary>
     public int ValidationScenes { get; init; } = 500;
+    /// <summary>Side of the square scenes in pixels.</summary>
     public int Side { get; init; } = 64;
+    /// <summary>At most this many items per scene (at least one).</summary>
     public int MaxObjects { get; init; } = 4;
     /// <summary>Smallest and largest object side as fractions of the canvas side.</summary>
     public double MinScale { get; init; } = 0.3;
+    /// <summary>The largest object side as a fraction of the canvas side (see <see cref="MinScale"/>).</summary>
     public double MaxScale { get; init; } = 0.6;
+    /// <summary>Seed of the placement, the items and the backgrounds.</summary>
     public int Seed { get; init; }
 }
 
@@ -27,6 +33,7 @@ public static class SceneComposer
     /// <summary>Item pixels at least this bright (of 255) belong to the item; darker ones show the background.</summary>
     const byte ObjectThreshold = 40;
 
+    /// <summary>Writes the benchmark into <paramref name="output"/> from the items of <paramref name="train"/> and <paramref name="test"/>.</summary>
     public static void Write(string output, ImageDataset train, ImageDataset test, SceneOptions options)
     {
         var names = new[] { "background" }.Concat(ItemClassNames(train, test)).ToArray();

@@ -16,6 +16,7 @@ namespace Conic.Workflows;
 /// </summary>
 public sealed record ComparisonEntry(string Method, int? BatchSize, string? AugmentationPreset, string? Options = null)
 {
+    /// <summary>The entry as written: METHOD[@BATCH][+PRESET][:OPTIONS].</summary>
     public string Label => Method + (BatchSize is int b ? $"@{b}" : "") + (AugmentationPreset is string p ? $"+{p}" : "") +
                            (Options is string o ? $":{o}" : "");
 
@@ -23,6 +24,7 @@ public sealed record ComparisonEntry(string Method, int? BatchSize, string? Augm
     public IEnumerable<(string Flag, string Value)> OptionValues =>
         Options?.Split(':').Select(o => ("--" + o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])) ?? [];
 
+    /// <summary>The entry <paramref name="text"/> names; a malformed one is a one-line error.</summary>
     public static ComparisonEntry Parse(string text)
     {
         string rest = text.Trim();
@@ -92,6 +94,7 @@ public sealed record ComparisonRow(string Label, int BatchSize, double KnnTop1, 
 /// </summary>
 public static class MethodComparison
 {
+    /// <summary>Pretrains and evaluates every entry under <paramref name="rootDirectory"/> (finished entries are read back), then writes compare.md and compare.csv; returns the rows.</summary>
     public static IReadOnlyList<ComparisonRow> Run(PretrainOptions shared, IReadOnlyList<ComparisonEntry> entries, DatasetSplits data,
                                                   string rootDirectory, TextWriter log)
     {

@@ -9,6 +9,7 @@ namespace Conic.Workflows;
 /// <summary>What a pretraining run produced: the trained model (the caller disposes it), its evaluation and warnings about it.</summary>
 public sealed record PretrainRunResult(PretrainedModel Model, EvaluationResult? Evaluation, IReadOnlyList<string> Warnings) : IDisposable
 {
+    /// <summary>Frees the model.</summary>
     public void Dispose() => Model.Dispose();
 }
 

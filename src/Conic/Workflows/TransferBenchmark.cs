@@ -13,6 +13,7 @@ namespace Conic.Workflows;
 /// </summary>
 public sealed record TransferEntry(string Name, IReadOnlyList<string> Runs)
 {
+    /// <summary>Whether the row starts from random weights.</summary>
     public bool IsRandom => Runs.Count == 0;
 }
 
@@ -25,11 +26,17 @@ public sealed record ObjectShare(double OnObjects, double ObjectPixels);
 /// <summary>A row's fine-tunes (pretraining runs × fine-tuning seeds) and where its frozen encoders' activation falls (mean over its runs; null for random).</summary>
 public sealed record TransferRow(TransferEntry Entry, IReadOnlyList<TransferSample> Samples, ObjectShare? Share)
 {
+    /// <summary>The row's name.</summary>
     public string Name => Entry.Name;
+    /// <summary>Segmentation mIoU over the row's fine-tunes, with its interval.</summary>
     public MeanInterval? MeanIoU { get; } = Over(Samples, s => s.Segmentation?.MeanIoU);
+    /// <summary>Segmentation pixel accuracy over the row's fine-tunes.</summary>
     public MeanInterval? PixelAccuracy { get; } = Over(Samples, s => s.Segmentation?.PixelAccuracy);
+    /// <summary>Detection box AP (IoU 0.50:0.95) over the row's fine-tunes.</summary>
     public MeanInterval? AP { get; } = Over(Samples, s => s.Detection?.AP);
+    /// <summary>Detection AP50 over the row's fine-tunes.</summary>
     public MeanInterval? AP50 { get; } = Over(Samples, s => s.Detection?.AP50);
+    /// <summary>Detection AP75 over the row's fine-tunes.</summary>
     public MeanInterval? AP75 { get; } = Over(Samples, s => s.Detection?.AP75);
 
     static MeanInterval? Over(IReadOnlyList<TransferSample> samples, Func<TransferSample, double?> score)

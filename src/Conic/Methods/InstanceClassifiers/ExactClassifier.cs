@@ -16,10 +16,12 @@ public sealed class ExactClassifier(Parameter rows, ConicOptions options) : Inst
     /// </summary>
     public const long MaterializedLogitsLimit = 1L << 23;
 
+    /// <inheritdoc/>
     public override Tensor Loss(Tensor embeddings, Tensor targets, TrainingBatch batch) => Materialize(targets.shape[0])
         ? ConicLosses.InstanceClassificationMaterialized(embeddings, Rows, targets, Options.Temperature)
         : ConicLosses.InstanceClassification(embeddings, Rows, targets, Options.Temperature, Options.ClassifierChunk);
 
+    /// <inheritdoc/>
     public override Tensor SmallCropLoss(Tensor embeddings, Tensor targets, int crops) =>
         ConicLosses.InstanceClassification(embeddings, Rows.detach(), targets, Options.Temperature, Options.ClassifierChunk);
 

@@ -12,7 +12,9 @@ namespace Conic.Methods.InstanceClassifiers;
 /// </summary>
 public abstract class InstanceClassifier(Parameter rows, ConicOptions options)
 {
+    /// <summary>The classifier's rows W (this process's block when they are split).</summary>
     protected Parameter Rows { get; } = rows;
+    /// <summary>ConIC's settings: temperature, chunk size, the classifier's learning-rate scale.</summary>
     protected ConicOptions Options { get; } = options;
 
     /// <summary>The mean cross-entropy of the two main views' embeddings [2B, D], each view's class its image (<paramref name="targets"/> [2B]).</summary>

@@ -27,6 +27,7 @@ public sealed class SampledClassifier(Parameter rows, ConicOptions options, Tens
 
     Draw? _draw;
 
+    /// <inheritdoc/>
     public override bool OptimizerUpdatesRows => false;
 
     /// <summary>
@@ -69,6 +70,7 @@ public sealed class SampledClassifier(Parameter rows, ConicOptions options, Tens
 
     static Tensor Positions(long size, Device device) => arange(Kept(0), Kept(size), Kept(1), dtype: ScalarType.Int64, device: device);
 
+    /// <inheritdoc/>
     public override void AfterOptimizerStep(double learningRate)
     {
         if (_draw is not { } draw) return;

@@ -14,8 +14,10 @@ namespace Conic.Methods.InstanceClassifiers;
 /// <param name="rows">This process's block of the rows.</param>
 public sealed class ShardedClassifier(Parameter rows, ConicOptions options, ProcessGroup processes, RowShard shard) : InstanceClassifier(rows, options)
 {
+    /// <inheritdoc/>
     public override Tensor Loss(Tensor embeddings, Tensor targets, TrainingBatch batch) => Classify(embeddings, Rows, targets);
 
+    /// <inheritdoc/>
     public override Tensor SmallCropLoss(Tensor embeddings, Tensor targets, int crops) => Classify(embeddings, Rows.detach(), targets);
 
     Tensor Classify(Tensor embeddings, Tensor block, Tensor targets)
