@@ -27,7 +27,7 @@ public class CompareTests
         Assert.True(exitCode == 0, stderr);
         Assert.Contains("| conic:lambda=0:seed=1 | 32 |", stdout);
         var config = File.ReadAllText(Path.Combine(root, "conic-lambda0-seed1", "config.json"));
-        Assert.Contains("\"consistency_weight\": 0", config);
+        Assert.Contains("\"lambda\": 0", config);
         Assert.Contains("\"seed\": 1", config);
 
         var unknown = CliRunner.Run("compare", "--data", data, "--run", root, "--methods", "conic:nosuch=1", "--epochs", "1");

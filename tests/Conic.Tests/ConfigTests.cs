@@ -1,3 +1,4 @@
+using Conic.Configuration;
 using System.Text.Json;
 using Conic.Methods;
 using Conic.Training;
@@ -8,7 +9,7 @@ namespace Conic.Tests;
 public class ConfigTests
 {
     static PretrainOptions Saved(string run) =>
-        JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(new RunFolder(run).Config), RunJson.Options)!;
+        ConfigFile.Read(new RunFolder(run).Config);
 
     [Fact]
     public void AYamlConfigIsReadAndFlagsRefineIt()
@@ -145,6 +146,38 @@ public class ConfigTests
         Assert.StartsWith($"{path}: --lr: ", Assert.Throws<ConicException>(() => ConfigFile.Read(path)).Message);
         File.WriteAllText(path, "lr-typo: 0.1\n");
         Assert.Contains("lr-typo", Assert.Throws<ConicException>(() => ConfigFile.Read(path)).Message);
+        File.Delete(path);
+    }
+
+    [Fact]
+    public void ConfigJsonIsWrittenWithTheFlagsNamesAndReadsBackToTheSameOptionsForEveryMethod()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"conic-{Guid.NewGuid():N}.json");
+        foreach (var method in Methods.MethodRegistry.All)
+        {
+            // Every setting away from its default where its range allows, to catch one that is not written or not read.
+            var options = new PretrainOptions { RunDirectory = "runs/round-trip", Seed = 7, TimeBudgetMinutes = 17, Validation = 0.1, Precision = Models.Precision.Float32, Prefetch = false }
+                .WithMethod(method.Name).Set("--lr", "0.123456789").Set("--brightness", "0.8").Set("--contrast", "0.8").Set("--width", "8")
+                .WithMethodDefaults();
+            foreach (var setting in method.Settings.Within<PretrainOptions>(o => o.MethodSettings, (o, m) => o with { MethodSettings = m })
+                         .Where(s => s.Value(options) is double or int))
+            {
+                var changed = setting.Apply(options, SettingText.Format(Convert.ToDouble(setting.Value(options), System.Globalization.CultureInfo.InvariantCulture) + 1));
+                if (setting.Problem(changed) == null) options = changed;
+            }
+            string json = ConfigFile.ToJson(options);
+            Assert.Contains("\"lr\": 0.123456789", json);
+            Assert.DoesNotContain("learning_rate", json);
+            File.WriteAllText(path, json);
+            Assert.Equal(JsonSerializer.Serialize(options, RunJson.Options), JsonSerializer.Serialize(ConfigFile.Read(path), RunJson.Options));
+        }
+        // A name both forms use is the flag's when the flag takes the value (fp32, off), the record's otherwise (float32, false).
+        string yaml = Path.ChangeExtension(path, ".yaml");
+        File.WriteAllText(yaml, "precision: fp32\nprefetch: off\n");
+        Assert.Equal((Models.Precision.Float32, false), (ConfigFile.Read(yaml).Precision, ConfigFile.Read(yaml).Prefetch));
+        File.Delete(yaml);
+        File.WriteAllText(path, "{\"precision\": \"float32\", \"prefetch\": false}");
+        Assert.Equal((Models.Precision.Float32, false), (ConfigFile.Read(path).Precision, ConfigFile.Read(path).Prefetch));
         File.Delete(path);
     }
 

@@ -79,7 +79,7 @@ public class EndToEndTests
         string[] byol = TinyRun(data, run, 1).Concat(new[] { "--method", "byol" }).ToArray();
         Assert.Equal(0, CliRunner.Run(byol).ExitCode);
 
-        var config = JsonSerializer.Deserialize<PretrainOptions>(File.ReadAllText(new RunFolder(run).Config), RunJson.Options)!;
+        var config = ConfigFile.Read(new RunFolder(run).Config);
         Assert.Equal((1.0, OptimizerKind.Lars, 1e-5), (config.LearningRate, config.Optimizer, config.WeightDecay));
 
         // The defaults given explicitly are the same run; another optimiser is not.

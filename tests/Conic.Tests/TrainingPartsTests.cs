@@ -240,7 +240,7 @@ public class TensorBoardTests
         using (var first = Open(resume: false))
         {
             Assert.Null(first.Resumed);
-            first.WriteConfig(new { lr = 0.1 });
+            first.WriteConfig("{\"lr\": 0.1}");
             for (int epoch = 1; epoch <= 3; epoch++) first.AppendMetrics(Row(epoch));
             using var weights = ones(2);
             first.SaveCheckpoint(new EpochsHeader(2), [("w", weights)]); // killed after epoch 3's row, before its checkpoint
@@ -261,7 +261,7 @@ public class TensorBoardTests
         string directory = Path.Combine(TestFolder.New(), "run");
         using var run = TrainingRun<EpochsHeader>.Open(directory, resume: true, h => "", h => h.CompletedEpochs, TextWriter.Null, writes: false);
         Assert.False(run.Writes);
-        run.WriteConfig(new { lr = 0.1 });
+        run.WriteConfig("{\"lr\": 0.1}");
         run.AppendMetrics(Row(1));
         using var weights = ones(2);
         run.SaveCheckpoint(new EpochsHeader(1), [("w", weights)]);

@@ -31,7 +31,7 @@ static class FinishedRun
         {
             try
             {
-                RunJson.Read<PretrainOptions>(folder.Config);
+                ConfigFile.Read(folder.Config);
             }
             catch (ConicException e)
             {

@@ -78,7 +78,7 @@ static class PretrainCommand
     {
         string saved = new RunFolder(settings.Given(result, PretrainOptions.RunFlag) ?? new PretrainOptions().RunDirectory).Config;
         var start = result.GetValue(Config) is string config ? ConfigFile.Read(config)
-            : result.GetValue(Resume) && File.Exists(saved) ? RunJson.Read<PretrainOptions>(saved)
+            : result.GetValue(Resume) && File.Exists(saved) ? ConfigFile.Read(saved)
             : new PretrainOptions();
         return settings.Apply(result, start);
     }
@@ -105,7 +105,7 @@ static class PretrainCommand
         }
         var folder = new Runtime.RunFolder(options.RunDirectory);
         if (result.GetValue(Resume) && File.Exists(folder.Checkpoint) && File.Exists(folder.Config) &&
-            Trainer.ResumeConflicts(RunJson.Read<PretrainOptions>(folder.Config), options) is { Count: > 0 } conflicts)
+            Trainer.ResumeConflicts(ConfigFile.Read(folder.Config), options) is { Count: > 0 } conflicts)
             throw new ConicException($"--resume continues the run in {options.RunDirectory} as it was made, but {string.Join(", ", conflicts)} " +
                                      $"differ{(conflicts.Count == 1 ? "s" : "")}; leave {(conflicts.Count == 1 ? "it" : "them")} out, or use a new --run folder");
         var log = processes.IsMain ? Console.Error : TextWriter.Null;

@@ -10,12 +10,15 @@ namespace Conic.Configuration;
 public sealed class Setting<T>
 {
     readonly Func<T, object?> _current;
+    readonly Func<T, object?> _value;
     readonly Func<T, string, T> _apply;
     readonly Func<T, string?> _problem;
 
+    /// <param name="value">The value for a file, null when unset (default: <paramref name="current"/>).</param>
     internal Setting(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,
-                     bool appliedFirst = false, bool isSwitch = false)
+                     bool appliedFirst = false, bool isSwitch = false, Func<T, object?>? value = null)
     {
+        _value = value ?? current;
         IsSwitch = isSwitch;
         Flag = flag;
         ValueName = valueName;
@@ -40,6 +43,12 @@ public sealed class Setting<T>
     /// <summary>The owner's value as the command line writes it (or the text that stands for an unset value).</summary>
     public string Current(T owner) => SettingText.Format(_current(owner));
 
+    /// <summary>
+    /// The owner's value as a file records it: a number, a bool or text (a choice's name), or null when it is unset (left
+    /// to a default chosen elsewhere: the method's, the images').
+    /// </summary>
+    public object? Value(T owner) => _value(owner);
+
     /// <summary>The owner with this setting parsed from <paramref name="text"/>; a value that does not parse is a one-line error naming the flag.</summary>
     public T Apply(T owner, string text) => _apply(owner, text);
 
@@ -49,7 +58,7 @@ public sealed class Setting<T>
     /// <summary>This setting of a record held inside <typeparamref name="TOuter"/>.</summary>
     public Setting<TOuter> Within<TOuter>(Func<TOuter, T> get, Func<TOuter, T, TOuter> set) =>
         new(Flag, ValueName, Help, outer => _current(get(outer)), (outer, text) => set(outer, _apply(get(outer), text)),
-            outer => _problem(get(outer)), AppliedFirst, IsSwitch);
+            outer => _problem(get(outer)), AppliedFirst, IsSwitch, outer => _value(get(outer)));
 }
 
 /// <summary>
@@ -107,7 +116,8 @@ public sealed class Settings<T> : List<Setting<T>>
     public Settings<T> OptionalNumber(string flag, string valueName, string help, Func<T, double?> get, Func<T, double?, T> set, ValueRange range,
                                       Func<T, object> unsetText) =>
         Add(flag, valueName, help, o => get(o) ?? unsetText(o), (o, text) => set(o, SettingText.Double(flag, text)),
-            o => get(o) is not double value || range.Contains(value) ? null : $"{flag}: {SettingText.Format(value)} must be {range.Describe()}");
+            o => get(o) is not double value || range.Contains(value) ? null : $"{flag}: {SettingText.Format(value)} must be {range.Describe()}",
+            value: o => get(o));
 
     /// <summary>An integer setting that must lie in <paramref name="range"/>.</summary>
     public Settings<T> Integer(string flag, string valueName, string help, Func<T, int> get, Func<T, int, T> set, ValueRange range) =>
@@ -143,7 +153,7 @@ public sealed class Settings<T> : List<Setting<T>>
                     throw new ConicException($"{flag}: {e.Message}");
                 }
             },
-            o => problem?.Invoke(o) is string reason ? $"{flag}: {reason}" : null, appliedFirst);
+            o => problem?.Invoke(o) is string reason ? $"{flag}: {reason}" : null, appliedFirst, value: o => get(o));
 
     /// <summary>A check across settings (a minimum not above its maximum); the message says which.</summary>
     public Settings<T> Rule(Func<T, string?> problem)
@@ -172,9 +182,9 @@ public sealed class Settings<T> : List<Setting<T>>
     }
 
     Settings<T> Add(string flag, string valueName, string help, Func<T, object?> current, Func<T, string, T> apply, Func<T, string?> problem,
-                    bool appliedFirst = false)
+                    bool appliedFirst = false, Func<T, object?>? value = null)
     {
-        Add(new Setting<T>(flag, valueName, help, current, apply, problem, appliedFirst));
+        Add(new Setting<T>(flag, valueName, help, current, apply, problem, appliedFirst, value: value));
         return this;
     }
 

@@ -7,10 +7,11 @@ using YamlDotNet.RepresentationModel;
 namespace Conic.Training;
 
 /// <summary>
-/// <c>--config FILE</c>: pretraining options from YAML (.yaml, .yml) or JSON, named as on the command line
-/// (<c>lr: 0.24</c>, <c>lambda: 1</c>, <c>batch-size: 32</c>, <c>run: runs/x</c>) or as config.json names them
-/// (snake_case; nested sections such as <c>conic:</c> or <c>augmentation:</c>), so any run's config.json is a valid
-/// config. Options left out keep their defaults; a name that is neither is an error naming it.
+/// <c>--config FILE</c> and a run's config.json: pretraining options from YAML (.yaml, .yml) or JSON, named as on the
+/// command line (<c>lr: 0.24</c>, <c>lambda: 1</c>, <c>batch-size: 32</c>, <c>run: runs/x</c>), as config.json names
+/// them since 2026-12-07, or by the record names older config.json files used (snake_case; nested sections such as
+/// <c>conic:</c> or <c>augmentation:</c>), so any run's config.json is a valid config. Options left out keep their
+/// defaults; a name that is neither is an error naming it.
 /// </summary>
 public static class ConfigFile
 {
@@ -48,6 +49,30 @@ public static class ConfigFile
         }
     }
 
+    /// <summary>
+    /// <paramref name="options"/> as config.json holds them: the method, then every setting under its flag's name
+    /// (<c>lr</c>, <c>lambda</c>, <c>batch-size</c>), numbers as numbers. Unset settings (left to the method or the
+    /// images) and presets (their settings are written one by one) are left out, and so is the input's channel count,
+    /// which a run takes from its images. <see cref="Read"/> reads it back to the same options.
+    /// </summary>
+    public static string ToJson(PretrainOptions options)
+    {
+        var root = new JsonObject { ["method"] = options.Method };
+        foreach (var setting in PretrainOptions.SettingGroups(options.MethodDefinition).SelectMany(g => g.Settings).Where(s => !s.AppliedFirst))
+        {
+            var value = setting.Value(options) switch
+            {
+                null => null,
+                double number => JsonValue.Create(number),
+                int number => JsonValue.Create(number),
+                bool on => JsonValue.Create(on),
+                var other => JsonValue.Create(Configuration.SettingText.Format(other)),
+            };
+            if (value != null) root[setting.Flag[2..]] = value;
+        }
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
     static readonly JsonObject DefaultJson = JsonSerializer.SerializeToNode(new PretrainOptions(), RunJson.Options)!.AsObject();
 
     /// <summary>The names config.json uses at the top level (options and sections); any other name is read as a flag.</summary>
@@ -68,20 +93,36 @@ public static class ConfigFile
     {
         var flags = new List<(string Flag, string Text)>();
         if (root == null) return flags;
-        foreach (string key in root.Where(kv => !JsonNames.Contains(kv.Key) || JsonSections.Contains(kv.Key) && kv.Value is JsonValue).Select(kv => kv.Key).ToList())
+        foreach (string key in root.Select(kv => kv.Key).ToList())
         {
             string flag = "--" + key;
             if (!Flags.Contains(flag)) continue;
-            flags.Add((flag, root[key] switch
-            {
-                JsonValue value when value.TryGetValue(out bool on) => on ? "on" : "off",
-                JsonValue value when value.TryGetValue(out string? text) => text,
-                JsonValue value => value.ToJsonString(),
-                _ => throw new JsonException($"'{key}' takes one value, as {flag} does"),
-            }));
+            var node = root[key];
+            bool flagOnly = !JsonNames.Contains(key) || JsonSections.Contains(key) && node is JsonValue;
+            // A name both forms use (precision, prefetch, epochs) is the flag's when the flag takes its value, else the record's;
+            // the method stays the record's, which picks the section of its settings in older files.
+            if (!flagOnly && (key == "method" || !(node is JsonValue shared && FlagTakes(flag, Text(shared))))) continue;
+            flags.Add((flag, node is JsonValue value ? Text(value) : throw new JsonException($"'{key}' takes one value, as {flag} does")));
             root.Remove(key);
         }
         return flags;
+    }
+
+    static string Text(JsonValue value) =>
+        value.TryGetValue(out bool on) ? on ? "on" : "off" : value.TryGetValue(out string? text) ? text : value.ToJsonString();
+
+    /// <summary>Whether <paramref name="flag"/> (one every method shares) accepts <paramref name="text"/>.</summary>
+    static bool FlagTakes(string flag, string text)
+    {
+        try
+        {
+            PretrainOptions.FindSetting(flag, new PretrainOptions().Method)?.Apply(new PretrainOptions(), text);
+            return true;
+        }
+        catch (ConicException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -120,7 +120,8 @@ sealed class Pretraining
             (resumed, _startEpoch, _step, _spentSeconds, _budgetSeconds) = (position[0] == 1, (int)position[1], (long)position[2], position[3], position[4]);
             _state.ShareFromMain(resumed);
         }
-        _run.WriteConfig(_options);
+        // Named as the flags are, so that any run's config.json is a --config file.
+        _run.WriteConfig(ConfigFile.ToJson(_options));
         _badImages = _run.Writes ? ListBadImages(0) : 0;
     }
 

@@ -64,10 +64,10 @@ public sealed class TrainingRun<THeader> : IDisposable where THeader : class
     /// <summary>Reads the continued checkpoint's tensors into <paramref name="targets"/> (by name, shapes checked).</summary>
     public void LoadCheckpoint(IReadOnlyDictionary<string, Tensor> targets) => Checkpoint.Load<THeader>(Folder.Checkpoint, targets);
 
-    /// <summary>Writes the run's settings as config.json (any run's is a valid <c>--config</c> file).</summary>
-    public void WriteConfig<TOptions>(TOptions options)
+    /// <summary>Writes <paramref name="json"/>, the run's settings, as config.json.</summary>
+    public void WriteConfig(string json)
     {
-        if (Writes) RunJson.WriteAtomically(Folder.Config, options);
+        if (Writes) AtomicFile.WriteText(Folder.Config, json);
     }
 
     /// <summary>Adds a finished epoch's row to metrics.csv (rank 0 only).</summary>

@@ -101,7 +101,7 @@ public static class Finetuner
                 run.LoadCheckpoint(finetuning._state);
                 log.WriteLine($"resuming {run.Folder.Checkpoint} after epoch {header.CompletedEpochs}");
             }
-            else run.WriteConfig(options);
+            else run.WriteConfig(System.Text.Json.JsonSerializer.Serialize(options, RunJson.Options));
             log.WriteLine($"{task.Name}: {task.TrainCount} training images of {task.Side} px, {task.ClassNames.Count} classes; " +
                           $"backbone {options.InitRun ?? "random"}{(options.FreezeBackbone ? " (frozen)" : "")}" +
                           (options.TimeBudgetMinutes > 0 ? $"; training for {SettingText.Duration(options.TimeBudgetMinutes)}" : ""));

@@ -136,7 +136,8 @@ public static class MethodComparison
             string configPath = new RunFolder(options.RunDirectory).Config;
             if (!File.Exists(configPath))
                 throw new ConicException($"{configPath}: missing, so this finished entry's options are unknown; delete {evalPath} to train it again");
-            var saved = RunJson.Read<PretrainOptions>(configPath);
+            // config.json leaves the input channels to the images, as a run does: resolved on the same data.
+            var saved = Trainer.Resolve(ConfigFile.Read(configPath), data.Train);
             // A finished entry counts only for the same budget (ComputesTheSame alone would let more epochs extend it).
             if (!Trainer.ComputesTheSame(saved, Trainer.Resolve(options, data.Train)) || saved.Epochs != options.Epochs)
                 throw new ConicException($"{configPath}: this finished entry was trained with other options than this comparison asks for; " +
