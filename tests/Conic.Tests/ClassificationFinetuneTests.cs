@@ -79,7 +79,7 @@ public class ClassificationFinetuneTests
                                                   "--epochs", "10", "--warmup-epochs", "1", "--width", "4", "--threads", "1", "--monitor-every", "0");
         Assert.True(exitCode == 0, stderr);
         var config = File.ReadAllText(new RunFolder(run).Config);
-        Assert.Contains("\"classes\": 4", config);  // the data's class count, recorded for the checkpoint
+        Assert.Contains("\"supervised-classes\": 4", config);  // the data's class count, recorded for the checkpoint
         // Four textures, ten epochs with their labels: far above chance (25 %) on the test images.
         var evaluation = JsonSerializer.Deserialize<Evaluation.EvaluationResult>(File.ReadAllText(new RunFolder(run).Evaluation), Training.RunJson.Options)!;
         Assert.True(evaluation.KnnTop1 > 0.5, $"kNN {evaluation.KnnTop1}");

@@ -161,7 +161,7 @@ public class FaultTests
         File.WriteAllText(new RunFolder(run).Config, "{");
         var evaluated = CliRunner.Run("eval", "--run", run, "--data", data);
         Assert.True(evaluated.ExitCode == 0, evaluated.StdErr);
-        Assert.Contains($"warning: {new RunFolder(run).Config}: not a valid PretrainOptions file", evaluated.StdErr);
+        Assert.Contains($"warning: {new RunFolder(run).Config}: not a valid config", evaluated.StdErr);
         Assert.DoesNotContain("--image-size", evaluated.StdErr);
     }
 
