@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Conic.Configuration;
+using Conic.Models;
 
 namespace Conic.Cli;
 
@@ -40,6 +41,15 @@ sealed class SettingOptions<T> where T : new()
     /// <summary>The value given for <paramref name="flag"/> ("" for a bare switch), or null.</summary>
     public string? Given(ParseResult result, string flag) =>
         _options.TryGetValue(flag, out var option) && result.GetResult(option) != null ? result.GetValue(option)!.LastOrDefault("") : null;
+
+    /// <summary>
+    /// With <c>--init FILE</c> given and none of <c>--arch</c>, <c>--width</c>, <c>--stem</c>: the backbone's shape the file
+    /// holds (input channels kept), so that starting from torchvision's resnet50 needs no other flag.
+    /// </summary>
+    public BackboneOptions BackboneOfInit(ParseResult result, BackboneOptions backbone) =>
+        Given(result, InitialWeights.Flag) is string path && !BackboneOptions.Settings.Any(s => Given(result, s.Flag) != null)
+            ? InitialWeights.ShapeOf(Path.GetFullPath(path), backbone.InputChannels)
+            : backbone;
 
     /// <summary>The given settings applied to <paramref name="start"/>: a method or preset first, then the settings that refine it.</summary>
     public T Apply(ParseResult result, T start)

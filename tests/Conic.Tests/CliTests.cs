@@ -81,10 +81,11 @@ public class CliTests
     public void FinetuneHelpGroupsItsSettingsAndProbeLeavesOutWhatItFixes()
     {
         var (_, finetune, _) = CliRunner.Run("finetune", "--help");
-        foreach (string heading in new[] { "task:", "training:", "random backbone (--run none):", "finetune:" })
+        foreach (string heading in new[] { "task:", "training:", "backbone of --run none:", "finetune:" })
             Assert.Matches($"(?m)^{System.Text.RegularExpressions.Regex.Escape(heading)}$", finetune);
         Assert.Matches(@"(?m)^  --time-budget TIME\s", finetune);
         Assert.Matches(@"(?m)^  --freeze-backbone\s", finetune);
+        Assert.Matches(@"(?m)^  --init FILE\s", finetune);
         Assert.Contains("(default: 0.05)", finetune);
         var (_, probe, _) = CliRunner.Run("probe", "--help");
         Assert.DoesNotMatch(@"(?m)^  --task\s", probe);

@@ -37,12 +37,12 @@ static class FinetuneCommand
     {
         var run = new Option<string>(PretrainOptions.RunFlag)
         {
-            HelpName = "DIR", Required = true, Description = "pretrained run folder whose backbone starts the network, or 'none' for random initialisation",
+            HelpName = "DIR", Required = true, Description = "pretrained run folder whose backbone starts the network, or 'none' for a random backbone or one from --init FILE",
         };
         var output = new Option<string?>("--out")
         {
             HelpName = "DIR",
-            Description = probe ? "probe run folder with --save (default: RUN/probe, or runs/probe-random)" : "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random)",
+            Description = probe ? "probe run folder with --save (default: RUN/probe, or runs/probe-random)" : "fine-tune run folder (default: RUN/finetune-TASK, or runs/finetune-TASK-random, or runs/finetune-TASK-NAME for --init NAME.pth)",
         };
         var resume = new Option<bool>("--resume") { Description = "continue the fine-tune run's last checkpoint with its settings (flags may add epochs or change where it runs)" };
         var save = new Option<bool>("--save") { Description = "keep the probe as a run folder (default RUN/probe): checkpoint, eval.json, report, ONNX export of image -> class" };
@@ -74,7 +74,9 @@ static class FinetuneCommand
             if (!Keeps(result)) return null;
             string pretrained = Pretrained(result);
             string name = Probe ? "probe" : $"finetune-{Settings.Apply(result, Defaults).Task.ToString().ToLowerInvariant()}";
-            return result.GetValue(Output) ?? (pretrained == "none" ? Path.Combine("runs", name + "-random") : Path.Combine(pretrained, name));
+            string? init = Settings.Given(result, Models.InitialWeights.Flag);
+            string start = init != null ? Path.GetFileNameWithoutExtension(init) : "random";
+            return result.GetValue(Output) ?? (pretrained == "none" ? Path.Combine("runs", $"{name}-{start}") : Path.Combine(pretrained, name));
         }
 
         /// <summary>The flags applied to the defaults, or with --resume to the settings of the run they continue.</summary>
@@ -85,7 +87,8 @@ static class FinetuneCommand
                 ? Checkpoint.ReadHeader<FinetuneCheckpointHeader>(checkpoint).Options
                 : Defaults;
             string pretrained = Pretrained(result);
-            return Settings.Apply(result, start) with { InitRun = pretrained == "none" ? null : pretrained };
+            var options = Settings.Apply(result, start);
+            return options with { InitRun = pretrained == "none" ? null : pretrained, Backbone = Settings.BackboneOfInit(result, options.Backbone) };
         }
 
         public int Execute(ParseResult result)

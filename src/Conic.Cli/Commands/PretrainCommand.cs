@@ -80,7 +80,8 @@ static class PretrainCommand
         var start = result.GetValue(Config) is string config ? ConfigFile.Read(config)
             : result.GetValue(Resume) && File.Exists(saved) ? ConfigFile.Read(saved)
             : new PretrainOptions();
-        return settings.Apply(result, start);
+        var options = settings.Apply(result, start);
+        return options with { Backbone = settings.BackboneOfInit(result, options.Backbone) };
     }
 
     static int Run(ParseResult result, SettingOptions<PretrainOptions> settings)

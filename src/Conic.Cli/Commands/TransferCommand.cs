@@ -15,8 +15,8 @@ static class TransferCommand
         "A stopped benchmark continues where it stopped when rerun. Processes with different rows may share --out (each fine-tune " +
         "has its own lock); each writes the table of its own rows, and a last call with every row assembles the whole table.";
 
-    /// <summary>The fine-tuning settings the benchmark chooses per row: the task (both dense ones) and all labels.</summary>
-    static readonly string[] ChosenPerRow = ["--task", "--label-fraction"];
+    /// <summary>The fine-tuning settings the benchmark chooses per row: the task (both dense ones), all labels, and the backbone (its --runs entry).</summary>
+    static readonly string[] ChosenPerRow = ["--task", "--label-fraction", Models.InitialWeights.Flag];
 
     public static Command Create()
     {

@@ -69,6 +69,8 @@ public sealed record PretrainOptions
     public int MonitorEvery { get; init; } = 10;
     /// <summary>The backbone's shape.</summary>
     public BackboneOptions Backbone { get; init; } = new();
+    /// <summary>A torchvision/timm ResNet state dict or safetensors file (full path) the backbone starts from; null: random (<see cref="Models.InitialWeights"/>).</summary>
+    public string? InitPath { get; init; }
     /// <summary>How the two views are made.</summary>
     public AugmentationOptions Augmentation { get; init; } = new();
     /// <summary>SGD, or SGD with LARS layer-wise trust ratios; null: the method's default.</summary>
@@ -136,7 +138,8 @@ public sealed record PretrainOptions
     [
         ("common", CommonSettings),
         ("data", DataSettings),
-        ("backbone", BackboneOptions.Settings.Within<PretrainOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })),
+        ("backbone", BackboneOptions.Settings.Within<PretrainOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })
+            .Text(InitialWeights.Flag, "FILE", InitialWeights.FlagHelp, o => o.InitPath, (o, v) => o with { InitPath = Path.GetFullPath(v) }, unsetText: "random")),
         ("augmentation", AugmentationOptions.Settings.Within<PretrainOptions>(o => o.Augmentation, (o, a) => o with { Augmentation = a })),
     ];
 

@@ -67,12 +67,15 @@ public sealed class PretrainedModel : IDisposable
 
     /// <summary>A freshly initialised model (seeded by <see cref="PretrainOptions.Seed"/>), normalising inputs with <paramref name="train"/>'s statistics.</summary>
     /// <param name="processes">The ranks of a data-parallel run; methods may split state over them.</param>
-    public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device, ProcessGroup? processes = null)
+    /// <param name="fromInitialWeights">Start the backbone from <see cref="PretrainOptions.InitPath"/> when set (false: a resumed run's checkpoint replaces the weights anyway).</param>
+    public static PretrainedModel Build(PretrainOptions options, ImageDataset train, int instanceCount, Device device, ProcessGroup? processes = null,
+                                        bool fromInitialWeights = true)
     {
         if (options.Backbone.InputChannels != train.Channels)
             throw new ArgumentException($"{train.Source} has {train.Channels} channels, the backbone expects {options.Backbone.InputChannels}");
         var (mean, std) = train.ChannelStatistics();
-        return Create(options, instanceCount, new InputNormalization(mean, std), (train.Height, train.Width), device, processes);
+        return Create(options, instanceCount, new InputNormalization(mean, std), (train.Height, train.Width), device, processes,
+                      fromInitialWeights ? options.InitPath : null);
     }
 
     /// <summary>The model saved in a run folder's checkpoint.</summary>
@@ -90,10 +93,16 @@ public sealed class PretrainedModel : IDisposable
     }
 
     static PretrainedModel Create(PretrainOptions options, int instanceCount, InputNormalization normalization,
-                                  (int Height, int Width) imageSize, Device device, ProcessGroup? processes = null)
+                                  (int Height, int Width) imageSize, Device device, ProcessGroup? processes = null, string? initialWeights = null)
     {
         manual_seed(options.Seed);
         var backbone = new ResNet(options.Backbone);
+        // Before the method is made: momentum encoders start as copies of the backbone.
+        if (initialWeights != null)
+        {
+            using var weights = InitialWeights.Read(initialWeights);
+            weights.LoadInto(backbone);
+        }
         var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings, processes);
         method.to(device);
         return new PretrainedModel(options, method, normalization, instanceCount, imageSize, device);

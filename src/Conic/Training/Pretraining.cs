@@ -59,7 +59,7 @@ sealed class Pretraining
                                       Device device, TextWriter log)
     {
         var sampler = new InstanceSampler(train.Count, options.Instances, options.Seed, options.InstanceWindow, options.Epochs);
-        var model = PretrainedModel.Build(options, train, sampler.Count, device, processes);
+        var model = PretrainedModel.Build(options, train, sampler.Count, device, processes, fromInitialWeights: run.Resumed is null);
         processes.RequireSame(("options", System.Text.Json.JsonSerializer.Serialize(options with { Threads = 0 }, RunJson.Options)),
                               ("data", $"{train.Count} images {train.Channels}x{train.Height}x{train.Width}, mean {string.Join(' ', model.Normalization.Mean)}, std {string.Join(' ', model.Normalization.Std)}"));
         if (options.WarmupEpochs > options.Epochs)

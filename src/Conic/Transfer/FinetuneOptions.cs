@@ -27,6 +27,8 @@ public sealed record FinetuneOptions
     public string? InitRun { get; init; }
     /// <summary>The backbone when <see cref="InitRun"/> is null (input channels follow the data).</summary>
     public BackboneOptions Backbone { get; init; } = new();
+    /// <summary>With <see cref="InitRun"/> null: a torchvision/timm ResNet state dict or safetensors file (full path) the backbone starts from; null: random.</summary>
+    public string? InitPath { get; init; }
     /// <summary>The labelled data; classification defaults to Fashion-MNIST (null).</summary>
     public string? DataPath { get; init; }
     /// <summary>Classification: the share of the training images whose labels are used (balanced over the classes, seeded).</summary>
@@ -56,6 +58,9 @@ public sealed record FinetuneOptions
     /// <summary>CPU threads for libtorch; 0 = one per core.</summary>
     public int Threads { get; init; }
 
+    /// <summary>Where the backbone starts: the pretrained run, the weights file, or "random".</summary>
+    public string StartingPoint() => InitRun ?? InitPath ?? "random";
+
     /// <summary>The one-line problem with these options (naming its flag), or null.</summary>
     public string? Problem() => SettingGroups.SelectMany(g => g.Settings.Problems(this)).FirstOrDefault();
 
@@ -64,7 +69,9 @@ public sealed record FinetuneOptions
     [
         ("task", TaskSettings),
         ("training", TrainingSettings),
-        ("random backbone (--run none)", BackboneOptions.Settings.Within<FinetuneOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })),
+        ("backbone of --run none", BackboneOptions.Settings.Within<FinetuneOptions>(o => o.Backbone, (o, b) => o with { Backbone = b })
+            .Text(InitialWeights.Flag, "FILE", InitialWeights.FlagHelp, o => o.InitPath, (o, v) => o with { InitPath = Path.GetFullPath(v) }, unsetText: "random")
+            .Rule(o => o.InitPath != null && o.InitRun != null ? $"{InitialWeights.Flag} starts a backbone of its own: give --run none with it" : null)),
     ];
 
     static readonly Settings<FinetuneOptions> TaskSettings = new Settings<FinetuneOptions>()

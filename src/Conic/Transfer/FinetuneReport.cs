@@ -15,7 +15,7 @@ static class FinetuneReport
     {
         var html = HtmlReport.Begin($"Conic fine-tune {folder.Directory}");
         html.AppendLine($"<p>{HtmlReport.Encode(options.Task.ToString().ToLowerInvariant())} on {HtmlReport.Encode(options.DataPath ?? "Fashion-MNIST")}, " +
-                        $"backbone {HtmlReport.Encode(options.InitRun ?? "random")}{(options.FreezeBackbone ? " (frozen)" : "")}, {options.Epochs} epochs, " +
+                        $"backbone {HtmlReport.Encode(options.StartingPoint())}{(options.FreezeBackbone ? " (frozen)" : "")}, {options.Epochs} epochs, " +
                         $"batch {options.BatchSize}, seed {options.Seed}.</p>");
         html.AppendLine("<h2>Result</h2>");
         html.AppendLine($"<pre>{HtmlReport.Encode(string.Join("\n", result))}</pre>");

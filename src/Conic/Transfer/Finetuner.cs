@@ -64,6 +64,11 @@ public static class Finetuner
             _normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd) : pretrained?.Normalization ?? task.Statistics();
             manual_seed(options.Seed);
             _backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
+            if (header == null && options.InitPath != null)
+            {
+                using var weights = InitialWeights.Read(options.InitPath);
+                weights.LoadInto(_backbone);
+            }
             _network = task.CreateNetwork(_backbone);
             _network.to(device);
             _arithmetic = device.type == TorchSharp.DeviceType.CPU
@@ -103,7 +108,7 @@ public static class Finetuner
             }
             else run.WriteConfig(System.Text.Json.JsonSerializer.Serialize(options, RunJson.Options));
             log.WriteLine($"{task.Name}: {task.TrainCount} training images of {task.Side} px, {task.ClassNames.Count} classes; " +
-                          $"backbone {options.InitRun ?? "random"}{(options.FreezeBackbone ? " (frozen)" : "")}" +
+                          $"backbone {options.StartingPoint()}{(options.FreezeBackbone ? " (frozen)" : "")}" +
                           (options.TimeBudgetMinutes > 0 ? $"; training for {SettingText.Duration(options.TimeBudgetMinutes)}" : ""));
             return finetuning;
         }
@@ -166,7 +171,7 @@ public static class Finetuner
             _arithmetic.Evaluation.Apply([_backbone]);
             double imagesPerSecond = _run.MetricsColumn("images_per_second").Select(c => c.Value).DefaultIfEmpty(0).Last();
             var result = _task.Finish(_network, _normalization, _device, _options.BatchSize, _run.Folder,
-                                      new FinetuneSummary(_options.InitRun ?? "random", _options.FreezeBackbone, imagesPerSecond));
+                                      new FinetuneSummary(_options.StartingPoint(), _options.FreezeBackbone, imagesPerSecond));
             return [.. result, $"report: {FinetuneReport.Write(_run.Folder, _options, result)}"];
         }
 
