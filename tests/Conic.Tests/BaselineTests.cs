@@ -85,7 +85,9 @@ public class BaselineTests
     public void EveryMethodTrainsATinyBatch(string name)
     {
         // MoCo's loss rises on a fixed batch: its queue starts as random vectors and fills with real, similar keys.
-        bool lossMustFall = !name.StartsWith("moco", StringComparison.Ordinal);
+        // DINO's too: its centre moves (momentum 0.9) to the batch's mean logits and flattens the targets
+        // (DinoTests checks that the student approaches the teacher with the centre held).
+        bool lossMustFall = !name.StartsWith("moco", StringComparison.Ordinal) && name != "dino";
         manual_seed(1);
         var definition = MethodRegistry.Get(name);
         // The supervised reference learns the class count from its data; four classes here.

@@ -17,6 +17,7 @@ public static class MethodRegistry
         ByolMethod.Definition,
         SwavMethod.Definition,
         VicregMethod.Definition,
+        DinoMethod.Definition,
         SupervisedMethod.Definition,
     ];
 
