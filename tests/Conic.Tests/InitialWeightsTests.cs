@@ -36,6 +36,32 @@ public class InitialWeightsTests
         }
     }
 
+    [PyTorchFact]
+    public void TorchvisionVisionTransformerWeightsGiveItsFeaturesUnderTorchvisionsAndTimmsNames()
+    {
+        foreach (var (arch, size) in new[] { ("vit_tiny", VitSize.Tiny), ("vit_small", VitSize.Small) })
+        {
+            string folder = TestFolder.New();
+            var (exitCode, _, errors) = ExternalProgram.Run(PyTorchFactAttribute.Python, Path.Combine(AppContext.BaseDirectory, "python", "torchvision_saves.py"), arch, folder);
+            Assert.True(exitCode == 0, errors);
+            using var inputs = ReadNpy(Path.Combine(folder, "inputs.npy"));
+            using var expected = ReadNpy(Path.Combine(folder, "features.npy"));
+            // torchvision's names (.pth), timm's (.safetensors), and the checkpoint with a prefix.
+            foreach (string file in new[] { $"{arch}.pth", $"{arch}.safetensors", "checkpoint.pth" })
+            {
+                using var weights = InitialWeights.Read(Path.Combine(folder, file));
+                Assert.Equal(new BackboneOptions { Vit = size, SmallImageStem = true, InputChannels = 3 }, weights.Backbone);
+                using var backbone = Backbone.Create(weights.Backbone);
+                weights.LoadInto(backbone);
+                backbone.eval();
+                using var features = backbone.call(inputs);
+                double difference = (features - expected).abs().max().item<float>();
+                Assert.True(difference <= 1e-5 * Math.Max(1, expected.abs().max().item<float>()), $"{arch} from {file}: features differ from PyTorch's by {difference}");
+            }
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void GrayscaleImagesSeeTheRgbFiltersSummed()
     {

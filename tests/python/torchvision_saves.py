@@ -1,9 +1,12 @@
 """Saves a torchvision ResNet's weights as `--init` reads them, with inputs and the features PyTorch computes for them.
 
 usage: torchvision_saves.py ARCH OUT_DIR
-writes OUT_DIR/ARCH.pth (torch.save of the state_dict, fc included), OUT_DIR/ARCH.safetensors (the same tensors),
-OUT_DIR/checkpoint.pth ({"epoch": 3, "state_dict": ... with a "module." prefix}, as training scripts save them),
-OUT_DIR/inputs.npy (4 normalised RGB images, 64 px) and OUT_DIR/features.npy (the pooled features, fc = Identity).
+ARCH: resnet18, resnet50 (64 px inputs), or vit_tiny / vit_small (torchvision's VisionTransformer with timm's sizes:
+12 blocks of 192 / 384 dimensions, 4-pixel patches, 32 px inputs).
+writes OUT_DIR/ARCH.pth (torch.save of the state_dict, classifier included), OUT_DIR/ARCH.safetensors (the same
+tensors; for a ViT renamed to timm's names), OUT_DIR/checkpoint.pth ({"epoch": 3, "state_dict": ... with a "module."
+prefix}, as training scripts save them), OUT_DIR/inputs.npy (4 normalised RGB images) and OUT_DIR/features.npy
+(the pooled features: fc = Identity, or the ViT's class token).
 """
 import json
 import os
@@ -33,10 +36,30 @@ def write_safetensors(path, state):
             f.write(data)
 
 
+VIT_SIZES = {"vit_tiny": (192, 3), "vit_small": (384, 6)}
+
+
+def timm_name(name):
+    """torchvision's VisionTransformer name as timm's (what Conic reads either way)."""
+    for old, new in [("class_token", "cls_token"), ("conv_proj.", "patch_embed.proj."), ("encoder.pos_embedding", "pos_embed"), ("encoder.ln.", "norm."),
+                     ("encoder.layers.encoder_layer_", "blocks."), ("self_attention.in_proj_weight", "attn.qkv.weight"),
+                     ("self_attention.in_proj_bias", "attn.qkv.bias"), ("self_attention.out_proj.", "attn.proj."), ("ln_1.", "norm1."),
+                     ("ln_2.", "norm2."), ("mlp.0.", "mlp.fc1."), ("mlp.3.", "mlp.fc2."), ("heads.head.", "head.")]:
+        name = name.replace(old, new)
+    return name
+
+
 def main():
     arch, out = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)
-    model = getattr(torchvision.models, arch)(weights=None)
+    vit = arch in VIT_SIZES
+    if vit:
+        dim, heads = VIT_SIZES[arch]
+        model = torchvision.models.VisionTransformer(image_size=32, patch_size=4, num_layers=12, num_heads=heads, hidden_dim=dim, mlp_dim=4 * dim)
+        with torch.no_grad():  # torchvision starts the class token and the head at zero
+            model.class_token.normal_(std=0.02)
+    else:
+        model = getattr(torchvision.models, arch)(weights=None)
     # Trained-looking BatchNorm: statistics and affine parameters away from their initial 0 / 1.
     with torch.no_grad():
         for module in model.modules():
@@ -47,11 +70,14 @@ def main():
                 module.running_var.uniform_(0.5, 2.0)
     state = model.state_dict()
     torch.save(state, os.path.join(out, f"{arch}.pth"))
-    write_safetensors(os.path.join(out, f"{arch}.safetensors"), state)
+    write_safetensors(os.path.join(out, f"{arch}.safetensors"), {timm_name(k): v for k, v in state.items()} if vit else state)
     torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in state.items()}}, os.path.join(out, "checkpoint.pth"))
 
-    inputs = torch.randn(4, 3, 64, 64)
-    model.fc = torch.nn.Identity()
+    inputs = torch.randn(4, 3, 32 if vit else 64, 32 if vit else 64)
+    if vit:
+        model.heads = torch.nn.Identity()
+    else:
+        model.fc = torch.nn.Identity()
     model.eval()
     with torch.no_grad():
         features = model(inputs)

@@ -22,14 +22,17 @@ public static class ModelCard
         string Numbers(float[] values) => string.Join(", ", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)));
         var card = new StringBuilder();
         card.Append(FrontMatterStart);
-        card.AppendLine($"tags: [self-supervised, image-feature-extraction, {options.Method}, {backbone.Depth.ToString().ToLowerInvariant()}]");
+        card.AppendLine($"tags: [self-supervised, image-feature-extraction, {options.Method}, {backbone.ArchitectureName}]");
         card.AppendLine("pipeline_tag: image-feature-extraction");
         card.AppendLine("---");
-        card.AppendLine($"# {backbone.Depth} encoder pretrained with {options.Method} (Conic)\n");
-        card.AppendLine($"Weights: `{Path.GetFileName(weightsFile)}`. A {backbone.Depth} backbone (width {backbone.Width}, " +
-                        $"{(backbone.SmallImageStem ? "small stem: 3x3 conv1, no max-pool" : "ImageNet stem")}, {backbone.InputChannels} input " +
-                        $"channel{(backbone.InputChannels == 1 ? "" : "s")}, {model.Backbone.FeatureDim}-d features after global average pooling, " +
-                        "no classifier), torchvision parameter names.\n");
+        card.AppendLine($"# {backbone.ArchitectureName} encoder pretrained with {options.Method} (Conic)\n");
+        string shape = backbone.Vit == Models.VitSize.None
+            ? $"width {backbone.Width}, {(backbone.SmallImageStem ? "small stem: 3x3 conv1, no max-pool" : "ImageNet stem")}"
+            : $"{Models.VisionTransformer.PatchSize(backbone)}-pixel patches";
+        string pooling = backbone.Vit == Models.VitSize.None ? "after global average pooling" : "of the class token";
+        card.AppendLine($"Weights: `{Path.GetFileName(weightsFile)}`. A {backbone.ArchitectureName} backbone ({shape}, {backbone.InputChannels} input " +
+                        $"channel{(backbone.InputChannels == 1 ? "" : "s")}, {model.Backbone.FeatureDim}-d features {pooling}, " +
+                        $"no classifier), {(backbone.Vit == Models.VitSize.None ? "torchvision" : "timm")} parameter names.\n");
         card.AppendLine("## Training\n");
         card.AppendLine($"Self-supervised ({options.Method}, no labels) on `{options.DataPath ?? Data.DatasetLoader.DefaultFashionMnist}`: " +
                         $"{model.InstanceCount} instances, {options.LengthText}, batch {options.BatchSize}, seed {options.Seed}. " +

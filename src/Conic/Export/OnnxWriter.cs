@@ -8,7 +8,7 @@ using static Conic.Runtime.KeptScalars;
 namespace Conic.Export;
 
 /// <summary>
-/// Writes a ResNet backbone, or a fine-tuned segmenter or detector built on one, as an ONNX model (opset 17): pixels
+/// Writes a ResNet backbone (ViTs not yet), or a fine-tuned segmenter or detector built on one, as an ONNX model (opset 17): pixels
 /// in [0, 1] as [batch, C, height, width] float32 in, batch and image size dynamic. Written directly as protocol
 /// buffers (no ONNX exporter exists for TorchSharp). The input normalisation is part of the graph; every BatchNorm is
 /// folded into the convolution before it (inference statistics).
@@ -20,10 +20,10 @@ public static class OnnxWriter
     public const string InputName = "image", OutputName = "features";
 
     /// <summary>Writes the encoder as ONNX: pixels in [0, 1] [batch, C, H, W], normalised inside the graph, pooled features [batch, D] out.</summary>
-    public static void Write(string path, ResNet backbone, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
+    public static void Write(string path, Models.Backbone backbone, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
         var graph = new GraphBuilder();
-        string x = Backbone(graph, backbone, Normalized(graph, backbone, channelMean, channelStd)).Last();
+        string x = Stages(graph, backbone, Normalized(graph, backbone, channelMean, channelStd)).Last();
         x = graph.Node("GlobalAveragePool", new[] { x });
         graph.Node("Flatten", new[] { x }, new[] { Int("axis", 1) }, output: OutputName);
         Save(path, graph.Build("conic_encoder", [Value(InputName, ["batch", (long)backbone.Options.InputChannels, "height", "width"])],
@@ -37,7 +37,7 @@ public static class OnnxWriter
     public static void WriteClassifier(string path, ClassificationNetwork network, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
         var graph = new GraphBuilder();
-        string x = Backbone(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)).Last();
+        string x = Stages(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)).Last();
         x = graph.Node("Flatten", [graph.Node("GlobalAveragePool", [x])], [Int("axis", 1)]);
         var fc = network.Classifier;
         string weight = graph.Constant("fc.weight", fc.weight!.detach().cpu().data<float>().ToArray(), fc.weight.shape);
@@ -56,7 +56,7 @@ public static class OnnxWriter
     {
         var graph = new GraphBuilder();
         string input = Normalized(graph, network.Backbone, channelMean, channelStd);
-        string maps = Decoder(graph, network, Backbone(graph, network.Backbone, input));
+        string maps = Decoder(graph, network, Stages(graph, network.Backbone, input));
         if (!network.UpsamplesToInput) throw new ArgumentException("a segmenter's maps are upsampled to the input", nameof(network));
         if (!network.Backbone.Options.SmallImageStem) maps = graph.Resize(maps, graph.SpatialSize(InputName), "linear");
         graph.Node("Identity", [maps], output: LogitsName);
@@ -78,7 +78,7 @@ public static class OnnxWriter
                                      IReadOnlyDictionary<string, string> metadata)
     {
         var graph = new GraphBuilder();
-        string maps = Decoder(graph, network, Backbone(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)));
+        string maps = Decoder(graph, network, Stages(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)));
         string Channels(int from, int to) => graph.Node("Slice", [maps, graph.Int64s([from]), graph.Int64s([to]), graph.Int64s([1])]);
         string heat = graph.Node("Sigmoid", [Channels(0, classes)]);
         string pooled = graph.Node("MaxPool", [heat], [Ints("kernel_shape", 3, 3), Ints("strides", 1, 1), Ints("pads", 1, 1, 1, 1)]);
@@ -109,7 +109,7 @@ public static class OnnxWriter
     }
 
     /// <summary>The input, normalised with the training statistics.</summary>
-    static string Normalized(GraphBuilder graph, ResNet backbone, float[] channelMean, float[] channelStd)
+    static string Normalized(GraphBuilder graph, Models.Backbone backbone, float[] channelMean, float[] channelStd)
     {
         long[] perChannel = [1, backbone.Options.InputChannels, 1, 1];
         string x = graph.Node("Sub", [InputName, graph.Constant("channel_mean", channelMean, perChannel)]);
@@ -117,8 +117,10 @@ public static class OnnxWriter
     }
 
     /// <summary>The backbone's convolutions on <paramref name="x"/>; returns each stage's output, finest first.</summary>
-    static List<string> Backbone(GraphBuilder graph, ResNet backbone, string x)
+    static List<string> Stages(GraphBuilder graph, Models.Backbone network, string x)
     {
+        var backbone = network as ResNet ?? throw new ConicException(
+            $"ONNX export of {network.Options.ArchitectureName} backbones is not built yet: export --format safetensors or pytorch");
         x = graph.Node("Relu", [graph.FoldedConv("conv1", backbone.Stem, x)]);
         if (backbone.HasMaxPool)
             x = graph.Node("MaxPool", [x], [Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)]);

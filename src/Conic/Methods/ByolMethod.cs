@@ -36,26 +36,26 @@ public sealed class ByolMethod : SslMethod
         (backbone, _, _, options) => new ByolMethod(backbone, options),
         new TrainingDefaults(1.0, OptimizerKind.Lars, 1e-5));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly ProjectionHead projector;
     readonly ProjectionHead predictor;
     readonly MomentumEncoder target;
     readonly ByolOptions _options;
 
     /// <summary>BYOL on <paramref name="backbone"/>: online projector and predictor, and a momentum copy as the target.</summary>
-    public ByolMethod(ResNet backbone, ByolOptions options) : base("byol")
+    public ByolMethod(Backbone backbone, ByolOptions options) : base("byol")
     {
         _options = options;
         this.backbone = backbone;
         int hidden = 4 * backbone.FeatureDim;
         projector = new ProjectionHead(backbone.FeatureDim, hidden, options.ProjectionDim);
         predictor = new ProjectionHead(options.ProjectionDim, hidden, options.ProjectionDim);
-        target = new MomentumEncoder((backbone, new ResNet(backbone.Options)), (projector, new ProjectionHead(backbone.FeatureDim, hidden, options.ProjectionDim)));
+        target = new MomentumEncoder((backbone, Backbone.Create(backbone.Options)), (projector, new ProjectionHead(backbone.FeatureDim, hidden, options.ProjectionDim)));
         RegisterComponents();
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)

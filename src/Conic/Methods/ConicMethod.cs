@@ -118,7 +118,7 @@ public sealed class ConicMethod : SslMethod
             .Number("--classifier-momentum", "M", "momentum of the classifier's update with --classifier-negatives", o => o.ClassifierMomentum,
                     (o, v) => o with { ClassifierMomentum = v }, ValueRange.Momentum),
         (backbone, instances, _, options, processes) => new ConicMethod(backbone, instances, options, processes));
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly ProjectionHead projector;
     readonly Parameter classifier;
     // With sampled negatives the classifier updates its rows itself (LazyRowUpdate); these are saved in checkpoints.
@@ -134,7 +134,7 @@ public sealed class ConicMethod : SslMethod
 
     /// <param name="processes">In a data-parallel run the classifier is split by rows over the processes: each keeps
     /// N/P rows (and their optimiser state) and classifies with the exact sharded softmax (<see cref="ShardedClassifier"/>).</param>
-    public ConicMethod(ResNet backbone, int instanceCount, ConicOptions options, ProcessGroup? processes = null) : base("conic")
+    public ConicMethod(Backbone backbone, int instanceCount, ConicOptions options, ProcessGroup? processes = null) : base("conic")
     {
         _options = options;
         _instances = instanceCount;
@@ -173,7 +173,7 @@ public sealed class ConicMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
     internal ProjectionHead Projector => projector;
 
     /// <summary>With <c>--small-crops</c>, multi-crop as in PIC: small crops are classified too (through the classifier

@@ -25,7 +25,7 @@ public sealed record DinoOptions : MethodSettings
     public double TeacherWarmup { get; init; } = 0.1;
     /// <summary>Momentum of the centre's moving average.</summary>
     public double CenterMomentum { get; init; } = 0.9;
-    /// <summary>Teacher EMA momentum at the start, rising to 1 on a cosine.</summary>
+    /// <summary>Teacher EMA momentum at the start, rising to 1 on a cosine (the paper's).</summary>
     public double BaseMomentum { get; init; } = 0.996;
     /// <summary>The last layer stays fixed for this many epochs (the paper's first-epoch freeze, against early collapse).</summary>
     public int FreezeLastLayerEpochs { get; init; } = 1;
@@ -63,7 +63,7 @@ public sealed class DinoMethod : SslMethod
         (backbone, _, epochs, options) => new DinoMethod(backbone, options, epochs),
         new TrainingDefaults(0.3, OptimizerKind.Lars, 1e-6));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly DinoHead head;
     readonly MomentumEncoder teacher;
     readonly Tensor center;
@@ -71,7 +71,7 @@ public sealed class DinoMethod : SslMethod
     readonly double _lastLayerFrozenUntil;
 
     /// <summary>DINO on <paramref name="backbone"/>; <paramref name="epochs"/> places the last layer's freeze.</summary>
-    public DinoMethod(ResNet backbone, DinoOptions options, int epochs) : base("dino")
+    public DinoMethod(Backbone backbone, DinoOptions options, int epochs) : base("dino")
     {
         _options = options;
         _lastLayerFrozenUntil = (double)options.FreezeLastLayerEpochs / epochs;
@@ -79,13 +79,13 @@ public sealed class DinoMethod : SslMethod
         // The head's hidden width follows the features (solo-learn: 2,048 for ResNet-18's 512).
         int hidden = 4 * backbone.FeatureDim;
         head = new DinoHead(backbone.FeatureDim, hidden, options.BottleneckDim, options.Prototypes);
-        teacher = new MomentumEncoder((backbone, new ResNet(backbone.Options)), (head, new DinoHead(backbone.FeatureDim, hidden, options.BottleneckDim, options.Prototypes)));
+        teacher = new MomentumEncoder((backbone, Backbone.Create(backbone.Options)), (head, new DinoHead(backbone.FeatureDim, hidden, options.BottleneckDim, options.Prototypes)));
         center = zeros(1, options.Prototypes);
         RegisterComponents();
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override bool UsesSmallCrops => true;
@@ -128,12 +128,13 @@ public sealed class DinoHead : Module<Tensor, Tensor>
             ("0", Linear(inputDim, hiddenDim)), ("1", GELU()),
             ("2", Linear(hiddenDim, hiddenDim)), ("3", GELU()),
             ("4", Linear(hiddenDim, bottleneckDim)));
-        // Truncated normal (std 0.02) and zero biases, as the reference initialises the MLP.
+        // Normal (std 0.02) and zero biases, as the reference initialises the MLP (its truncation at ±2 never binds;
+        // TorchSharp 0.107's init.trunc_normal_ swaps mean and std, see VisionTransformer).
         using (no_grad())
         {
             foreach (var layer in mlp.children().OfType<Linear>())
             {
-                init.trunc_normal_(layer.weight!, std: 0.02);
+                init.normal_(layer.weight!, std: 0.02);
                 init.zeros_(layer.bias!);
             }
         }

@@ -47,13 +47,13 @@ public sealed class InstDiscMethod : SslMethod
             .Integer("--instdisc-embedding-dim", "D", "size of the bank's features", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1)),
         (backbone, instances, _, options) => new InstDiscMethod(backbone, instances, options));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly Linear head;
     readonly Tensor memory;
     readonly InstDiscOptions _options;
 
     /// <summary>InstDisc on <paramref name="backbone"/> with a memory bank of <paramref name="instanceCount"/> rows.</summary>
-    public InstDiscMethod(ResNet backbone, int instanceCount, InstDiscOptions options) : base("instdisc")
+    public InstDiscMethod(Backbone backbone, int instanceCount, InstDiscOptions options) : base("instdisc")
     {
         _options = options;
         this.backbone = backbone;
@@ -63,7 +63,7 @@ public sealed class InstDiscMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     internal Tensor Memory => memory;
 

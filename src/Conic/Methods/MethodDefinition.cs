@@ -30,10 +30,10 @@ public abstract record MethodSettings;
 /// </summary>
 public sealed class MethodDefinition
 {
-    readonly Func<ResNet, int, int, MethodSettings, ProcessGroup, SslMethod> _create;
+    readonly Func<Backbone, int, int, MethodSettings, ProcessGroup, SslMethod> _create;
 
     MethodDefinition(string name, string summary, MethodSettings defaults, Settings<MethodSettings> settings, TrainingDefaults training,
-                     Func<ResNet, int, int, MethodSettings, ProcessGroup, SslMethod> create)
+                     Func<Backbone, int, int, MethodSettings, ProcessGroup, SslMethod> create)
     {
         Name = name;
         Summary = summary;
@@ -55,12 +55,12 @@ public sealed class MethodDefinition
     public TrainingDefaults Training { get; }
 
     /// <param name="create">The method from a backbone, the number of instances, the number of epochs and its settings.</param>
-    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<ResNet, int, int, T, SslMethod> create,
+    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<Backbone, int, int, T, SslMethod> create,
                                          TrainingDefaults? training = null) where T : MethodSettings =>
         Of(name, summary, defaults, settings, (backbone, instances, epochs, s, _) => create(backbone, instances, epochs, s), training);
 
     /// <param name="create">As above, also given the processes of a data-parallel run, for methods whose state is split over them.</param>
-    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<ResNet, int, int, T, ProcessGroup, SslMethod> create,
+    public static MethodDefinition Of<T>(string name, string summary, T defaults, Settings<T> settings, Func<Backbone, int, int, T, ProcessGroup, SslMethod> create,
                                          TrainingDefaults? training = null) where T : MethodSettings =>
         new(name, summary, defaults, settings.Within<MethodSettings>(s => (T)s, (_, t) => t), training ?? TrainingDefaults.Sgd,
             (backbone, instances, epochs, s, processes) => create(backbone, instances, epochs, (T)s, processes));
@@ -69,7 +69,7 @@ public sealed class MethodDefinition
     public bool Owns(MethodSettings settings) => settings.GetType() == Defaults.GetType();
 
     /// <param name="processes">The ranks of a data-parallel run (default: one process).</param>
-    public SslMethod Create(ResNet backbone, int instanceCount, int epochs, MethodSettings settings, ProcessGroup? processes = null)
+    public SslMethod Create(Backbone backbone, int instanceCount, int epochs, MethodSettings settings, ProcessGroup? processes = null)
     {
         Settings.ThrowIfInvalid(settings);
         var method = _create(backbone, instanceCount, epochs, settings, processes ?? ProcessGroup.Single);

@@ -57,7 +57,7 @@ public sealed class MocoMethod : SslMethod
         "MoCo v2 (Chen et al. 2020): MoCo with an MLP head and T = 0.2", new MocoOptions(), SharedSettings,
         (backbone, instances, _, options) => new MocoMethod(backbone, instances, options, version2: true));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly Module<Tensor, Tensor> head;
     readonly MomentumEncoder keyEncoder;
     readonly Tensor queue;
@@ -66,13 +66,13 @@ public sealed class MocoMethod : SslMethod
     readonly double _temperature;
 
     /// <summary>MoCo on <paramref name="backbone"/> with a momentum key encoder and a queue of negatives; <paramref name="version2"/> makes it v2 (MLP projection).</summary>
-    public MocoMethod(ResNet backbone, int instanceCount, MocoOptions options, bool version2) : base(version2 ? "mocov2" : "mocov1")
+    public MocoMethod(Backbone backbone, int instanceCount, MocoOptions options, bool version2) : base(version2 ? "mocov2" : "mocov1")
     {
         _options = options;
         _temperature = options.Temperature ?? (version2 ? 0.2 : 0.07);
         this.backbone = backbone;
         head = Head(backbone.FeatureDim, options.EmbeddingDim, version2);
-        keyEncoder = new MomentumEncoder((backbone, new ResNet(backbone.Options)), (head, Head(backbone.FeatureDim, options.EmbeddingDim, version2)));
+        keyEncoder = new MomentumEncoder((backbone, Backbone.Create(backbone.Options)), (head, Head(backbone.FeatureDim, options.EmbeddingDim, version2)));
         int queueSize = Math.Max(1, Math.Min(options.QueueSize, instanceCount / 2));
         queue = F.normalize(randn(queueSize, options.EmbeddingDim), dim: 1);
         queuePointer = zeros(1, dtype: ScalarType.Int64);
@@ -83,7 +83,7 @@ public sealed class MocoMethod : SslMethod
         mlp ? new ProjectionHead(features, 4 * features, embedding) : Linear(features, embedding);
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)

@@ -26,12 +26,12 @@ public sealed class SimclrMethod : SslMethod
             .Integer("--simclr-embedding-dim", "D", "size of the projected embeddings", o => o.EmbeddingDim, (o, v) => o with { EmbeddingDim = v }, ValueRange.AtLeast(1)),
         (backbone, _, _, options) => new SimclrMethod(backbone, options));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly ProjectionHead projector;
     readonly SimclrOptions _options;
 
     /// <summary>SimCLR on <paramref name="backbone"/> with an MLP projector.</summary>
-    public SimclrMethod(ResNet backbone, SimclrOptions options) : base("simclr")
+    public SimclrMethod(Backbone backbone, SimclrOptions options) : base("simclr")
     {
         _options = options;
         this.backbone = backbone;
@@ -40,7 +40,7 @@ public sealed class SimclrMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)

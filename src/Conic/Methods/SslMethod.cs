@@ -42,7 +42,7 @@ public abstract class SslMethod : nn.Module
     /// The encoder being pretrained. Subclasses return their field <c>backbone</c>; a field here would register a
     /// second copy of every backbone parameter.
     /// </summary>
-    public abstract ResNet Backbone { get; }
+    public abstract Backbone Backbone { get; }
 
     /// <summary>
     /// The processes of a data-parallel run (<see cref="ProcessGroup.Single"/> by default). The batch a step gets is

@@ -24,11 +24,11 @@ public sealed class SupervisedMethod : SslMethod
             .Integer("--supervised-classes", "K", "classes of the labels (0 = the data's)", o => o.Classes, (o, v) => o with { Classes = v }, ValueRange.AtLeast(0)),
         (backbone, _, _, options) => new SupervisedMethod(backbone, options));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly TorchSharp.Modules.Linear classifier;
 
     /// <summary>A linear classifier on <paramref name="backbone"/>'s features, trained with the labels of both views.</summary>
-    public SupervisedMethod(ResNet backbone, SupervisedOptions options) : base("supervised")
+    public SupervisedMethod(Backbone backbone, SupervisedOptions options) : base("supervised")
     {
         if (options.Classes < 2) throw new ConicException("--method supervised: the labels need at least two classes");
         this.backbone = backbone;
@@ -37,7 +37,7 @@ public sealed class SupervisedMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
     /// <inheritdoc/>
     public override bool NeedsLabels => true;
 

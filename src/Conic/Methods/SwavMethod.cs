@@ -52,14 +52,14 @@ public sealed class SwavMethod : SslMethod
         (backbone, _, epochs, options) => new SwavMethod(backbone, options, epochs),
         new TrainingDefaults(0.5, OptimizerKind.Sgd, 5e-4));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly ProjectionHead projector;
     readonly Linear prototypes;
     readonly SwavOptions _options;
     readonly double _frozenUntil;
 
     /// <summary>SwAV on <paramref name="backbone"/> with an MLP projector and learned prototypes; <paramref name="epochs"/> places the prototype freeze.</summary>
-    public SwavMethod(ResNet backbone, SwavOptions options, int epochs) : base("swav")
+    public SwavMethod(Backbone backbone, SwavOptions options, int epochs) : base("swav")
     {
         _options = options;
         _frozenUntil = (double)options.FreezePrototypesEpochs / epochs;
@@ -70,7 +70,7 @@ public sealed class SwavMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override bool UsesSmallCrops => true;

@@ -48,12 +48,12 @@ public sealed class VicregMethod : SslMethod
         (backbone, _, _, options) => new VicregMethod(backbone, options),
         new TrainingDefaults(0.3, OptimizerKind.Lars, 1e-4));
 
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly Sequential expander;
     readonly VicregOptions _options;
 
     /// <summary>VICReg on <paramref name="backbone"/> with its expander.</summary>
-    public VicregMethod(ResNet backbone, VicregOptions options) : base("vicreg")
+    public VicregMethod(Backbone backbone, VicregOptions options) : base("vicreg")
     {
         _options = options;
         this.backbone = backbone;
@@ -66,7 +66,7 @@ public sealed class VicregMethod : SslMethod
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
 
     /// <inheritdoc/>
     public override MethodLoss TrainingStep(TrainingBatch batch)

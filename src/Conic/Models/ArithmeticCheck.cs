@@ -85,9 +85,14 @@ public static class ArithmeticCheck
     /// In a data-parallel run, every rank's verdict on an arithmetic given this rank's (rank order): an arithmetic any
     /// rank rejects is rejected by all, so that every rank measures the same candidates and chooses the same.
     /// </param>
-    public static ArithmeticChoice Choose(ResNet backbone, int height, int width, int batchImages, Precision precision,
+    public static ArithmeticChoice Choose(Backbone backbone, int height, int width, int batchImages, Precision precision,
                                           ConvolutionKernels kernels, bool cpuHasBFloat16, Func<bool, bool[]>? verdictsOfAllProcesses = null)
     {
+        // A ViT's only convolution is its patch embedding; its matrix products are libtorch's float32 BLAS throughout.
+        if (backbone is not ResNet resnet)
+            return precision == Precision.BFloat16
+                ? throw new ConicException($"--precision bf16: {backbone.Options.ArchitectureName} computes in float32 (bfloat16 is for ResNets' convolutions)")
+                : ArithmeticChoice.Unchecked(Precision.Float32);
         var float32 = kernels switch
         {
             ConvolutionKernels.OneDnn => new[] { ConvolutionArithmetic.Float32OneDnn },
@@ -104,7 +109,7 @@ public static class ArithmeticCheck
                 ? float32.Prepend(bfloat16).ToArray() : float32,
         };
         // Slower arithmetics are only tried when the faster ones fail.
-        var trials = Measure(backbone, height, width, batchImages, training.Union(float32).ToArray(),
+        var trials = Measure(resnet, height, width, batchImages, training.Union(float32).ToArray(),
                              done: measured => Fastest(measured, training) != null && Fastest(measured, float32) != null,
                              verdictsOfAllProcesses);
         var choice = Select(trials, training, float32);

@@ -35,7 +35,7 @@ public sealed record ConvolutionArithmetic(bool BFloat16, bool OneDnn)
     public static readonly ConvolutionArithmetic Float32Native = new(false, false);
 
     /// <summary>Makes <paramref name="backbones"/> compute this way. oneDNN is switched process-wide (libtorch has one switch).</summary>
-    public void Apply(IEnumerable<ResNet> backbones)
+    public void Apply(IEnumerable<Backbone> backbones)
     {
         TorchRuntime.SetOneDnn(OneDnn);
         foreach (var backbone in backbones) backbone.BFloat16Compute = BFloat16;

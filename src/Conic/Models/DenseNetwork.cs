@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace Conic.Models;
 
 /// <summary>
-/// A ResNet backbone with a light FPN decoder for dense tasks (Kirillov et al.'s semantic FPN reduced to one output
+/// A backbone with a light FPN decoder for dense tasks (Kirillov et al.'s semantic FPN reduced to one output
 /// level): each stage is projected to <see cref="DecoderChannels"/> by a 1×1 convolution, the coarser sum is upsampled
 /// and added from the last stage down to the first, then a 3×3 convolution + BatchNorm + ReLU and a 1×1 convolution
 /// give <see cref="Outputs"/> maps at the first stage's resolution (the input's for the small stem, a quarter for
@@ -15,14 +15,14 @@ namespace Conic.Models;
 /// </summary>
 public sealed class DenseNetwork : TaskNetwork
 {
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly ModuleList<Conv2d> lateral;
     readonly Conv2d smooth, output;
     readonly BatchNorm2d smoothNorm;
     readonly bool upsampleToInput;
 
     /// <param name="upsampleToInput">Whether the maps are resized to the input's size (segmentation) or stay at <see cref="OutputStride"/> (detection).</param>
-    public DenseNetwork(ResNet backbone, int outputs, bool upsampleToInput, int decoderChannels = 64) : base(nameof(DenseNetwork))
+    public DenseNetwork(Backbone backbone, int outputs, bool upsampleToInput, int decoderChannels = 64) : base(nameof(DenseNetwork))
     {
         this.backbone = backbone;
         this.upsampleToInput = upsampleToInput;
@@ -36,7 +36,7 @@ public sealed class DenseNetwork : TaskNetwork
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
     /// <summary>Output channels: the classes of a segmenter, or a detector's heat maps plus its four box maps.</summary>
     public int Outputs { get; }
     /// <summary>Channels of the FPN decoder.</summary>

@@ -6,12 +6,13 @@ using static TorchSharp.torch;
 namespace Conic.Models;
 
 /// <summary>
-/// A ResNet's weights from a file another tool wrote, to start a backbone from: a torchvision or timm ResNet state
-/// dict (<c>torch.save(model.state_dict(), ...)</c>, <c>.pth</c>/<c>.pt</c>; a checkpoint holding it under
+/// A backbone's weights from a file another tool wrote, to start a backbone from: a torchvision or timm ResNet or ViT
+/// state dict (<c>torch.save(model.state_dict(), ...)</c>, <c>.pth</c>/<c>.pt</c>; a checkpoint holding it under
 /// <c>state_dict</c> or <c>model</c> too) or safetensors (<c>.safetensors</c>; Conic's own exports included).
-/// Names are torchvision's, which timm's ResNets and Conic share (conv1, bn1, layer1.0.conv1, ...); a common prefix
-/// (<c>module.</c>, <c>backbone.</c>, <c>encoder.</c>) is found and dropped, the classifier (<c>fc.*</c>) is left out.
-/// The file gives the backbone's shape (<see cref="Backbone"/>); a 3-channel first convolution is summed over its
+/// ResNet names are torchvision's, which timm's ResNets and Conic share (conv1, bn1, layer1.0.conv1, ...); ViT names
+/// timm's (patch_embed.proj, blocks.0.attn.qkv, ...), torchvision's VisionTransformer renamed to them. A common prefix
+/// (<c>module.</c>, <c>backbone.</c>, <c>encoder.</c>) is found and dropped, the classifier (<c>fc.*</c>, <c>head.*</c>) is left out.
+/// The file gives the backbone's shape (<see cref="Backbone"/>); a 3-channel first convolution (or patch embedding) is summed over its
 /// channels for grayscale images (and a 1-channel one spread over 3), as timm adapts <c>in_chans</c>.
 /// </summary>
 public sealed class InitialWeights : IDisposable
@@ -20,14 +21,14 @@ public sealed class InitialWeights : IDisposable
     public const string Flag = "--init";
     /// <summary>The flag's help line.</summary>
     public const string FlagHelp =
-        "start the backbone from these weights instead of random ones: a torchvision or timm ResNet state dict (.pth, .pt) or .safetensors " +
+        "start the backbone from these weights instead of random ones: a torchvision or timm ResNet or ViT state dict (.pth, .pt) or .safetensors " +
         "(Conic's exports too); --arch, --width and --stem follow the file unless given";
 
     readonly Dictionary<string, Tensor> _tensors;
 
     /// <summary>The file read.</summary>
     public string Path { get; }
-    /// <summary>The ResNet the file holds: depth, width, stem and its first convolution's input channels.</summary>
+    /// <summary>The backbone the file holds: architecture, width, stem or patch size, and its input layer's channels.</summary>
     public BackboneOptions Backbone { get; }
     /// <summary>The prefix the backbone's names had in the file ("" for a plain torchvision state dict).</summary>
     public string Prefix { get; }
@@ -35,24 +36,58 @@ public sealed class InitialWeights : IDisposable
     InitialWeights(string path, Dictionary<string, Tensor> tensors, string prefix, BackboneOptions backbone) =>
         (Path, _tensors, Prefix, Backbone) = (path, tensors, prefix, backbone);
 
-    /// <summary>The ResNet weights in <paramref name="path"/>; a one-line <see cref="ConicException"/> naming the file when it holds none.</summary>
+    /// <summary>The ResNet or ViT weights in <paramref name="path"/>; a one-line <see cref="ConicException"/> naming the file when it holds neither.</summary>
     public static InitialWeights Read(string path)
     {
         var all = ReadTensors(path);
-        string prefix = FindPrefix(path, all.Keys);
+        var (prefix, family) = FindPrefix(path, all.Keys);
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, tensor) in all)
         {
-            if (name.StartsWith(prefix, StringComparison.Ordinal) && !name.StartsWith(prefix + "fc.", StringComparison.Ordinal))
-                tensors[name[prefix.Length..]] = tensor.to(ScalarType.Float32);
-            else
-                tensor.Dispose();
+            string? own = name.StartsWith(prefix, StringComparison.Ordinal) ? family.Rename(name[prefix.Length..]) : null;
+            if (own != null) tensors[own] = tensor.to(ScalarType.Float32);
+            else tensor.Dispose();
         }
         var weights = new InitialWeights(path, tensors, prefix, default!);
-        return new InitialWeights(path, tensors, prefix, weights.InferShape());
+        return new InitialWeights(path, tensors, prefix, family.IsVit ? weights.InferVitShape() : weights.InferShape());
     }
 
-    /// <summary>The shape of the ResNet in <paramref name="path"/> (<see cref="Backbone"/>) with the input's <paramref name="inputChannels"/>.</summary>
+    /// <summary>
+    /// How a library names one kind of backbone: the tensors whose presence under a prefix marks it (first: the input
+    /// layer), and each name as Conic's (timm's for ViTs), or null for the classifier, which is left out.
+    /// </summary>
+    sealed record NameFamily(string[] Anchors, bool IsVit, Func<string, string?> Rename);
+
+    static readonly NameFamily[] Families =
+    [
+        // torchvision's and timm's ResNets, and Conic's.
+        new(["conv1.weight", "bn1.weight", "layer1.0.conv1.weight"], false, name => name.StartsWith("fc.", StringComparison.Ordinal) ? null : name),
+        // timm's ViTs, and Conic's.
+        new(["patch_embed.proj.weight", "blocks.0.attn.qkv.weight"], true, name => name.StartsWith("head.", StringComparison.Ordinal) ? null : name),
+        // torchvision's VisionTransformer, renamed to timm's.
+        new(["conv_proj.weight", "encoder.layers.encoder_layer_0.self_attention.in_proj_weight"], true, TorchvisionVitName),
+    ];
+
+    static string? TorchvisionVitName(string name)
+    {
+        if (name.StartsWith("heads.", StringComparison.Ordinal)) return null;
+        foreach (var (from, to) in new[] { ("class_token", "cls_token"), ("conv_proj.", "patch_embed.proj."), ("encoder.pos_embedding", "pos_embed"), ("encoder.ln.", "norm.") })
+            if (name.StartsWith(from, StringComparison.Ordinal)) return to + name[from.Length..];
+        const string layers = "encoder.layers.encoder_layer_";
+        if (!name.StartsWith(layers, StringComparison.Ordinal)) return name;
+        string rest = name[layers.Length..];
+        int dot = rest.IndexOf('.');
+        string inner = rest[(dot + 1)..] switch
+        {
+            "self_attention.in_proj_weight" => "attn.qkv.weight",
+            "self_attention.in_proj_bias" => "attn.qkv.bias",
+            var other => other.Replace("self_attention.out_proj.", "attn.proj.").Replace("ln_1.", "norm1.").Replace("ln_2.", "norm2.")
+                              .Replace("mlp.0.", "mlp.fc1.").Replace("mlp.3.", "mlp.fc2."),
+        };
+        return $"blocks.{rest[..dot]}.{inner}";
+    }
+
+    /// <summary>The shape of the backbone in <paramref name="path"/> (<see cref="Backbone"/>) with the input's <paramref name="inputChannels"/>.</summary>
     public static BackboneOptions ShapeOf(string path, int inputChannels)
     {
         using var weights = Read(path);
@@ -87,19 +122,36 @@ public sealed class InitialWeights : IDisposable
         return null;
     }
 
-    /// <summary>The prefix in front of torchvision's names: the shortest one under which conv1, bn1 and layer1's first block all are.</summary>
-    static string FindPrefix(string path, IEnumerable<string> names)
+    /// <summary>The prefix in front of the library's names: the shortest one under which all of a family's anchors are.</summary>
+    static (string Prefix, NameFamily Family) FindPrefix(string path, IEnumerable<string> names)
     {
         var set = names.ToHashSet();
-        var prefixes = set.Where(n => n.EndsWith("conv1.weight", StringComparison.Ordinal))
-            .Select(n => n[..^"conv1.weight".Length])
-            .Where(p => (p.Length == 0 || p.EndsWith('.')) && set.Contains(p + "bn1.weight") && set.Contains(p + "layer1.0.conv1.weight"))
-            .OrderBy(p => p.Length).ToList();
-        if (prefixes.Count == 0)
-            throw new ConicException($"{path}: holds no ResNet (no conv1.weight with bn1 and layer1.0 beside it, as torchvision and timm name them)");
-        if (prefixes.Count > 1 && prefixes[1].Length == prefixes[0].Length)
-            throw new ConicException($"{path}: holds several ResNets ('{prefixes[0]}', '{prefixes[1]}'); save the one to start from on its own");
-        return prefixes[0];
+        var found = Families.SelectMany(family => set.Where(n => n.EndsWith(family.Anchors[0], StringComparison.Ordinal))
+                .Select(n => n[..^family.Anchors[0].Length])
+                .Where(p => (p.Length == 0 || p.EndsWith('.')) && family.Anchors.All(a => set.Contains(p + a)))
+                .Select(p => (Prefix: p, Family: family)))
+            .OrderBy(f => f.Prefix.Length).ToList();
+        if (found.Count == 0)
+            throw new ConicException($"{path}: holds no ResNet or ViT (no conv1.weight with bn1 and layer1.0 beside it, nor patch_embed and blocks.0, " +
+                                     "as torchvision and timm name them)");
+        if (found.Count > 1 && found[1].Prefix.Length == found[0].Prefix.Length)
+            throw new ConicException($"{path}: holds several backbones ('{found[0].Prefix}', '{found[1].Prefix}'); save the one to start from on its own");
+        return found[0];
+    }
+
+    BackboneOptions InferVitShape()
+    {
+        var patches = _tensors["patch_embed.proj.weight"].shape;
+        int blocks = Enumerable.Range(0, 64).TakeWhile(b => _tensors.ContainsKey($"blocks.{b}.attn.qkv.weight")).Count();
+        var size = (patches[0], blocks) switch
+        {
+            (192, 12) => VitSize.Tiny,
+            (384, 12) => VitSize.Small,
+            _ => throw new ConicException($"{Path}: holds a ViT of {patches[0]} dimensions and {blocks} blocks; Conic builds vit-tiny (192, 12) and vit-small (384, 12)"),
+        };
+        if (patches[2] is not (4 or 16))
+            throw new ConicException($"{Path}: holds a ViT with {patches[2]}-pixel patches; Conic's have 4 (--stem small) or 16 (--stem imagenet)");
+        return new BackboneOptions { Vit = size, SmallImageStem = patches[2] == 4, InputChannels = (int)patches[1] };
     }
 
     BackboneOptions InferShape()
@@ -121,24 +173,24 @@ public sealed class InitialWeights : IDisposable
     /// Copies the weights into <paramref name="backbone"/>: every parameter and BatchNorm statistic of it must be in the
     /// file with its shape (the batch counters may be absent), and the file may hold nothing else but the classifier.
     /// </summary>
-    public void LoadInto(ResNet backbone)
+    public void LoadInto(Models.Backbone backbone)
     {
         var targets = backbone.state_dict();
         foreach (string name in _tensors.Keys)
             if (!targets.ContainsKey(name))
-                throw new ConicException($"{Path}: unexpected key {Prefix}{name} (not in a {Describe(backbone.Options)})");
+                throw new ConicException($"{Path}: unexpected key {Prefix}{name} (not in a {backbone.Options.Describe()})");
         using var noGrad = no_grad();
         foreach (var (name, target) in targets)
         {
             if (!_tensors.TryGetValue(name, out var source))
             {
                 if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) continue;
-                throw new ConicException($"{Path}: missing key {Prefix}{name} (a {Describe(backbone.Options)} needs it)");
+                throw new ConicException($"{Path}: missing key {Prefix}{name} (a {backbone.Options.Describe()} needs it)");
             }
-            using var adapted = name == "conv1.weight" ? AdaptInputChannels(source, target.shape[1]) : source.alias();
+            using var adapted = name is "conv1.weight" or "patch_embed.proj.weight" ? AdaptInputChannels(source, target.shape[1]) : source.alias();
             if (!adapted.shape.SequenceEqual(target.shape))
                 throw new ConicException($"{Path}: {Prefix}{name} has shape [{string.Join(", ", source.shape)}], the backbone's is " +
-                                         $"[{string.Join(", ", target.shape)}]: the file holds a {Describe(Backbone)}, the backbone is a {Describe(backbone.Options)}");
+                                         $"[{string.Join(", ", target.shape)}]: the file holds a {Backbone.Describe()}, the backbone is a {backbone.Options.Describe()}");
             target.copy_(adapted);
         }
     }
@@ -150,9 +202,6 @@ public sealed class InitialWeights : IDisposable
         (1, 3) => weight.repeat(1, 3, 1, 1).div_(Kept(3.0)),
         _ => weight.alias(),
     };
-
-    static string Describe(BackboneOptions b) =>
-        $"{b.Depth.ToString().ToLowerInvariant()} of width {b.Width} with the {(b.SmallImageStem ? "small" : "imagenet")} stem";
 
     /// <summary>Frees the tensors read.</summary>
     public void Dispose()

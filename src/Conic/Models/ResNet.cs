@@ -8,42 +8,12 @@ using static TorchSharp.torch.nn;
 
 namespace Conic.Models;
 
-/// <summary>Which ResNet: 18 or 50 layers, as torchvision's resnet18 and resnet50.</summary>
-public enum ResNetDepth
-{
-    /// <summary>Basic blocks [2, 2, 2, 2].</summary>
-    ResNet18,
-    /// <summary>Bottleneck blocks [3, 4, 6, 3], features 4 × wider.</summary>
-    ResNet50,
-}
-
-/// <summary>Backbone shape. <see cref="Width"/> is the first stage's channel count (64 in torchvision).</summary>
-public sealed record BackboneOptions
-{
-    /// <summary>ResNet-18 or ResNet-50.</summary>
-    public ResNetDepth Depth { get; init; } = ResNetDepth.ResNet18;
-    /// <summary>Channels of the first stage; later stages double it (torchvision: 64).</summary>
-    public int Width { get; init; } = 16;
-    /// <summary>3x3 stride-1 first convolution and no max-pool, for images of about 32 px (CIFAR-style stem).</summary>
-    public bool SmallImageStem { get; init; } = true;
-    /// <summary>Channels of the input images (set from the data: 1 for grayscale, 3 for colour).</summary>
-    public int InputChannels { get; init; } = 1;
-
-    /// <summary>The backbone's flags: --arch, --width, --stem.</summary>
-    public static readonly Settings<BackboneOptions> Settings = new Settings<BackboneOptions>()
-        .Choice("--arch", "NAME", "backbone: resnet18 or resnet50", o => o.Depth, (o, v) => o with { Depth = v },
-                ("resnet18", ResNetDepth.ResNet18), ("resnet50", ResNetDepth.ResNet50))
-        .Integer("--width", "C", "channels of the first stage (torchvision: 64)", o => o.Width, (o, v) => o with { Width = v }, ValueRange.AtLeast(1))
-        .Choice("--stem", "KIND", "small (3x3 conv, no max-pool; for ~32 px images) or imagenet (7x7/2 conv + max-pool)", o => o.SmallImageStem,
-                (o, v) => o with { SmallImageStem = v }, ("small", true), ("imagenet", false));
-}
-
 /// <summary>
 /// ResNet without its classifier: image [B, C, H, W] in, globally pooled features [B, <see cref="FeatureDim"/>] out.
 /// Parameter names are torchvision's (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, ...), so weights move
 /// to and from PyTorch unchanged.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNet : Backbone
 {
     readonly Conv2d conv1;
     readonly BatchNorm2d bn1;
@@ -51,15 +21,11 @@ public sealed class ResNet : Module<Tensor, Tensor>
     readonly bool _maxPool;
 
     /// <summary>Size of the pooled features: 8 × width (ResNet-18) or 32 × width (ResNet-50).</summary>
-    public int FeatureDim { get; }
-    /// <summary>The shape this network was built with.</summary>
-    public BackboneOptions Options { get; }
+    public override int FeatureDim { get; }
 
     /// <summary>A randomly initialised network of <paramref name="options"/>' shape (torchvision's initialisation).</summary>
-    public ResNet(BackboneOptions options) : base(options.Depth.ToString().ToLowerInvariant())
+    public ResNet(BackboneOptions options) : base(options)
     {
-        BackboneOptions.Settings.ThrowIfInvalid(options);
-        Options = options;
         bool bottleneck = options.Depth == ResNetDepth.ResNet50;
         int[] blocks = bottleneck ? new[] { 3, 4, 6, 3 } : new[] { 2, 2, 2, 2 };
         int expansion = bottleneck ? 4 : 1;
@@ -98,7 +64,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// Run the convolutions in bfloat16 (weights cast on the fly, gradients and BatchNorm statistics stay float32):
     /// mixed precision for training on CPUs with bfloat16 arithmetic. Features come out as float32 either way.
     /// </summary>
-    public bool BFloat16Compute { get; set; }
+    public override bool BFloat16Compute { get; set; }
 
     /// <summary>The globally pooled features [B, <see cref="FeatureDim"/>] of images [B, C, H, W].</summary>
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
@@ -139,7 +105,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// Multiply-adds of the convolutions in one forward pass of one image (the usual "FLOPs" count of ResNets:
     /// BatchNorm, ReLU and pooling left out); a training step costs about three times this per view.
     /// </summary>
-    public long MultiplyAddsPerImage(long height, long width) =>
+    public override long MultiplyAddsPerImage(long height, long width) =>
         ConvolutionInputs(height, width).Sum(c =>
         {
             var kernel = c.Conv.weight!.shape;
@@ -157,11 +123,11 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// Bytes a training step keeps for the backward pass per image: each convolution's output, its BatchNorm's and its
     /// ReLU's, in float32 (an estimate within a small factor, to refuse sizes that cannot fit before they are tried).
     /// </summary>
-    public long TrainingBytesPerImage(long height, long width) =>
+    public override long TrainingBytesPerImage(long height, long width) =>
         ConvolutionInputs(height, width).Sum(c => c.Conv.weight!.shape[0] * (c.Height / c.Conv.stride[0]) * (c.Width / c.Conv.stride[0])) * 3 * sizeof(float);
 
     /// <summary>The last stage's feature map [B, FeatureDim, h, w] (for activation maps).</summary>
-    public Tensor forward_features(Tensor input)
+    public override Tensor forward_features(Tensor input)
     {
         using var scope = NewDisposeScope();
         var x = StemForward(input);
@@ -171,7 +137,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     }
 
     /// <summary>The four stages' feature maps, finest first (strides 1, 2, 4, 8 after the stem), for dense heads.</summary>
-    public Tensor[] forward_stages(Tensor input)
+    public override Tensor[] forward_stages(Tensor input)
     {
         using var scope = NewDisposeScope();
         var x = StemForward(input);
@@ -180,7 +146,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     }
 
     /// <summary>Channels of each stage's output, finest first.</summary>
-    public int[] StageChannels => Enumerable.Range(0, 4).Select(i => FeatureDim >> (3 - i)).ToArray();
+    public override int[] StageChannels => Enumerable.Range(0, 4).Select(i => FeatureDim >> (3 - i)).ToArray();
 
     Tensor StemForward(Tensor input)
     {

@@ -7,7 +7,7 @@ namespace Conic.Models;
 public abstract class TaskNetwork(string name) : nn.Module<Tensor, Tensor>(name)
 {
     /// <summary>The backbone the task's head sits on.</summary>
-    public abstract ResNet Backbone { get; }
+    public abstract Backbone Backbone { get; }
 
     /// <summary>Every parameter outside the backbone, for frozen-backbone training.</summary>
     public abstract IEnumerable<Parameter> HeadParameters { get; }
@@ -16,11 +16,11 @@ public abstract class TaskNetwork(string name) : nn.Module<Tensor, Tensor>(name)
 /// <summary>Image classification: the backbone's pooled features and a linear layer to class logits [B, Classes].</summary>
 public sealed class ClassificationNetwork : TaskNetwork
 {
-    readonly ResNet backbone;
+    readonly Backbone backbone;
     readonly Linear fc;
 
     /// <summary>A linear layer from <paramref name="backbone"/>'s pooled features to <paramref name="classes"/> logits.</summary>
-    public ClassificationNetwork(ResNet backbone, int classes) : base(nameof(ClassificationNetwork))
+    public ClassificationNetwork(Backbone backbone, int classes) : base(nameof(ClassificationNetwork))
     {
         this.backbone = backbone;
         fc = nn.Linear(backbone.FeatureDim, classes);
@@ -28,7 +28,7 @@ public sealed class ClassificationNetwork : TaskNetwork
     }
 
     /// <inheritdoc/>
-    public override ResNet Backbone => backbone;
+    public override Backbone Backbone => backbone;
     /// <inheritdoc/>
     public override IEnumerable<Parameter> HeadParameters => fc.parameters();
     /// <summary>The linear layer, for writers of other formats (ONNX).</summary>

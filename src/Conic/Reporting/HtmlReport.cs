@@ -28,7 +28,7 @@ public static class HtmlReport
     {
         var html = Begin($"Conic run {runDirectory}");
         var options = model.Options;
-        html.AppendLine($"<p>Method <b>{Encode(options.Method)}</b>, {options.Backbone.Depth} width {options.Backbone.Width}, {options.LengthText}, " +
+        html.AppendLine($"<p>Method <b>{Encode(options.Method)}</b>, {options.Backbone.Describe()}, {options.LengthText}, " +
                         $"batch {options.BatchSize}, {model.InstanceCount} instances, seed {options.Seed}.</p>");
 
         Evaluation(html, runDirectory);

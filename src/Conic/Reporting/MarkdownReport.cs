@@ -18,7 +18,7 @@ public static class MarkdownReport
     {
         var text = new StringBuilder();
         text.AppendLine($"# Conic run `{runDirectory}`\n");
-        text.AppendLine($"Method **{options.Method}**, {options.Backbone.Depth} width {options.Backbone.Width}, " +
+        text.AppendLine($"Method **{options.Method}**, {options.Backbone.Describe()}, " +
                         $"{options.LengthText}, batch {options.BatchSize}, seed {options.Seed}.\n");
         var warnings = RunDiagnosis.Warnings(runDirectory, evaluation);
         if (warnings.Count > 0) text.AppendLine(string.Concat(warnings.Select(w => $"**Warning: {w}.**\n\n")));

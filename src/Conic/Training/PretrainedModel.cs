@@ -29,7 +29,7 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>The method: its backbone, heads and training state.</summary>
     public SslMethod Method { get; }
     /// <summary>The backbone, whose features are evaluated and exported.</summary>
-    public ResNet Backbone => Method.Backbone;
+    public Backbone Backbone => Method.Backbone;
     /// <summary>How images are prepared for the backbone (training statistics); evaluation and exports use it too.</summary>
     public InputNormalization Normalization { get; }
     /// <summary>The training views, normalised as <see cref="Normalization"/> says.</summary>
@@ -44,7 +44,7 @@ public sealed class PretrainedModel : IDisposable
     public ArithmeticChoice Arithmetic { get; private set; } = ArithmeticChoice.Unchecked(Precision.Float32);
 
     /// <summary>Every backbone of the method, momentum copies included.</summary>
-    public IEnumerable<ResNet> Backbones => Method.modules().OfType<ResNet>();
+    public IEnumerable<Backbone> Backbones => Method.modules().OfType<Backbone>();
 
     /// <summary>
     /// Checks this CPU's convolution arithmetic on this network and input size (<see cref="ArithmeticCheck"/>) and
@@ -96,7 +96,7 @@ public sealed class PretrainedModel : IDisposable
                                   (int Height, int Width) imageSize, Device device, ProcessGroup? processes = null, string? initialWeights = null)
     {
         manual_seed(options.Seed);
-        var backbone = new ResNet(options.Backbone);
+        var backbone = Backbone.Create(options.Backbone);
         // Before the method is made: momentum encoders start as copies of the backbone.
         if (initialWeights != null)
         {

@@ -94,9 +94,9 @@ public static class Trainer
         var term = loss.Terms.FirstOrDefault(t => !float.IsFinite(t.Value.item<float>()));
         static string Text(Tensor value) => value.item<float>().ToString(System.Globalization.CultureInfo.InvariantCulture);
         string what = (term == null ? $"the loss became {Text(loss.Total)}" : $"the loss term '{term.Name}' became {Text(term.Value)}") + $" at step {step}";
-        if (model.Device.type == TorchSharp.DeviceType.CPU)
+        // The run's weights may be NaN by now; a ResNet's kernels are checked on a fresh network of the same shape.
+        if (model.Device.type == TorchSharp.DeviceType.CPU && options.Backbone.Vit == VitSize.None)
         {
-            // The run's weights may be NaN by now; the kernels are checked on a fresh network of the same shape.
             using var fresh = new ResNet(options.Backbone);
             var (height, width) = model.ImageSize;
             var trial = ArithmeticCheck.Measure(fresh, height, width, 2 * options.BatchSize, [model.Arithmetic.Training]).Single();

@@ -69,7 +69,7 @@ sealed class ClassificationTask : FinetuneTask
         return new InputNormalization(mean, std);
     }
 
-    public override TaskNetwork CreateNetwork(ResNet backbone) => TransferTask.Classification.CreateNetwork(backbone, classNames.Count);
+    public override TaskNetwork CreateNetwork(Backbone backbone) => TransferTask.Classification.CreateNetwork(backbone, classNames.Count);
 
     public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {

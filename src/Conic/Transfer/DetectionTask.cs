@@ -55,7 +55,7 @@ sealed class DetectionTask : FinetuneTask
     /// <summary>TTFNet's α: the Gaussian's σ is α · side / 6.</summary>
     const float GaussianAlpha = 0.54f;
 
-    public override TaskNetwork CreateNetwork(ResNet backbone)
+    public override TaskNetwork CreateNetwork(Backbone backbone)
     {
         var network = (DenseNetwork)TransferTask.Detection.CreateNetwork(backbone, Classes);
         // CenterNet's prior: every location starts as background with probability 0.9, so the focal loss starts small.

@@ -126,7 +126,7 @@ static class TransferTasks
     /// The task's network on <paramref name="backbone"/>: class maps at the input's size, CenterNet's maps (K heat maps,
     /// 2 sizes, 2 offsets), or a linear classifier on the pooled features.
     /// </summary>
-    public static TaskNetwork CreateNetwork(this TransferTask task, ResNet backbone, int classes) => task switch
+    public static TaskNetwork CreateNetwork(this TransferTask task, Backbone backbone, int classes) => task switch
     {
         TransferTask.Segmentation => new DenseNetwork(backbone, classes, upsampleToInput: true),
         TransferTask.Detection => new DenseNetwork(backbone, classes + 4, upsampleToInput: false),

@@ -30,7 +30,7 @@ public abstract class FinetuneTask : IDisposable
     public abstract InputNormalization Statistics();
 
     /// <summary>The task's network on <paramref name="backbone"/> (created under the run's seed).</summary>
-    public abstract TaskNetwork CreateNetwork(ResNet backbone);
+    public abstract TaskNetwork CreateNetwork(Backbone backbone);
 
     /// <summary>The training loss of the images <paramref name="batch"/>, each flipped left-right where <paramref name="flipped"/> says.</summary>
     public abstract Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device);

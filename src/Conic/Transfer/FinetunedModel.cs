@@ -36,7 +36,7 @@ public sealed class FinetunedModel : IDisposable
     {
         string path = new RunFolder(runDirectory).Checkpoint;
         var header = Checkpoint.ReadHeader<FinetuneCheckpointHeader>(path);
-        var network = header.Options.Task.CreateNetwork(new ResNet(header.Backbone), header.ClassNames.Count);
+        var network = header.Options.Task.CreateNetwork(Backbone.Create(header.Backbone), header.ClassNames.Count);
         var targets = network.state_dict().ToDictionary(kv => Finetuner.ModelPrefix + kv.Key, kv => kv.Value);
         Checkpoint.Load<FinetuneCheckpointHeader>(path, targets, skip: name => name.StartsWith(Finetuner.OptimizerPrefix, StringComparison.Ordinal));
         network.eval();

@@ -47,7 +47,7 @@ public static class Finetuner
         readonly PretrainedModel? _pretrained;
         readonly FinetuneTask _task;
         readonly InputNormalization _normalization;
-        readonly ResNet _backbone;
+        readonly Backbone _backbone;
         readonly TaskNetwork _network;
         readonly ArithmeticChoice _arithmetic;
         readonly MomentumSgd _optimizer;
@@ -63,7 +63,7 @@ public static class Finetuner
             var header = run.Resumed;
             _normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd) : pretrained?.Normalization ?? task.Statistics();
             manual_seed(options.Seed);
-            _backbone = pretrained?.Backbone ?? new ResNet((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
+            _backbone = pretrained?.Backbone ?? Backbone.Create((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
             if (header == null && options.InitPath != null)
             {
                 using var weights = InitialWeights.Read(options.InitPath);

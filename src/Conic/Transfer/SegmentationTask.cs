@@ -25,7 +25,7 @@ sealed class SegmentationTask(SegmentationSplits data) : FinetuneTask
     public override int Side => data.Train.Side;
     public override InputNormalization Statistics() => Statistics(data.Train.Images);
 
-    public override TaskNetwork CreateNetwork(ResNet backbone) => TransferTask.Segmentation.CreateNetwork(backbone, data.Classes);
+    public override TaskNetwork CreateNetwork(Backbone backbone) => TransferTask.Segmentation.CreateNetwork(backbone, data.Classes);
 
     public override Tensor Loss(TaskNetwork network, int[] batch, bool[] flipped, InputNormalization normalization, Device device)
     {

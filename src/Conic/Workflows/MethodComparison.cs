@@ -170,7 +170,7 @@ public static class MethodComparison
 
         var md = new StringBuilder();
         md.AppendLine($"Budget: {shared.LengthText} over {(shared.Instances == 0 ? "all" : shared.Instances.ToString(CultureInfo.InvariantCulture))} instances, " +
-                      $"{shared.Backbone.Depth} width {shared.Backbone.Width}, seed {shared.Seed}; kNN k=200 on frozen backbone features, " +
+                      $"{shared.Backbone.Describe()}, seed {shared.Seed}; kNN k=200 on frozen backbone features, " +
                       (shared.Validation > 0 ? $"evaluated on a held-out {shared.Validation:P0} of the training images (--validation), not the test split.\n" : "evaluated on the test split.\n"));
         md.AppendLine("| method | batch | kNN top-1 | linear top-1 | train time | images/s | peak memory |");
         md.AppendLine("|---|---|---|---|---|---|---|");
