@@ -93,22 +93,12 @@ public class BaselineTests
         // The supervised reference learns the class count from its data; four classes here.
         var settings = definition.Defaults is SupervisedOptions supervised ? supervised with { Classes = 4 } : definition.Defaults;
         using var method = definition.Create(new ResNet(new BackboneOptions { Width = 4 }), 16, epochs: 2, settings);
-        var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var views = new[] { randn(8, 1, 12, 12), randn(8, 1, 12, 12), randn(8, 1, 6, 6) };
         var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64), 0.75, new Generator(0),
                                       Labels: method.NeedsLabels ? arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64).remainder(Kept(4)) : null);
         var stateBefore = method.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        var losses = new List<double>();
-        for (int step = 0; step < 8; step++)
-        {
-            optimizer.ZeroGrad();
-            var loss = method.TrainingStep(batch);
-            loss.Total.backward();
-            optimizer.Step(0.05);
-            method.AfterOptimizerStep(batch, loss);
-            losses.Add(loss.Total.item<float>());
-        }
-        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        var losses = MethodSteps.Train(method, batch, 8);
+        Assert.All(losses, l => Assert.True(float.IsFinite(l)));
         if (lossMustFall) Assert.True(losses[^1] < losses[0], $"{name}: loss went from {losses[0]} to {losses[^1]}");
         // Every parameter and buffer that should move did (momentum copies, banks and queues included).
         // (Integer buffers are counters: BatchNorm's batch count, the queue pointer, which may wrap back to 0.)

@@ -2,7 +2,6 @@ using Conic.Distributed;
 using Conic.Losses;
 using Conic.Methods;
 using Conic.Models;
-using Conic.Training;
 using static TorchSharp.torch;
 using static Conic.Runtime.KeptScalars;
 
@@ -52,18 +51,8 @@ public class DinoTests
     {
         manual_seed(1);
         using var method = new DinoMethod(new ResNet(new BackboneOptions { Width = 4 }), new DinoOptions { CenterMomentum = 0.99999 }, epochs: 2);
-        var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var batch = new TrainingBatch([randn(8, 1, 12, 12), randn(8, 1, 12, 12)], arange(Kept(0), Kept(8), Kept(1), dtype: ScalarType.Int64), 0.75, new Generator(0));
-        var losses = new List<float>();
-        for (int step = 0; step < 8; step++)
-        {
-            optimizer.ZeroGrad();
-            var loss = method.TrainingStep(batch);
-            loss.Total.backward();
-            optimizer.Step(0.05);
-            method.AfterOptimizerStep(batch, loss);
-            losses.Add(loss.Total.item<float>());
-        }
+        var losses = MethodSteps.Train(method, batch, 8);
         Assert.True(losses.Zip(losses.Skip(1)).All(pair => pair.Second < pair.First), $"losses: {string.Join(", ", losses)}");
     }
 

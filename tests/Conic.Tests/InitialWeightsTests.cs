@@ -9,57 +9,44 @@ namespace Conic.Tests;
 public class InitialWeightsTests
 {
     [PyTorchFact]
-    public void TorchvisionWeightsGiveTorchvisionsFeaturesFromEveryFileKind()
+    public void TorchvisionResNetWeightsGiveItsFeaturesFromEveryFileKind()
     {
-        foreach (string arch in new[] { "resnet18", "resnet50" })
-        {
-            string folder = TestFolder.New();
-            var (exitCode, _, errors) = ExternalProgram.Run(PyTorchFactAttribute.Python, Path.Combine(AppContext.BaseDirectory, "python", "torchvision_saves.py"), arch, folder);
-            Assert.True(exitCode == 0, errors);
-            using var inputs = ReadNpy(Path.Combine(folder, "inputs.npy"));
-            using var expected = ReadNpy(Path.Combine(folder, "features.npy"));
-            // A state dict as torch.save writes it, the same tensors as safetensors, and a training checkpoint holding it under a prefix.
-            foreach (string file in new[] { $"{arch}.pth", $"{arch}.safetensors", "checkpoint.pth" })
-            {
-                using var weights = InitialWeights.Read(Path.Combine(folder, file));
-                Assert.Equal(new BackboneOptions { Depth = arch == "resnet18" ? ResNetDepth.ResNet18 : ResNetDepth.ResNet50, Width = 64, SmallImageStem = false, InputChannels = 3 },
-                             weights.Backbone);
-                Assert.Equal(file == "checkpoint.pth" ? "module." : "", weights.Prefix);
-                using var backbone = new ResNet(weights.Backbone);
-                weights.LoadInto(backbone);
-                backbone.eval();
-                using var features = backbone.call(inputs);
-                double difference = (features - expected).abs().max().item<float>();
-                Assert.True(difference <= 1e-5 * Math.Max(1, expected.abs().max().item<float>()), $"{arch} from {file}: features differ from PyTorch's by {difference}");
-            }
-            Directory.Delete(folder, recursive: true);
-        }
+        AssertFilesGivePyTorchsFeatures("resnet18", new BackboneOptions { Width = 64, SmallImageStem = false, InputChannels = 3 });
+        AssertFilesGivePyTorchsFeatures("resnet50", new BackboneOptions { Depth = ResNetDepth.ResNet50, Width = 64, SmallImageStem = false, InputChannels = 3 });
     }
 
     [PyTorchFact]
     public void TorchvisionVisionTransformerWeightsGiveItsFeaturesUnderTorchvisionsAndTimmsNames()
     {
-        foreach (var (arch, size) in new[] { ("vit_tiny", VitSize.Tiny), ("vit_small", VitSize.Small) })
+        AssertFilesGivePyTorchsFeatures("vit_tiny", new BackboneOptions { Vit = VitSize.Tiny, InputChannels = 3 });
+        AssertFilesGivePyTorchsFeatures("vit_small", new BackboneOptions { Vit = VitSize.Small, InputChannels = 3 });
+    }
+
+    /// <summary>
+    /// torchvision_saves.py's network of <paramref name="arch"/> read from a state dict as torch.save writes it, from the
+    /// same tensors as safetensors (a ViT's under timm's names) and from a training checkpoint holding it under a
+    /// prefix: each gives <paramref name="expected"/>'s shape and PyTorch's features to 1e-5.
+    /// </summary>
+    static void AssertFilesGivePyTorchsFeatures(string arch, BackboneOptions expected)
+    {
+        string folder = TestFolder.New();
+        var (exitCode, _, errors) = ExternalProgram.Run(PyTorchFactAttribute.Python, Path.Combine(AppContext.BaseDirectory, "python", "torchvision_saves.py"), arch, folder);
+        Assert.True(exitCode == 0, errors);
+        using var inputs = ReadNpy(Path.Combine(folder, "inputs.npy"));
+        using var pytorch = ReadNpy(Path.Combine(folder, "features.npy"));
+        foreach (string file in new[] { $"{arch}.pth", $"{arch}.safetensors", "checkpoint.pth" })
         {
-            string folder = TestFolder.New();
-            var (exitCode, _, errors) = ExternalProgram.Run(PyTorchFactAttribute.Python, Path.Combine(AppContext.BaseDirectory, "python", "torchvision_saves.py"), arch, folder);
-            Assert.True(exitCode == 0, errors);
-            using var inputs = ReadNpy(Path.Combine(folder, "inputs.npy"));
-            using var expected = ReadNpy(Path.Combine(folder, "features.npy"));
-            // torchvision's names (.pth), timm's (.safetensors), and the checkpoint with a prefix.
-            foreach (string file in new[] { $"{arch}.pth", $"{arch}.safetensors", "checkpoint.pth" })
-            {
-                using var weights = InitialWeights.Read(Path.Combine(folder, file));
-                Assert.Equal(new BackboneOptions { Vit = size, SmallImageStem = true, InputChannels = 3 }, weights.Backbone);
-                using var backbone = Backbone.Create(weights.Backbone);
-                weights.LoadInto(backbone);
-                backbone.eval();
-                using var features = backbone.call(inputs);
-                double difference = (features - expected).abs().max().item<float>();
-                Assert.True(difference <= 1e-5 * Math.Max(1, expected.abs().max().item<float>()), $"{arch} from {file}: features differ from PyTorch's by {difference}");
-            }
-            Directory.Delete(folder, recursive: true);
+            using var weights = InitialWeights.Read(Path.Combine(folder, file));
+            Assert.Equal(expected, weights.Backbone);
+            Assert.Equal(file == "checkpoint.pth" ? "module." : "", weights.Prefix);
+            using var backbone = Backbone.Create(weights.Backbone);
+            weights.LoadInto(backbone);
+            backbone.eval();
+            using var features = backbone.call(inputs);
+            double difference = (features - pytorch).abs().max().item<float>();
+            Assert.True(difference <= 1e-5 * Math.Max(1, pytorch.abs().max().item<float>()), $"{arch} from {file}: features differ from PyTorch's by {difference}");
         }
+        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

@@ -1,6 +1,5 @@
 using Conic.Methods;
 using Conic.Models;
-using Conic.Training;
 using static TorchSharp.torch;
 using static Conic.Runtime.KeptScalars;
 
@@ -75,20 +74,11 @@ public class VisionTransformerTests
         var definition = MethodRegistry.Get(name);
         var settings = definition.Defaults is SupervisedOptions supervised ? supervised with { Classes = 4 } : definition.Defaults;
         using var method = definition.Create(Backbone.Create(new BackboneOptions { Vit = VitSize.Tiny }), 16, epochs: 2, settings);
-        var optimizer = new MomentumSgd(method.ParameterGroups(1e-4), 0.9);
         var views = new[] { randn(4, 1, 16, 16), randn(4, 1, 16, 16), randn(4, 1, 8, 8) };
         var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(Kept(0), Kept(4), Kept(1), dtype: ScalarType.Int64), 0.75, new Generator(0),
                                       Labels: method.NeedsLabels ? arange(Kept(0), Kept(4), Kept(1), dtype: ScalarType.Int64) : null);
         var before = method.Backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        for (int step = 0; step < 2; step++)
-        {
-            optimizer.ZeroGrad();
-            var loss = method.TrainingStep(batch);
-            Assert.True(float.IsFinite(loss.Total.item<float>()), $"{name}: loss {loss.Total.item<float>()}");
-            loss.Total.backward();
-            optimizer.Step(0.05);
-            method.AfterOptimizerStep(batch, loss);
-        }
+        Assert.All(MethodSteps.Train(method, batch, 2), loss => Assert.True(float.IsFinite(loss), $"{name}: loss {loss}"));
         // Every weight of the transformer learns (the position table and the class token too).
         var unchanged = method.Backbone.state_dict().Where(kv => kv.Value.eq(before[kv.Key]).all().item<bool>()).Select(kv => kv.Key).ToList();
         Assert.Empty(unchanged);
