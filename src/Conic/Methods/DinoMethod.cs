@@ -94,9 +94,7 @@ public sealed class DinoMethod : SslMethod
     public override MethodLoss TrainingStep(TrainingBatch batch)
     {
         head.FreezeLastLayer = batch.Progress < _lastLayerFrozenUntil;
-        // Views of one resolution share a forward pass: the two main views, then the small crops.
-        var groups = new List<Tensor> { BothViews(batch) };
-        if (batch.Views.Count > 2) groups.Add(cat(batch.Views.Skip(2).ToArray(), 0));
+        var groups = ViewsByResolution(batch);
         var student = cat(groups.Select(g => head.call(backbone.call(g))).ToArray(), 0).chunk(batch.Views.Count, 0);
 
         var teacherLogits = teacher.call(groups[0]);

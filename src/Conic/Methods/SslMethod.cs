@@ -89,6 +89,17 @@ public abstract class SslMethod : nn.Module
     /// </summary>
     protected static Tensor BothViews(TrainingBatch batch) => cat(new[] { batch.Views[0], batch.Views[1] }, 0);
 
+    /// <summary>
+    /// The views in batches of one resolution, so that each shares a forward pass: the two main views
+    /// (<see cref="BothViews"/>), then the small multi-crops when there are any.
+    /// </summary>
+    protected static List<Tensor> ViewsByResolution(TrainingBatch batch)
+    {
+        var groups = new List<Tensor> { BothViews(batch) };
+        if (batch.Views.Count > 2) groups.Add(cat(batch.Views.Skip(2).ToArray(), 0));
+        return groups;
+    }
+
     /// <summary>Each image's instance index twice, matching <see cref="BothViews"/>.</summary>
     protected static Tensor BothViewTargets(TrainingBatch batch) => cat(new[] { batch.InstanceIndices, batch.InstanceIndices }, 0);
 

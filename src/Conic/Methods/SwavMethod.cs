@@ -80,9 +80,7 @@ public sealed class SwavMethod : SslMethod
     {
         using (no_grad()) prototypes.weight!.copy_(F.normalize(prototypes.weight!, dim: 1));
         var weight = batch.Progress < _frozenUntil ? prototypes.weight!.detach() : prototypes.weight!;
-        // Views of one resolution share a forward pass: the two main views, then the small crops.
-        var groups = new List<Tensor> { BothViews(batch) };
-        if (batch.Views.Count > 2) groups.Add(cat(batch.Views.Skip(2).ToArray(), 0));
+        var groups = ViewsByResolution(batch);
         var scores = cat(groups.Select(g => F.linear(F.normalize(projector.call(backbone.call(g)), dim: 1), weight)).ToArray(), 0)
             .chunk(batch.Views.Count, 0);
 

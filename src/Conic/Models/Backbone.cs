@@ -125,8 +125,12 @@ public abstract class Backbone : Module<Tensor, Tensor>
     public abstract Tensor forward_features(Tensor input);
     /// <summary>Four feature maps, finest first (each half the resolution of the one before), for dense heads.</summary>
     public abstract Tensor[] forward_stages(Tensor input);
-    /// <summary>Whether the convolutions compute in bfloat16 (mixed precision on CPUs with bfloat16 arithmetic); only ResNets use it.</summary>
-    public virtual bool BFloat16Compute { get; set; }
+    /// <summary>
+    /// Run the convolutions in bfloat16 (weights cast on the fly, gradients and BatchNorm statistics stay float32):
+    /// mixed precision for training on CPUs with bfloat16 arithmetic; features come out as float32 either way. Only
+    /// ResNets use it (ViTs compute in float32).
+    /// </summary>
+    public bool BFloat16Compute { get; set; }
     /// <summary>Multiply-adds of one forward pass of one image of <paramref name="height"/> x <paramref name="width"/>.</summary>
     public abstract long MultiplyAddsPerImage(long height, long width);
     /// <summary>Bytes a training step keeps for the backward pass per image, in float32 (an estimate within a small factor).</summary>

@@ -48,8 +48,14 @@ public sealed class InitialWeights : IDisposable
             if (own != null) tensors[own] = tensor.to(ScalarType.Float32);
             else tensor.Dispose();
         }
-        var weights = new InitialWeights(path, tensors, prefix, default!);
-        return new InitialWeights(path, tensors, prefix, family.IsVit ? weights.InferVitShape() : weights.InferShape());
+        return new InitialWeights(path, tensors, prefix, family.IsVit ? VitShape(path, tensors) : ResNetShape(path, tensors));
+    }
+
+    /// <summary>Copies the weights in <paramref name="path"/> into <paramref name="backbone"/> (see <see cref="LoadInto"/>).</summary>
+    public static void Load(string path, Models.Backbone backbone)
+    {
+        using var weights = Read(path);
+        weights.LoadInto(backbone);
     }
 
     /// <summary>
@@ -139,31 +145,31 @@ public sealed class InitialWeights : IDisposable
         return found[0];
     }
 
-    BackboneOptions InferVitShape()
+    static BackboneOptions VitShape(string path, IReadOnlyDictionary<string, Tensor> tensors)
     {
-        var patches = _tensors["patch_embed.proj.weight"].shape;
-        int blocks = Enumerable.Range(0, 64).TakeWhile(b => _tensors.ContainsKey($"blocks.{b}.attn.qkv.weight")).Count();
+        var patches = tensors["patch_embed.proj.weight"].shape;
+        int blocks = Enumerable.Range(0, 64).TakeWhile(b => tensors.ContainsKey($"blocks.{b}.attn.qkv.weight")).Count();
         var size = (patches[0], blocks) switch
         {
             (192, 12) => VitSize.Tiny,
             (384, 12) => VitSize.Small,
-            _ => throw new ConicException($"{Path}: holds a ViT of {patches[0]} dimensions and {blocks} blocks; Conic builds vit-tiny (192, 12) and vit-small (384, 12)"),
+            _ => throw new ConicException($"{path}: holds a ViT of {patches[0]} dimensions and {blocks} blocks; Conic builds vit-tiny (192, 12) and vit-small (384, 12)"),
         };
         if (patches[2] is not (4 or 16))
-            throw new ConicException($"{Path}: holds a ViT with {patches[2]}-pixel patches; Conic's have 4 (--stem small) or 16 (--stem imagenet)");
+            throw new ConicException($"{path}: holds a ViT with {patches[2]}-pixel patches; Conic's have 4 (--stem small) or 16 (--stem imagenet)");
         return new BackboneOptions { Vit = size, SmallImageStem = patches[2] == 4, InputChannels = (int)patches[1] };
     }
 
-    BackboneOptions InferShape()
+    static BackboneOptions ResNetShape(string path, IReadOnlyDictionary<string, Tensor> tensors)
     {
-        var conv1 = _tensors["conv1.weight"].shape;
-        bool bottleneck = _tensors.ContainsKey("layer1.0.conv3.weight");
-        int[] blocks = Enumerable.Range(1, 4).Select(stage => Enumerable.Range(0, 64).TakeWhile(b => _tensors.ContainsKey($"layer{stage}.{b}.conv1.weight")).Count()).ToArray();
+        var conv1 = tensors["conv1.weight"].shape;
+        bool bottleneck = tensors.ContainsKey("layer1.0.conv3.weight");
+        int[] blocks = Enumerable.Range(1, 4).Select(stage => Enumerable.Range(0, 64).TakeWhile(b => tensors.ContainsKey($"layer{stage}.{b}.conv1.weight")).Count()).ToArray();
         var depth = (bottleneck, blocks) switch
         {
             (false, [2, 2, 2, 2]) => ResNetDepth.ResNet18,
             (true, [3, 4, 6, 3]) => ResNetDepth.ResNet50,
-            _ => throw new ConicException($"{Path}: holds a ResNet of {(bottleneck ? "bottleneck" : "basic")} blocks [{string.Join(", ", blocks)}]; " +
+            _ => throw new ConicException($"{path}: holds a ResNet of {(bottleneck ? "bottleneck" : "basic")} blocks [{string.Join(", ", blocks)}]; " +
                                           "Conic builds resnet18 (basic [2, 2, 2, 2]) and resnet50 (bottleneck [3, 4, 6, 3])"),
         };
         return new BackboneOptions { Depth = depth, Width = (int)conv1[0], SmallImageStem = conv1[2] != 7, InputChannels = (int)conv1[1] };

@@ -60,12 +60,6 @@ public sealed class ResNet : Backbone
         InitializeWeights();
     }
 
-    /// <summary>
-    /// Run the convolutions in bfloat16 (weights cast on the fly, gradients and BatchNorm statistics stay float32):
-    /// mixed precision for training on CPUs with bfloat16 arithmetic. Features come out as float32 either way.
-    /// </summary>
-    public override bool BFloat16Compute { get; set; }
-
     /// <summary>The globally pooled features [B, <see cref="FeatureDim"/>] of images [B, C, H, W].</summary>
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
 

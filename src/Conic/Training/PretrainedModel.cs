@@ -98,11 +98,7 @@ public sealed class PretrainedModel : IDisposable
         manual_seed(options.Seed);
         var backbone = Backbone.Create(options.Backbone);
         // Before the method is made: momentum encoders start as copies of the backbone.
-        if (initialWeights != null)
-        {
-            using var weights = InitialWeights.Read(initialWeights);
-            weights.LoadInto(backbone);
-        }
+        if (initialWeights != null) InitialWeights.Load(initialWeights, backbone);
         var method = options.MethodDefinition.Create(backbone, instanceCount, options.Epochs, options.MethodSettings, processes);
         method.to(device);
         return new PretrainedModel(options, method, normalization, instanceCount, imageSize, device);

@@ -64,11 +64,7 @@ public static class Finetuner
             _normalization = header != null ? new InputNormalization(header.ChannelMean, header.ChannelStd) : pretrained?.Normalization ?? task.Statistics();
             manual_seed(options.Seed);
             _backbone = pretrained?.Backbone ?? Backbone.Create((header?.Backbone ?? options.Backbone) with { InputChannels = task.Channels });
-            if (header == null && options.InitPath != null)
-            {
-                using var weights = InitialWeights.Read(options.InitPath);
-                weights.LoadInto(_backbone);
-            }
+            if (header == null && options.InitPath != null) InitialWeights.Load(options.InitPath, _backbone);
             _network = task.CreateNetwork(_backbone);
             _network.to(device);
             _arithmetic = device.type == TorchSharp.DeviceType.CPU
