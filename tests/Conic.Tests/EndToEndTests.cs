@@ -17,19 +17,21 @@ public class EndToEndTests
     };
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun(bool streamedFolder, bool sampledMultiCropConic)
+    [InlineData(false, false, "sgd")]
+    [InlineData(true, false, "sgd")]
+    [InlineData(false, true, "sgd")]
+    [InlineData(false, false, "adamw")]
+    public void KilledRunResumesToTheWeightsOfAnUninterruptedRun(bool streamedFolder, bool sampledMultiCropConic, string optimizer)
     {
         // IDX data is held in memory; an image folder is decoded batch by batch, its crops cut from the files.
         string data = streamedFolder ? SyntheticData.WriteImageFolder(count: 128) : SyntheticData.WriteIdx(trainCount: 128, testCount: 16);
         string uninterrupted = Path.Combine(data, "uninterrupted"), killed = Path.Combine(data, "killed");
         const int epochs = 40;
         // ConIC's own classifier state (lazy momentum, rows started from embeddings) and small crops resume exactly too.
+        // AdamW's moments and step count resume exactly as SGD's momentum.
         string[] TinyConicRun(string run) => sampledMultiCropConic
-            ? [.. TinyRun(data, run, epochs), "--classifier-negatives", "16", "--classifier-rows-start", "embedding", "--small-crops", "2"]
-            : TinyRun(data, run, epochs);
+            ? [.. TinyRun(data, run, epochs), "--optimizer", optimizer, "--classifier-negatives", "16", "--classifier-rows-start", "embedding", "--small-crops", "2"]
+            : [.. TinyRun(data, run, epochs), "--optimizer", optimizer];
 
         Assert.Equal(0, CliRunner.Run(TinyConicRun(uninterrupted)).ExitCode);
 

@@ -22,9 +22,13 @@ public class InitialWeightsTests
         AssertFilesGivePyTorchsFeatures("vit_small", new BackboneOptions { Vit = VitSize.Small, InputChannels = 3 });
     }
 
+    [PyTorchFact]
+    public void TorchvisionConvNeXtWeightsGiveItsFeaturesUnderTorchvisionsAndTimmsNames() =>
+        AssertFilesGivePyTorchsFeatures("convnext_tiny", new BackboneOptions { ConvNext = ConvNextSize.Tiny, SmallImageStem = false, InputChannels = 3 });
+
     /// <summary>
     /// torchvision_saves.py's network of <paramref name="arch"/> read from a state dict as torch.save writes it, from the
-    /// same tensors as safetensors (a ViT's under timm's names) and from a training checkpoint holding it under a
+    /// same tensors as safetensors (a ViT's or ConvNeXt's under timm's names) and from a training checkpoint holding it under a
     /// prefix: each gives <paramref name="expected"/>'s shape and PyTorch's features to 1e-5.
     /// </summary>
     static void AssertFilesGivePyTorchsFeatures(string arch, BackboneOptions expected)

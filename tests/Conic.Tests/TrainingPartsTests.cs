@@ -117,6 +117,30 @@ public class TrainingPartsTests
     }
 
     [Fact]
+    public void AdamWMatchesTorchAdamWWithAGroupScaleAndAChangingLearningRate()
+    {
+        manual_seed(0);
+        var ours = new Parameter(randn(5, 3));
+        var theirs = new Parameter(ours.detach().clone());
+        using var optimizer = new Conic.Training.Adam([new ParameterGroup("p", [ours], 2.0, 0.05)], decoupledWeightDecay: true);
+        var reference = optim.AdamW(new[] { theirs }, lr: 0.2, weight_decay: 0.05);
+        for (int step = 0; step < 5; step++)
+        {
+            double rate = 0.1 / (step + 1);
+            var target = randn(5, 3);
+            optimizer.ZeroGrad();
+            ours.sub(target).pow(Kept(2)).sum().backward();
+            optimizer.Step(rate);
+            reference.zero_grad();
+            theirs.sub(target).pow(Kept(2)).sum().backward();
+            foreach (var group in reference.ParamGroups) group.LearningRate = 2 * rate;
+            reference.step();
+        }
+        TensorAssert.RelativelyClose(theirs, ours, "weights");
+        Assert.Equal(5, optimizer.NamedBuffers().Single(b => b.Name == "steps").Buffer.item<long>());
+    }
+
+    [Fact]
     public void Crc32cMatchesTheStandardCheckValue()
     {
         Assert.Equal(0xE3069283u, Runtime.Crc32C.Compute(Encoding.ASCII.GetBytes("123456789")));

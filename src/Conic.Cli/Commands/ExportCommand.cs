@@ -19,9 +19,10 @@ static class ExportCommand
         var output = new Option<string?>("--out") { HelpName = "PATH", Description = "output file (default: RUN/encoder.safetensors, .pt or .onnx)" };
         var command = new Command("export",
             "Writes the trained backbone with torchvision's ResNet parameter names (conv1, bn1, layer1.0.conv1, ...; no fc), or timm's ViT " +
-            "names (patch_embed.proj, blocks.0.attn.qkv, ...; no head), as safetensors or as a PyTorch state_dict (torch.load). " +
+            "and ConvNeXt names (patch_embed.proj, blocks.0.attn.qkv, ...; stem.0, stages.0.blocks.0.conv_dw, ..., head.norm; no classifier), " +
+            "as safetensors or as a PyTorch state_dict (torch.load). " +
             "torchvision's resnet18/50 (width 64) load it with strict=True once conv1/maxpool match the run's stem and fc is nn.Identity(); " +
-            "inputs are normalised with the channel mean and std printed here (and stored in the safetensors metadata). Or (ResNets) as " +
+            "inputs are normalised with the channel mean and std printed here (and stored in the safetensors metadata). Or as " +
             "an ONNX model (ONNX Runtime, ML.NET): input 'image', pixels in [0, 1] as [batch, C, " +
             "height, width] float32, normalisation included; output 'features' [batch, D]; batch and size dynamic, training image size " +
             "in the metadata. A model card (README.md) is written beside the file.") { run, format, output };
@@ -41,8 +42,7 @@ static class ExportCommand
         {
             ["arch"] = options.ArchitectureName,
             ["width"] = options.Width.ToString(CultureInfo.InvariantCulture),
-            ["stem"] = options.Vit != Models.VitSize.None ? $"{Models.VisionTransformer.PatchSize(options)}-pixel patches"
-                : options.SmallImageStem ? "small: conv1 3x3 stride 1 padding 1, no max-pool" : "imagenet",
+            ["stem"] = model.Backbone.StemDescription,
             ["input_channels"] = options.InputChannels.ToString(CultureInfo.InvariantCulture),
             ["channel_mean"] = string.Join(",", model.Normalization.Mean.Select(m => m.ToString("R", CultureInfo.InvariantCulture))),
             ["channel_std"] = string.Join(",", model.Normalization.Std.Select(s => s.ToString("R", CultureInfo.InvariantCulture))),

@@ -14,7 +14,7 @@ static class FinetuneCommand
 {
     const string FinetuneSummary =
         "Fine-tunes a pretrained backbone with a task head on labelled data, end to end, and evaluates it on the validation split. " +
-        "Both dense tasks put a light FPN decoder over the ResNet stages. Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
+        "Both dense tasks put a light FPN decoder over the backbone's four stages (a ViT's: a simple pyramid of its one map). Segmentation: per-pixel cross-entropy; reports per-class IoU, mIoU " +
         "and pixel accuracy. Detection: a CenterNet head (class heat maps, box sizes and offsets at the centres; no anchors, no NMS); " +
         "reports COCO box AP (IoU 0.50:0.95), AP50 and AP75. Classification: a linear layer on the pooled features, trained with all or " +
         "--label-fraction of the labels; reports top-1 accuracy. The fine-tune run folder holds config, checkpoint (--resume), metrics.csv, " +

@@ -26,13 +26,10 @@ public static class ModelCard
         card.AppendLine("pipeline_tag: image-feature-extraction");
         card.AppendLine("---");
         card.AppendLine($"# {backbone.ArchitectureName} encoder pretrained with {options.Method} (Conic)\n");
-        string shape = backbone.Vit == Models.VitSize.None
-            ? $"width {backbone.Width}, {(backbone.SmallImageStem ? "small stem: 3x3 conv1, no max-pool" : "ImageNet stem")}"
-            : $"{Models.VisionTransformer.PatchSize(backbone)}-pixel patches";
-        string pooling = backbone.Vit == Models.VitSize.None ? "after global average pooling" : "of the class token";
+        string shape = backbone.IsResNet ? $"width {backbone.Width}, stem {model.Backbone.StemDescription}" : model.Backbone.StemDescription;
         card.AppendLine($"Weights: `{Path.GetFileName(weightsFile)}`. A {backbone.ArchitectureName} backbone ({shape}, {backbone.InputChannels} input " +
-                        $"channel{(backbone.InputChannels == 1 ? "" : "s")}, {model.Backbone.FeatureDim}-d features {pooling}, " +
-                        $"no classifier), {(backbone.Vit == Models.VitSize.None ? "torchvision" : "timm")} parameter names.\n");
+                        $"channel{(backbone.InputChannels == 1 ? "" : "s")}, {model.Backbone.FeatureDim}-d features {model.Backbone.PoolingDescription}, " +
+                        $"no classifier), {model.Backbone.NamesAfter} parameter names.\n");
         card.AppendLine("## Training\n");
         card.AppendLine($"Self-supervised ({options.Method}, no labels) on `{options.DataPath ?? Data.DatasetLoader.DefaultFashionMnist}`: " +
                         $"{model.InstanceCount} instances, {options.LengthText}, batch {options.BatchSize}, seed {options.Seed}. " +

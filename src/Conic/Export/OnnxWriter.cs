@@ -1,31 +1,28 @@
-using System.Runtime.InteropServices;
 using Conic.Models;
 using Conic.Runtime;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
-using static Conic.Runtime.KeptScalars;
+using static Conic.Export.OnnxGraph;
 
 namespace Conic.Export;
 
 /// <summary>
-/// Writes a ResNet backbone (ViTs not yet), or a fine-tuned segmenter or detector built on one, as an ONNX model (opset 17): pixels
-/// in [0, 1] as [batch, C, height, width] float32 in, batch and image size dynamic. Written directly as protocol
-/// buffers (no ONNX exporter exists for TorchSharp). The input normalisation is part of the graph; every BatchNorm is
-/// folded into the convolution before it (inference statistics).
+/// Writes a backbone (ResNet, ViT or ConvNeXt), or a fine-tuned classifier, segmenter or detector built on one, as an
+/// ONNX model (opset 17): pixels in [0, 1] as [batch, C, height, width] float32 in, batch and image size dynamic (a
+/// ViT's position table is resampled in the graph, bicubically as in training). Written directly as protocol buffers
+/// (no ONNX exporter exists for TorchSharp). The input normalisation is part of the graph; every BatchNorm is folded
+/// into the convolution before it (inference statistics).
 /// </summary>
 public static class OnnxWriter
 {
-    const int IrVersion = 8, Opset = 17, FloatType = 1, Int64Type = 7;
+    const int IrVersion = 8, Opset = 17;
     /// <summary>The names of the encoder's input (pixels in [0, 1]) and output (pooled features).</summary>
     public const string InputName = "image", OutputName = "features";
 
     /// <summary>Writes the encoder as ONNX: pixels in [0, 1] [batch, C, H, W], normalised inside the graph, pooled features [batch, D] out.</summary>
     public static void Write(string path, Models.Backbone backbone, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
-        var graph = new GraphBuilder();
-        string x = Stages(graph, backbone, Normalized(graph, backbone, channelMean, channelStd)).Last();
-        x = graph.Node("GlobalAveragePool", new[] { x });
-        graph.Node("Flatten", new[] { x }, new[] { Int("axis", 1) }, output: OutputName);
+        var graph = new OnnxGraph();
+        graph.Node("Identity", [OnnxBackbones.PooledFeatures(graph, backbone, Normalized(graph, backbone, channelMean, channelStd))], output: OutputName);
         Save(path, graph.Build("conic_encoder", [Value(InputName, ["batch", (long)backbone.Options.InputChannels, "height", "width"])],
                                [Value(OutputName, ["batch", (long)backbone.FeatureDim])]), metadata);
     }
@@ -36,9 +33,8 @@ public static class OnnxWriter
     /// <summary>A fine-tuned classifier: pixels in [0, 1] in; class logits [batch, K] and the predicted class (int64) [batch] out.</summary>
     public static void WriteClassifier(string path, ClassificationNetwork network, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
-        var graph = new GraphBuilder();
-        string x = Stages(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)).Last();
-        x = graph.Node("Flatten", [graph.Node("GlobalAveragePool", [x])], [Int("axis", 1)]);
+        var graph = new OnnxGraph();
+        string x = OnnxBackbones.PooledFeatures(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd));
         var fc = network.Classifier;
         string weight = graph.Constant("fc.weight", fc.weight!.detach().cpu().data<float>().ToArray(), fc.weight.shape);
         string bias = graph.Constant("fc.bias", fc.bias!.detach().cpu().data<float>().ToArray(), fc.bias.shape);
@@ -54,11 +50,12 @@ public static class OnnxWriter
     /// </summary>
     public static void WriteSegmenter(string path, DenseNetwork network, float[] channelMean, float[] channelStd, IReadOnlyDictionary<string, string> metadata)
     {
-        var graph = new GraphBuilder();
+        var graph = new OnnxGraph();
         string input = Normalized(graph, network.Backbone, channelMean, channelStd);
-        string maps = Decoder(graph, network, Stages(graph, network.Backbone, input));
+        string maps = Decoder(graph, network, OnnxBackbones.Stages(graph, network.Backbone, input));
         if (!network.UpsamplesToInput) throw new ArgumentException("a segmenter's maps are upsampled to the input", nameof(network));
-        if (!network.Backbone.Options.SmallImageStem) maps = graph.Resize(maps, graph.SpatialSize(InputName), "linear");
+        // As DenseNetwork: resized unless the finest stage has the input's size (a ResNet's small stem).
+        if (network.Backbone is not ResNet { FirstStageStride: 1 }) maps = graph.Resize(maps, graph.SpatialSize(InputName), "linear");
         graph.Node("Identity", [maps], output: LogitsName);
         graph.Node("ArgMax", [maps], [Int("axis", 1), Int("keepdims", 0)], output: ClassMapName);
         Save(path, graph.Build("conic_segmenter", [Value(InputName, ["batch", (long)network.Backbone.Options.InputChannels, "height", "width"])],
@@ -77,8 +74,8 @@ public static class OnnxWriter
     public static void WriteDetector(string path, DenseNetwork network, int classes, int keep, float[] channelMean, float[] channelStd,
                                      IReadOnlyDictionary<string, string> metadata)
     {
-        var graph = new GraphBuilder();
-        string maps = Decoder(graph, network, Stages(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)));
+        var graph = new OnnxGraph();
+        string maps = Decoder(graph, network, OnnxBackbones.Stages(graph, network.Backbone, Normalized(graph, network.Backbone, channelMean, channelStd)));
         string Channels(int from, int to) => graph.Node("Slice", [maps, graph.Int64s([from]), graph.Int64s([to]), graph.Int64s([1])]);
         string heat = graph.Node("Sigmoid", [Channels(0, classes)]);
         string pooled = graph.Node("MaxPool", [heat], [Ints("kernel_shape", 3, 3), Ints("strides", 1, 1), Ints("pads", 1, 1, 1, 1)]);
@@ -109,41 +106,15 @@ public static class OnnxWriter
     }
 
     /// <summary>The input, normalised with the training statistics.</summary>
-    static string Normalized(GraphBuilder graph, Models.Backbone backbone, float[] channelMean, float[] channelStd)
+    static string Normalized(OnnxGraph graph, Models.Backbone backbone, float[] channelMean, float[] channelStd)
     {
         long[] perChannel = [1, backbone.Options.InputChannels, 1, 1];
         string x = graph.Node("Sub", [InputName, graph.Constant("channel_mean", channelMean, perChannel)]);
         return graph.Node("Div", [x, graph.Constant("channel_std", channelStd, perChannel)]);
     }
 
-    /// <summary>The backbone's convolutions on <paramref name="x"/>; returns each stage's output, finest first.</summary>
-    static List<string> Stages(GraphBuilder graph, Models.Backbone network, string x)
-    {
-        var backbone = network as ResNet ?? throw new ConicException(
-            $"ONNX export of {network.Options.ArchitectureName} backbones is not built yet: export --format safetensors or pytorch");
-        x = graph.Node("Relu", [graph.FoldedConv("conv1", backbone.Stem, x)]);
-        if (backbone.HasMaxPool)
-            x = graph.Node("MaxPool", [x], [Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)]);
-        var stages = new List<string>();
-        int blockNumber = 0;
-        foreach (var (block, lastOfStage) in backbone.BlocksWithStageEnds)
-        {
-            string name = $"block{blockNumber++}", input = x;
-            var branch = block.Branch;
-            for (int i = 0; i < branch.Count; i++)
-            {
-                x = graph.FoldedConv($"{name}.conv{i + 1}", branch[i], x);
-                if (i < branch.Count - 1) x = graph.Node("Relu", [x]);
-            }
-            string shortcut = block.Shortcut is { } pair ? graph.FoldedConv($"{name}.downsample", pair, input) : input;
-            x = graph.Node("Relu", [graph.Node("Add", [x, shortcut])]);
-            if (lastOfStage) stages.Add(x);
-        }
-        return stages;
-    }
-
     /// <summary>The FPN decoder of <see cref="DenseNetwork"/> on the stage outputs: its maps at the first stage's resolution.</summary>
-    static string Decoder(GraphBuilder graph, DenseNetwork network, List<string> stages)
+    static string Decoder(OnnxGraph graph, DenseNetwork network, List<string> stages)
     {
         string? merged = null;
         for (int i = stages.Count - 1; i >= 0; i--)
@@ -179,112 +150,5 @@ public static class OnnxWriter
         }
         var tensorType = new ProtobufWriter().Int(1, type).Message(2, shape);
         return new ProtobufWriter().String(1, name).Message(2, new ProtobufWriter().Message(1, tensorType));
-    }
-
-    static ProtobufWriter Int(string name, long value) => new ProtobufWriter().String(1, name).Int(3, value).Int(20, 2);
-
-    static ProtobufWriter Ints(string name, params long[] values) => new ProtobufWriter().String(1, name).PackedInts(8, values).Int(20, 7);
-
-    static ProtobufWriter Text(string name, string value) => new ProtobufWriter().String(1, name).Bytes(4, System.Text.Encoding.UTF8.GetBytes(value)).Int(20, 3);
-
-    sealed class GraphBuilder
-    {
-        readonly List<ProtobufWriter> _nodes = new(), _initializers = new();
-        int _values;
-
-        /// <param name="extraOutputs">Further outputs, named OUTPUT:1, OUTPUT:2, ... (e.g. TopK's indices).</param>
-        public string Node(string op, string[] inputs, IEnumerable<ProtobufWriter>? attributes = null, string? output = null, int extraOutputs = 0)
-        {
-            output ??= $"{op.ToLowerInvariant()}_{_values++}";
-            var node = new ProtobufWriter();
-            foreach (var input in inputs) node.String(1, input);
-            node.String(2, output);
-            for (int i = 1; i <= extraOutputs; i++) node.String(2, $"{output}:{i}");
-            node.String(3, output).String(4, op);
-            foreach (var attribute in attributes ?? Array.Empty<ProtobufWriter>()) node.Message(5, attribute);
-            _nodes.Add(node);
-            return output;
-        }
-
-        public string Constant(string name, float[] values, long[] shape)
-        {
-            var tensor = new ProtobufWriter().PackedInts(1, shape).Int(2, FloatType).String(8, name)
-                                             .Bytes(9, MemoryMarshal.AsBytes(values.AsSpan()));
-            _initializers.Add(tensor);
-            return name;
-        }
-
-        /// <summary>A 1-D int64 constant (shapes, axes, slice bounds).</summary>
-        public string Int64s(long[] values)
-        {
-            string name = $"int64s_{_values++}";
-            _initializers.Add(new ProtobufWriter().PackedInts(1, [values.Length]).Int(2, Int64Type).String(8, name)
-                                                  .Bytes(9, MemoryMarshal.AsBytes(values.AsSpan())));
-            return name;
-        }
-
-        /// <summary>Elements [from, to) of a 1-D tensor.</summary>
-        public string Slice(string x, long from, long to) => Node("Slice", [x, Int64s([from]), Int64s([to])]);
-
-        /// <summary>The height and width of a [batch, C, H, W] value, as int64 [2].</summary>
-        public string SpatialSize(string x) => Slice(Node("Shape", [x]), 2, 4);
-
-        /// <summary>
-        /// <paramref name="x"/> resized to <paramref name="size"/> (height, width) as TorchSharp's interpolate does: nearest
-        /// (index = floor(output index · scale)) or bilinear without corner alignment (half-pixel centres).
-        /// </summary>
-        public string Resize(string x, string size, string mode)
-        {
-            string sizes = Node("Concat", [Slice(Node("Shape", [x]), 0, 2), size], [Int("axis", 0)]);
-            var attributes = mode == "nearest"
-                ? new[] { Text("mode", "nearest"), Text("coordinate_transformation_mode", "asymmetric"), Text("nearest_mode", "floor") }
-                : new[] { Text("mode", "linear"), Text("coordinate_transformation_mode", "pytorch_half_pixel") };
-            return Node("Resize", [x, "", "", sizes], attributes);
-        }
-
-        /// <summary>A Conv node with the convolution's own weights and bias (no BatchNorm after it).</summary>
-        public string Conv(string name, Conv2d conv, string input)
-        {
-            using var scope = NewDisposeScope();
-            var weight = conv.weight!.detach().cpu().contiguous();
-            string w = Constant(name + ".weight", weight.data<float>().ToArray(), weight.shape);
-            var inputs = conv.bias is { } bias ? new[] { input, w, Constant(name + ".bias", bias.detach().cpu().data<float>().ToArray(), bias.shape) } : new[] { input, w };
-            return Node("Conv", inputs, ConvAttributes(conv, weight.shape[2..]));
-        }
-
-        static ProtobufWriter[] ConvAttributes(Conv2d conv, long[] kernel)
-        {
-            long[] padding = conv.padding!.Length == 1 ? [conv.padding[0], conv.padding[0]] : conv.padding;
-            long[] stride = conv.stride.Length == 1 ? [conv.stride[0], conv.stride[0]] : conv.stride;
-            return [Ints("kernel_shape", kernel), Ints("strides", stride), Ints("pads", padding[0], padding[1], padding[0], padding[1])];
-        }
-
-        /// <summary>
-        /// A Conv node whose weights and bias absorb the BatchNorm after it:
-        /// W' = W·γ/√(σ²+ε) per output channel, b' = β − μ·γ/√(σ²+ε), computed in float64.
-        /// </summary>
-        public string FoldedConv(string name, (Conv2d Conv, BatchNorm2d Norm) pair, string input)
-        {
-            var (conv, norm) = pair;
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var scale = norm.weight!.to(ScalarType.Float64).div(norm.running_var!.to(ScalarType.Float64).add(Kept(norm.eps), Kept(1)).sqrt());
-            var weight = conv.weight!.to(ScalarType.Float64).mul(scale.view(-1, 1, 1, 1)).to(ScalarType.Float32).cpu().contiguous();
-            var bias = norm.bias!.to(ScalarType.Float64).sub(norm.running_mean!.to(ScalarType.Float64).mul(scale)).to(ScalarType.Float32).cpu();
-            string w = Constant(name + ".weight", weight.data<float>().ToArray(), weight.shape);
-            string b = Constant(name + ".bias", bias.data<float>().ToArray(), bias.shape);
-            return Node("Conv", [input, w, b], ConvAttributes(conv, weight.shape[2..]));
-        }
-
-        public ProtobufWriter Build(string name, ProtobufWriter[] inputs, ProtobufWriter[] outputs)
-        {
-            var graph = new ProtobufWriter();
-            foreach (var node in _nodes) graph.Message(1, node);
-            graph.String(2, name);
-            foreach (var initializer in _initializers) graph.Message(5, initializer);
-            foreach (var input in inputs) graph.Message(11, input);
-            foreach (var output in outputs) graph.Message(12, output);
-            return graph;
-        }
     }
 }

@@ -4,13 +4,15 @@ using Conic.Models;
 
 namespace Conic.Methods;
 
-/// <summary>SGD, or SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser).</summary>
+/// <summary>SGD, SGD with LARS layer-wise trust ratios (SimCLR's large-batch optimiser), or AdamW (transformers').</summary>
 public enum OptimizerKind
 {
     /// <summary>Momentum SGD.</summary>
     Sgd,
     /// <summary>Momentum SGD with LARS trust ratios per layer.</summary>
     Lars,
+    /// <summary>Adam with decoupled weight decay.</summary>
+    AdamW,
 }
 
 /// <summary>A method's own learning rate (for batch 256), optimiser and weight decay, used where the run does not set them.</summary>
@@ -18,6 +20,11 @@ public sealed record TrainingDefaults(double LearningRate, OptimizerKind Optimiz
 {
     /// <summary>SGD at 0.12 (the Fashion-MNIST sweep in docs/results.md), weight decay 5e-4.</summary>
     public static readonly TrainingDefaults Sgd = new(0.12, OptimizerKind.Sgd, 5e-4);
+    /// <summary>
+    /// AdamW at 5e-4 for batch 256, weight decay 0.05: DINO's ViT recipe (lr 0.0005 · batch / 256) with the decay
+    /// timm and solo-learn use for ViTs and ConvNeXts; every method's default on those backbones.
+    /// </summary>
+    public static readonly TrainingDefaults AdamW = new(5e-4, OptimizerKind.AdamW, 0.05);
 }
 
 /// <summary>The settings record of one method; each method file declares its own.</summary>

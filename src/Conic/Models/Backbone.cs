@@ -25,6 +25,15 @@ public enum VitSize
     Small,
 }
 
+/// <summary>Which ConvNeXt, as timm's convnext_tiny; None for a ResNet or ViT.</summary>
+public enum ConvNextSize
+{
+    /// <summary>Not a ConvNeXt.</summary>
+    None,
+    /// <summary>Stages of 3, 3, 9, 3 blocks, 96 to 768 channels (timm's convnext_tiny: 27.8 M parameters without the classifier).</summary>
+    Tiny,
+}
+
 /// <summary>Every backbone <c>--arch</c> names.</summary>
 public enum BackboneArchitecture
 {
@@ -36,41 +45,52 @@ public enum BackboneArchitecture
     VitTiny,
     /// <summary>timm's vit_small.</summary>
     VitSmall,
+    /// <summary>timm's convnext_tiny.</summary>
+    ConvNextTiny,
 }
 
 /// <summary>Backbone shape. <see cref="Width"/> is a ResNet's first stage's channel count (64 in torchvision).</summary>
 public sealed record BackboneOptions
 {
-    /// <summary>ResNet-18 or ResNet-50 (when <see cref="Vit"/> is None).</summary>
+    /// <summary>ResNet-18 or ResNet-50 (when <see cref="Vit"/> and <see cref="ConvNext"/> are None).</summary>
     public ResNetDepth Depth { get; init; } = ResNetDepth.ResNet18;
     /// <summary>A Vision Transformer instead of a ResNet.</summary>
     public VitSize Vit { get; init; } = VitSize.None;
+    /// <summary>A ConvNeXt instead of a ResNet.</summary>
+    public ConvNextSize ConvNext { get; init; } = ConvNextSize.None;
     /// <summary>Channels of a ResNet's first stage; later stages double it (torchvision: 64). ViTs have their own sizes.</summary>
     public int Width { get; init; } = 16;
     /// <summary>
     /// For images of about 32 px: a ResNet's 3x3 stride-1 first convolution without max-pool (CIFAR-style stem), a
-    /// ViT's 4-pixel patches (8 × 8 tokens at 32 px); otherwise ImageNet's 7x7/2 convolution + max-pool, or 16-pixel patches.
+    /// ViT's 4-pixel patches (8 × 8 tokens at 32 px), a ConvNeXt's 2-pixel stem patches; otherwise ImageNet's 7x7/2
+    /// convolution + max-pool, 16-pixel patches, or 4-pixel stem patches.
     /// </summary>
     public bool SmallImageStem { get; init; } = true;
     /// <summary>Channels of the input images (set from the data: 1 for grayscale, 3 for colour).</summary>
     public int InputChannels { get; init; } = 1;
 
-    /// <summary>The architecture <c>--arch</c> names (files record <see cref="Depth"/> and <see cref="Vit"/>).</summary>
+    /// <summary>The architecture <c>--arch</c> names (files record <see cref="Depth"/>, <see cref="Vit"/> and <see cref="ConvNext"/>).</summary>
     [JsonIgnore]
-    public BackboneArchitecture Architecture => Vit switch
+    public BackboneArchitecture Architecture => (Vit, ConvNext) switch
     {
-        VitSize.Tiny => BackboneArchitecture.VitTiny,
-        VitSize.Small => BackboneArchitecture.VitSmall,
+        (VitSize.Tiny, _) => BackboneArchitecture.VitTiny,
+        (VitSize.Small, _) => BackboneArchitecture.VitSmall,
+        (_, ConvNextSize.Tiny) => BackboneArchitecture.ConvNextTiny,
         _ => Depth == ResNetDepth.ResNet50 ? BackboneArchitecture.ResNet50 : BackboneArchitecture.ResNet18,
     };
+
+    /// <summary>Whether the backbone is a ResNet (the only family with BatchNorm and bfloat16 convolutions).</summary>
+    [JsonIgnore]
+    public bool IsResNet => Vit == VitSize.None && ConvNext == ConvNextSize.None;
 
     /// <summary>These options with <paramref name="architecture"/>.</summary>
     public BackboneOptions With(BackboneArchitecture architecture) => architecture switch
     {
-        BackboneArchitecture.VitTiny => this with { Vit = VitSize.Tiny },
-        BackboneArchitecture.VitSmall => this with { Vit = VitSize.Small },
-        BackboneArchitecture.ResNet50 => this with { Vit = VitSize.None, Depth = ResNetDepth.ResNet50 },
-        _ => this with { Vit = VitSize.None, Depth = ResNetDepth.ResNet18 },
+        BackboneArchitecture.VitTiny => this with { Vit = VitSize.Tiny, ConvNext = ConvNextSize.None },
+        BackboneArchitecture.VitSmall => this with { Vit = VitSize.Small, ConvNext = ConvNextSize.None },
+        BackboneArchitecture.ConvNextTiny => this with { Vit = VitSize.None, ConvNext = ConvNextSize.Tiny },
+        BackboneArchitecture.ResNet50 => this with { Vit = VitSize.None, ConvNext = ConvNextSize.None, Depth = ResNetDepth.ResNet50 },
+        _ => this with { Vit = VitSize.None, ConvNext = ConvNextSize.None, Depth = ResNetDepth.ResNet18 },
     };
 
     /// <summary>The architecture's name as <c>--arch</c> takes it (resnet18, vit-tiny, ...).</summary>
@@ -81,26 +101,33 @@ public sealed record BackboneOptions
     [
         ("resnet18", BackboneArchitecture.ResNet18), ("resnet50", BackboneArchitecture.ResNet50),
         ("vit-tiny", BackboneArchitecture.VitTiny), ("vit-small", BackboneArchitecture.VitSmall),
+        ("convnext-tiny", BackboneArchitecture.ConvNextTiny),
     ];
 
-    /// <summary>The backbone in words: "resnet18 of width 16 with the small stem", "vit-tiny with 4-pixel patches".</summary>
-    public string Describe() => Vit == VitSize.None
-        ? $"{ArchitectureName} of width {Width} with the {(SmallImageStem ? "small" : "imagenet")} stem"
-        : $"{ArchitectureName} with {VisionTransformer.PatchSize(this)}-pixel patches";
+    /// <summary>
+    /// The backbone in words: "resnet18 of width 16 with the small stem", "vit-tiny with 4-pixel patches",
+    /// "convnext-tiny with 2-pixel stem patches".
+    /// </summary>
+    public string Describe() => Architecture switch
+    {
+        BackboneArchitecture.VitTiny or BackboneArchitecture.VitSmall => $"{ArchitectureName} with {VisionTransformer.PatchSize(this)}-pixel patches",
+        BackboneArchitecture.ConvNextTiny => $"{ArchitectureName} with {ConvNeXt.StemPatchSize(this)}-pixel stem patches",
+        _ => $"{ArchitectureName} of width {Width} with the {(SmallImageStem ? "small" : "imagenet")} stem",
+    };
 
     /// <summary>The backbone's flags: --arch, --width, --stem.</summary>
     public static readonly Settings<BackboneOptions> Settings = new Settings<BackboneOptions>()
-        .Choice("--arch", "NAME", "backbone: resnet18, resnet50, vit-tiny or vit-small (timm's, 12 blocks of 192 or 384 dimensions)",
+        .Choice("--arch", "NAME", "backbone: resnet18, resnet50, vit-tiny, vit-small (timm's, 12 blocks of 192 or 384 dimensions) or convnext-tiny (timm's)",
                 o => o.Architecture, (o, v) => o.With(v), Names)
         .Integer("--width", "C", "channels of a ResNet's first stage (torchvision: 64)", o => o.Width, (o, v) => o with { Width = v }, ValueRange.AtLeast(1))
-        .Choice("--stem", "KIND", "small (ResNet: 3x3 conv, no max-pool; ViT: 4-pixel patches; for ~32 px images) or imagenet (7x7/2 conv + max-pool; 16-pixel patches)",
+        .Choice("--stem", "KIND", "small (ResNet: 3x3 conv, no max-pool; ViT: 4-pixel patches; ConvNeXt: 2-pixel stem; for ~32 px images) or imagenet (7x7/2 conv + max-pool; 16-pixel patches; 4-pixel stem)",
                 o => o.SmallImageStem, (o, v) => o with { SmallImageStem = v }, ("small", true), ("imagenet", false));
 }
 
 /// <summary>
 /// An image encoder: images [B, C, H, W] in, pooled features [B, <see cref="FeatureDim"/>] out, with its last feature
 /// map (activation maps) and a pyramid of maps (dense heads). Parameter names are those of the library it matches
-/// (torchvision's ResNets, timm's ViTs), so weights move to and from PyTorch unchanged.
+/// (torchvision's ResNets, timm's ViTs and ConvNeXts), so weights move to and from PyTorch unchanged.
 /// </summary>
 public abstract class Backbone : Module<Tensor, Tensor>
 {
@@ -113,7 +140,9 @@ public abstract class Backbone : Module<Tensor, Tensor>
 
     /// <summary>A randomly initialised backbone of <paramref name="options"/>' shape.</summary>
     public static Backbone Create(BackboneOptions options) =>
-        options.Vit == VitSize.None ? new ResNet(options) : new VisionTransformer(options);
+        options.Vit != VitSize.None ? new VisionTransformer(options)
+        : options.ConvNext != ConvNextSize.None ? new ConvNeXt(options)
+        : new ResNet(options);
 
     /// <summary>The shape this network was built with.</summary>
     public BackboneOptions Options { get; }
@@ -125,10 +154,18 @@ public abstract class Backbone : Module<Tensor, Tensor>
     public abstract Tensor forward_features(Tensor input);
     /// <summary>Four feature maps, finest first (each half the resolution of the one before), for dense heads.</summary>
     public abstract Tensor[] forward_stages(Tensor input);
+    /// <summary>Input pixels per pixel of the finest map of <see cref="forward_stages"/>.</summary>
+    public abstract int FirstStageStride { get; }
+    /// <summary>The first layer in words (model cards, export metadata).</summary>
+    public abstract string StemDescription { get; }
+    /// <summary>How the pooled features come from the last map, in words ("after global average pooling").</summary>
+    public abstract string PoolingDescription { get; }
+    /// <summary>The library whose parameter names this backbone uses (torchvision, timm).</summary>
+    public abstract string NamesAfter { get; }
     /// <summary>
     /// Run the convolutions in bfloat16 (weights cast on the fly, gradients and BatchNorm statistics stay float32):
     /// mixed precision for training on CPUs with bfloat16 arithmetic; features come out as float32 either way. Only
-    /// ResNets use it (ViTs compute in float32).
+    /// ResNets use it (ViTs and ConvNeXts compute in float32).
     /// </summary>
     public bool BFloat16Compute { get; set; }
     /// <summary>Multiply-adds of one forward pass of one image of <paramref name="height"/> x <paramref name="width"/>.</summary>

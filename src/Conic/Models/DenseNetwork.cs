@@ -42,7 +42,7 @@ public sealed class DenseNetwork : TaskNetwork
     /// <summary>Channels of the FPN decoder.</summary>
     public int DecoderChannels { get; }
     /// <summary>Input pixels per output pixel (1 when upsampled to the input).</summary>
-    public int OutputStride => upsampleToInput || backbone.Options.SmallImageStem ? 1 : 4;
+    public int OutputStride => upsampleToInput ? 1 : backbone.FirstStageStride;
 
     /// <summary>The last convolution, whose bias a task may initialise (e.g. a detection heat map's prior).</summary>
     public Conv2d OutputLayer => output;

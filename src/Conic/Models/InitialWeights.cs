@@ -6,12 +6,13 @@ using static TorchSharp.torch;
 namespace Conic.Models;
 
 /// <summary>
-/// A backbone's weights from a file another tool wrote, to start a backbone from: a torchvision or timm ResNet or ViT
-/// state dict (<c>torch.save(model.state_dict(), ...)</c>, <c>.pth</c>/<c>.pt</c>; a checkpoint holding it under
+/// A backbone's weights from a file another tool wrote, to start a backbone from: a torchvision or timm ResNet, ViT or
+/// ConvNeXt state dict (<c>torch.save(model.state_dict(), ...)</c>, <c>.pth</c>/<c>.pt</c>; a checkpoint holding it under
 /// <c>state_dict</c> or <c>model</c> too) or safetensors (<c>.safetensors</c>; Conic's own exports included).
 /// ResNet names are torchvision's, which timm's ResNets and Conic share (conv1, bn1, layer1.0.conv1, ...); ViT names
-/// timm's (patch_embed.proj, blocks.0.attn.qkv, ...), torchvision's VisionTransformer renamed to them. A common prefix
-/// (<c>module.</c>, <c>backbone.</c>, <c>encoder.</c>) is found and dropped, the classifier (<c>fc.*</c>, <c>head.*</c>) is left out.
+/// timm's (patch_embed.proj, blocks.0.attn.qkv, ...), ConvNeXt names timm's (stem.0, stages.0.blocks.0.conv_dw, ...);
+/// torchvision's VisionTransformer and ConvNeXt are renamed to them. A common prefix (<c>module.</c>, <c>backbone.</c>,
+/// <c>encoder.</c>) is found and dropped, the classifier (<c>fc.*</c>, <c>head.*</c>, <c>head.fc.*</c>) is left out.
 /// The file gives the backbone's shape (<see cref="Backbone"/>); a 3-channel first convolution (or patch embedding) is summed over its
 /// channels for grayscale images (and a 1-channel one spread over 3), as timm adapts <c>in_chans</c>.
 /// </summary>
@@ -21,7 +22,7 @@ public sealed class InitialWeights : IDisposable
     public const string Flag = "--init";
     /// <summary>The flag's help line.</summary>
     public const string FlagHelp =
-        "start the backbone from these weights instead of random ones: a torchvision or timm ResNet or ViT state dict (.pth, .pt) or .safetensors " +
+        "start the backbone from these weights instead of random ones: a torchvision or timm ResNet, ViT or ConvNeXt state dict (.pth, .pt) or .safetensors " +
         "(Conic's exports too); --arch, --width and --stem follow the file unless given";
 
     readonly Dictionary<string, Tensor> _tensors;
@@ -36,7 +37,7 @@ public sealed class InitialWeights : IDisposable
     InitialWeights(string path, Dictionary<string, Tensor> tensors, string prefix, BackboneOptions backbone) =>
         (Path, _tensors, Prefix, Backbone) = (path, tensors, prefix, backbone);
 
-    /// <summary>The ResNet or ViT weights in <paramref name="path"/>; a one-line <see cref="ConicException"/> naming the file when it holds neither.</summary>
+    /// <summary>The ResNet, ViT or ConvNeXt weights in <paramref name="path"/>; a one-line <see cref="ConicException"/> naming the file when it holds none.</summary>
     public static InitialWeights Read(string path)
     {
         var all = ReadTensors(path);
@@ -45,10 +46,16 @@ public sealed class InitialWeights : IDisposable
         foreach (var (name, tensor) in all)
         {
             string? own = name.StartsWith(prefix, StringComparison.Ordinal) ? family.Rename(name[prefix.Length..]) : null;
-            if (own != null) tensors[own] = tensor.to(ScalarType.Float32);
-            else tensor.Dispose();
+            if (own == null)
+            {
+                tensor.Dispose();
+                continue;
+            }
+            // torchvision keeps a ConvNeXt block's layer scale as [C, 1, 1], timm as [C].
+            using var single = tensor.to(ScalarType.Float32);
+            tensors[own] = own.EndsWith(".gamma", StringComparison.Ordinal) ? single.flatten() : single.alias();
         }
-        return new InitialWeights(path, tensors, prefix, family.IsVit ? VitShape(path, tensors) : ResNetShape(path, tensors));
+        return new InitialWeights(path, tensors, prefix, family.Shape(path, tensors));
     }
 
     /// <summary>Copies the weights in <paramref name="path"/> into <paramref name="backbone"/> (see <see cref="LoadInto"/>).</summary>
@@ -60,19 +67,47 @@ public sealed class InitialWeights : IDisposable
 
     /// <summary>
     /// How a library names one kind of backbone: the tensors whose presence under a prefix marks it (first: the input
-    /// layer), and each name as Conic's (timm's for ViTs), or null for the classifier, which is left out.
+    /// layer), each name as Conic's (timm's for ViTs and ConvNeXts), or null for the classifier, which is left out,
+    /// and the backbone's shape read from the renamed tensors.
     /// </summary>
-    sealed record NameFamily(string[] Anchors, bool IsVit, Func<string, string?> Rename);
+    sealed record NameFamily(string[] Anchors, Func<string, string?> Rename, Func<string, IReadOnlyDictionary<string, Tensor>, BackboneOptions> Shape);
 
     static readonly NameFamily[] Families =
     [
         // torchvision's and timm's ResNets, and Conic's.
-        new(["conv1.weight", "bn1.weight", "layer1.0.conv1.weight"], false, name => name.StartsWith("fc.", StringComparison.Ordinal) ? null : name),
+        new(["conv1.weight", "bn1.weight", "layer1.0.conv1.weight"], name => name.StartsWith("fc.", StringComparison.Ordinal) ? null : name, ResNetShape),
         // timm's ViTs, and Conic's.
-        new(["patch_embed.proj.weight", "blocks.0.attn.qkv.weight"], true, name => name.StartsWith("head.", StringComparison.Ordinal) ? null : name),
+        new(["patch_embed.proj.weight", "blocks.0.attn.qkv.weight"], name => name.StartsWith("head.", StringComparison.Ordinal) ? null : name, VitShape),
         // torchvision's VisionTransformer, renamed to timm's.
-        new(["conv_proj.weight", "encoder.layers.encoder_layer_0.self_attention.in_proj_weight"], true, TorchvisionVitName),
+        new(["conv_proj.weight", "encoder.layers.encoder_layer_0.self_attention.in_proj_weight"], TorchvisionVitName, VitShape),
+        // timm's ConvNeXts, and Conic's: the head's norm is the backbone's last layer, its fc the classifier.
+        new(["stem.0.weight", "stages.0.blocks.0.conv_dw.weight"], name => name.StartsWith("head.fc.", StringComparison.Ordinal) ? null : name, ConvNeXtShape),
+        // torchvision's ConvNeXt, renamed to timm's.
+        new(["features.0.0.weight", "features.1.0.block.0.weight"], TorchvisionConvNeXtName, ConvNeXtShape),
     ];
+
+    /// <summary>
+    /// torchvision's convnext names as timm's: features.0 is the stem, features.1/3/5/7 the stages' blocks (block.0
+    /// depthwise, .2 norm, .3 and .5 the MLP, layer_scale), features.2/4/6 the downsamplings, classifier.0 the last norm.
+    /// </summary>
+    static string? TorchvisionConvNeXtName(string name)
+    {
+        if (name.StartsWith("classifier.0.", StringComparison.Ordinal)) return "head.norm." + name["classifier.0.".Length..];
+        if (name.StartsWith("classifier.", StringComparison.Ordinal)) return null;
+        var parts = name.Split('.');
+        if (parts.Length < 4 || parts[0] != "features" || !int.TryParse(parts[1], out int feature)) return name;
+        if (feature == 0) return $"stem.{string.Join('.', parts[2..])}";
+        if (feature % 2 == 0) return $"stages.{feature / 2}.downsample.{string.Join('.', parts[2..])}";
+        string inner = parts[3] == "layer_scale" ? "gamma" : (parts.Length == 6 && parts[3] == "block") switch
+        {
+            true when parts[4] == "0" => $"conv_dw.{parts[5]}",
+            true when parts[4] == "2" => $"norm.{parts[5]}",
+            true when parts[4] == "3" => $"mlp.fc1.{parts[5]}",
+            true when parts[4] == "5" => $"mlp.fc2.{parts[5]}",
+            _ => string.Join('.', parts[3..]),
+        };
+        return $"stages.{feature / 2}.blocks.{parts[2]}.{inner}";
+    }
 
     static string? TorchvisionVitName(string name)
     {
@@ -138,8 +173,8 @@ public sealed class InitialWeights : IDisposable
                 .Select(p => (Prefix: p, Family: family)))
             .OrderBy(f => f.Prefix.Length).ToList();
         if (found.Count == 0)
-            throw new ConicException($"{path}: holds no ResNet or ViT (no conv1.weight with bn1 and layer1.0 beside it, nor patch_embed and blocks.0, " +
-                                     "as torchvision and timm name them)");
+            throw new ConicException($"{path}: holds no ResNet, ViT or ConvNeXt (no conv1.weight with bn1 and layer1.0 beside it, nor patch_embed and " +
+                                     "blocks.0, nor stem.0 and stages.0, as torchvision and timm name them)");
         if (found.Count > 1 && found[1].Prefix.Length == found[0].Prefix.Length)
             throw new ConicException($"{path}: holds several backbones ('{found[0].Prefix}', '{found[1].Prefix}'); save the one to start from on its own");
         return found[0];
@@ -158,6 +193,17 @@ public sealed class InitialWeights : IDisposable
         if (patches[2] is not (4 or 16))
             throw new ConicException($"{path}: holds a ViT with {patches[2]}-pixel patches; Conic's have 4 (--stem small) or 16 (--stem imagenet)");
         return new BackboneOptions { Vit = size, SmallImageStem = patches[2] == 4, InputChannels = (int)patches[1] };
+    }
+
+    static BackboneOptions ConvNeXtShape(string path, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        var stem = tensors["stem.0.weight"].shape;
+        int[] blocks = Enumerable.Range(0, 4).Select(stage => Enumerable.Range(0, 64).TakeWhile(b => tensors.ContainsKey($"stages.{stage}.blocks.{b}.conv_dw.weight")).Count()).ToArray();
+        if (stem[0] != 96 || blocks is not [3, 3, 9, 3])
+            throw new ConicException($"{path}: holds a ConvNeXt of {stem[0]} channels and blocks [{string.Join(", ", blocks)}]; Conic builds convnext-tiny (96, [3, 3, 9, 3])");
+        if (stem[2] is not (2 or 4))
+            throw new ConicException($"{path}: holds a ConvNeXt with {stem[2]}-pixel stem patches; Conic's have 2 (--stem small) or 4 (--stem imagenet)");
+        return new BackboneOptions { ConvNext = ConvNextSize.Tiny, SmallImageStem = stem[2] == 2, InputChannels = (int)stem[1] };
     }
 
     static BackboneOptions ResNetShape(string path, IReadOnlyDictionary<string, Tensor> tensors)
@@ -193,7 +239,7 @@ public sealed class InitialWeights : IDisposable
                 if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) continue;
                 throw new ConicException($"{Path}: missing key {Prefix}{name} (a {backbone.Options.Describe()} needs it)");
             }
-            using var adapted = name is "conv1.weight" or "patch_embed.proj.weight" ? AdaptInputChannels(source, target.shape[1]) : source.alias();
+            using var adapted = name is "conv1.weight" or "patch_embed.proj.weight" or "stem.0.weight" ? AdaptInputChannels(source, target.shape[1]) : source.alias();
             if (!adapted.shape.SequenceEqual(target.shape))
                 throw new ConicException($"{Path}: {Prefix}{name} has shape [{string.Join(", ", source.shape)}], the backbone's is " +
                                          $"[{string.Join(", ", target.shape)}]: the file holds a {Backbone.Describe()}, the backbone is a {backbone.Options.Describe()}");

@@ -63,6 +63,15 @@ public sealed class ResNet : Backbone
     /// <summary>The globally pooled features [B, <see cref="FeatureDim"/>] of images [B, C, H, W].</summary>
     public override Tensor forward(Tensor input) => forward_features(input).mean(new long[] { 2, 3 });
 
+    /// <inheritdoc/>
+    public override int FirstStageStride => _maxPool ? 4 : 1;
+    /// <inheritdoc/>
+    public override string StemDescription => _maxPool ? "imagenet: conv1 7x7 stride 2, max-pool" : "small: conv1 3x3 stride 1 padding 1, no max-pool";
+    /// <inheritdoc/>
+    public override string PoolingDescription => "after global average pooling";
+    /// <inheritdoc/>
+    public override string NamesAfter => "torchvision";
+
     /// <summary>The first convolution and its BatchNorm (a ReLU follows, then the max-pool if <see cref="HasMaxPool"/>).</summary>
     internal (Conv2d Conv, BatchNorm2d Norm) Stem => (conv1, bn1);
     internal bool HasMaxPool => _maxPool;

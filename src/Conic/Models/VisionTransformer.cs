@@ -30,6 +30,9 @@ public sealed class VisionTransformer : Backbone
         _ => throw new ArgumentException("not a ViT", nameof(size)),
     };
 
+    /// <summary>Every LayerNorm's ε (timm's for ViTs).</summary>
+    internal const double NormEpsilon = 1e-6;
+
     /// <summary>The patch side of <paramref name="options"/>: 4 pixels for small images, 16 for ImageNet-sized ones.</summary>
     public static int PatchSize(BackboneOptions options) => options.SmallImageStem ? 4 : 16;
 
@@ -44,7 +47,7 @@ public sealed class VisionTransformer : Backbone
         cls_token = Parameter(zeros(1, 1, dim));
         pos_embed = Parameter(zeros(1, 1 + _referenceGrid * _referenceGrid, dim));
         blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, depth).Select(_ => new TransformerBlock(dim, heads)).ToArray());
-        norm = LayerNorm(dim, eps: 1e-6);
+        norm = LayerNorm(dim, eps: NormEpsilon);
         RegisterComponents();
         // timm's truncated normal (std 0.02, cut at ±2, i.e. 100 std away) is a plain normal; TorchSharp 0.107's
         // init.trunc_normal_ fills the tensor with the std instead (mean and std swapped: every weight 0.02).
@@ -63,6 +66,21 @@ public sealed class VisionTransformer : Backbone
 
     /// <inheritdoc/>
     public override int[] StageChannels => [FeatureDim, FeatureDim, FeatureDim, FeatureDim];
+    /// <inheritdoc/>
+    public override int FirstStageStride => _patch / 4;
+    /// <inheritdoc/>
+    public override string StemDescription => $"{_patch}-pixel patches";
+    /// <inheritdoc/>
+    public override string PoolingDescription => "of the class token";
+    /// <inheritdoc/>
+    public override string NamesAfter => "timm";
+    /// <summary>Attention heads per block.</summary>
+    internal int Heads => _heads;
+    /// <summary>Side of the grid the position table is stored for.</summary>
+    internal int ReferenceGrid => _referenceGrid;
+    /// <summary>Parts for writers of other formats (ONNX).</summary>
+    internal (Conv2d PatchProjection, Parameter ClassToken, Parameter PositionTable, IReadOnlyList<TransformerBlock> Blocks, LayerNorm Norm) Parts =>
+        (patch_embed.Projection, cls_token, pos_embed, blocks.ToArray(), norm);
 
     /// <summary>The class token after the last block and norm [B, D].</summary>
     public override Tensor forward(Tensor input)
@@ -143,20 +161,25 @@ sealed class PatchEmbedding : Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor input) => proj.call(input);
+
+    internal Conv2d Projection => proj;
 }
 
 /// <summary>A pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).</summary>
 sealed class TransformerBlock : Module<Tensor, Tensor>
 {
+    internal (LayerNorm Norm1, Linear Qkv, Linear Projection, LayerNorm Norm2, Linear Fc1, Linear Fc2) Parts =>
+        (norm1, attn.Qkv, attn.Projection, norm2, mlp.Fc1, mlp.Fc2);
+
     readonly LayerNorm norm1, norm2;
     readonly SelfAttention attn;
     readonly FeedForward mlp;
 
     public TransformerBlock(int dim, int heads) : base(nameof(TransformerBlock))
     {
-        norm1 = LayerNorm(dim, eps: 1e-6);
+        norm1 = LayerNorm(dim, eps: VisionTransformer.NormEpsilon);
         attn = new SelfAttention(dim, heads);
-        norm2 = LayerNorm(dim, eps: 1e-6);
+        norm2 = LayerNorm(dim, eps: VisionTransformer.NormEpsilon);
         mlp = new FeedForward(dim, 4 * dim);
         RegisterComponents();
     }
@@ -183,6 +206,9 @@ sealed class SelfAttention : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    internal Linear Qkv => qkv;
+    internal Linear Projection => proj;
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
@@ -208,4 +234,7 @@ sealed class FeedForward : Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor input) => fc2.call(functional.gelu(fc1.call(input)));
+
+    internal Linear Fc1 => fc1;
+    internal Linear Fc2 => fc2;
 }

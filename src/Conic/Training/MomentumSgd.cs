@@ -11,7 +11,7 @@ namespace Conic.Training;
 /// BatchNorm parameters (1-D) are not adapted, as in SimCLR. Written out so that its momentum buffers are plain
 /// tensors the checkpoint saves and restores exactly.
 /// </summary>
-public sealed class MomentumSgd : IDisposable
+public sealed class MomentumSgd : IOptimizer
 {
     readonly IReadOnlyList<ParameterGroup> _groups;
     readonly Tensor[][] _buffers;
@@ -27,11 +27,11 @@ public sealed class MomentumSgd : IDisposable
         _buffers = groups.Select(g => g.Parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray()).ToArray();
     }
 
-    /// <summary>Momentum buffers in a fixed order, for checkpoints.</summary>
+    /// <inheritdoc/>
     public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers() =>
         _groups.SelectMany((g, gi) => _buffers[gi].Select((b, pi) => ($"{g.Name}.{pi}", b)));
 
-    /// <summary>Zeroes every parameter's gradient.</summary>
+    /// <inheritdoc/>
     public void ZeroGrad()
     {
         foreach (var group in _groups)

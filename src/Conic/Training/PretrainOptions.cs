@@ -73,7 +73,7 @@ public sealed record PretrainOptions
     public string? InitPath { get; init; }
     /// <summary>How the two views are made.</summary>
     public AugmentationOptions Augmentation { get; init; } = new();
-    /// <summary>SGD, or SGD with LARS layer-wise trust ratios; null: the method's default.</summary>
+    /// <summary>SGD, SGD with LARS layer-wise trust ratios, or AdamW; null: the method's default (AdamW for ViTs and ConvNeXts).</summary>
     public OptimizerKind? Optimizer { get; init; }
     /// <summary>LARS trust coefficient η: a layer's rate is scaled by η·‖w‖ / (‖g‖ + wd·‖w‖).</summary>
     public double LarsEta { get; init; } = 0.02;
@@ -97,14 +97,17 @@ public sealed record PretrainOptions
     public T SettingsOf<T>() where T : MethodSettings =>
         MethodSettings as T ?? throw new ConicException($"method '{Method}' has no {typeof(T).Name}");
 
-    /// <summary>The learning rate for batch 256: the one given, or the method's.</summary>
-    public double BaseLearningRate => LearningRate ?? MethodDefinition.Training.LearningRate;
+    /// <summary>The learning rate for batch 256: the one given, or the default optimiser's (<see cref="DefaultTraining"/>).</summary>
+    public double BaseLearningRate => LearningRate ?? DefaultTraining.LearningRate;
 
-    /// <summary>The optimiser: the one given, or the method's.</summary>
-    public OptimizerKind OptimizerOrDefault => Optimizer ?? MethodDefinition.Training.Optimizer;
+    /// <summary>The optimiser: the one given, or the method's (AdamW for ViTs and ConvNeXts).</summary>
+    public OptimizerKind OptimizerOrDefault => Optimizer ?? (Backbone.IsResNet ? MethodDefinition.Training.Optimizer : OptimizerKind.AdamW);
 
-    /// <summary>The weight decay: the one given, or the method's.</summary>
-    public double WeightDecayOrDefault => WeightDecay ?? MethodDefinition.Training.WeightDecay;
+    /// <summary>The weight decay: the one given, or the default optimiser's (<see cref="DefaultTraining"/>).</summary>
+    public double WeightDecayOrDefault => WeightDecay ?? DefaultTraining.WeightDecay;
+
+    /// <summary>Where a learning rate or weight decay not given comes from: AdamW's defaults when the run uses AdamW, the method's otherwise.</summary>
+    TrainingDefaults DefaultTraining => OptimizerOrDefault == OptimizerKind.AdamW ? TrainingDefaults.AdamW : MethodDefinition.Training;
 
     /// <summary>These options with the method's defaults written in, as the trainer uses and records them.</summary>
     public PretrainOptions WithMethodDefaults() =>
@@ -164,8 +167,8 @@ public sealed record PretrainOptions
         .OptionalNumber("--lr", "RATE", "learning rate for batch 256 (scaled linearly with the batch size); the method's default otherwise",
                         o => o.LearningRate, (o, v) => o with { LearningRate = v },
                         new(0, 100, MinOpen: true, Why: "SSL learning rates for batch 256 are 0.03 to 5"), o => o.BaseLearningRate)
-        .Choice("--optimizer", "NAME", "sgd, or lars (layer-wise trust ratios); the method's default otherwise", o => o.OptimizerOrDefault,
-                (o, v) => o with { Optimizer = v }, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars))
+        .Choice("--optimizer", "NAME", "sgd, lars (layer-wise trust ratios) or adamw (lr 5e-4, wd 0.05 unless given); the method's default otherwise, adamw for ViTs and ConvNeXts",
+                o => o.OptimizerOrDefault, (o, v) => o with { Optimizer = v }, ("sgd", OptimizerKind.Sgd), ("lars", OptimizerKind.Lars), ("adamw", OptimizerKind.AdamW))
         .Number("--momentum", "M", "SGD momentum", o => o.Momentum, (o, v) => o with { Momentum = v }, ValueRange.Momentum)
         .OptionalNumber("--wd", "DECAY", "weight decay of the network; the method's default otherwise", o => o.WeightDecay, (o, v) => o with { WeightDecay = v },
                         ValueRange.NonNegative, o => o.WeightDecayOrDefault)

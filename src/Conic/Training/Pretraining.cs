@@ -25,7 +25,7 @@ sealed class Pretraining
     readonly Device _device;
     readonly InstanceSampler _sampler;
     readonly PretrainedModel _model;
-    readonly MomentumSgd _optimizer;
+    readonly IOptimizer _optimizer;
     readonly GradientAverager _averager;
     readonly RankState _state;
     readonly int _shareSize, _shareStart, _stepsPerEpoch;
@@ -43,7 +43,12 @@ sealed class Pretraining
         _shareStart = processes.Rank * _shareSize;
         _stepsPerEpoch = sampler.BatchesPerEpoch(options.BatchSize);
         var groups = model.Method.ParameterGroups(options.WeightDecayOrDefault);
-        _optimizer = new MomentumSgd(groups, options.Momentum, options.OptimizerOrDefault == OptimizerKind.Lars ? options.LarsEta : null);
+        _optimizer = options.OptimizerOrDefault switch
+        {
+            OptimizerKind.AdamW => new Adam(groups, decoupledWeightDecay: true),
+            OptimizerKind.Lars => new MomentumSgd(groups, options.Momentum, options.LarsEta),
+            _ => new MomentumSgd(groups, options.Momentum),
+        };
         _averager = Trainer.GradientAveragerFor(model.Method, groups, processes);
         _state = new RankState(model.Method, _optimizer, processes);
     }

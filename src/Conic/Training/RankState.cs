@@ -12,12 +12,12 @@ namespace Conic.Training;
 sealed class RankState
 {
     readonly SslMethod _method;
-    readonly MomentumSgd _optimizer;
+    readonly IOptimizer _optimizer;
     readonly ProcessGroup _processes;
     readonly Dictionary<string, long> _shardedRows = new();
     Dictionary<string, Tensor>? _loadedWhole;
 
-    public RankState(SslMethod method, MomentumSgd optimizer, ProcessGroup processes)
+    public RankState(SslMethod method, IOptimizer optimizer, ProcessGroup processes)
     {
         (_method, _optimizer, _processes) = (method, optimizer, processes);
         foreach (var (name, rows) in method.RowShardedState)

@@ -68,7 +68,7 @@ public static class Trainer
     /// <summary>One optimisation step: the method's loss, gradients, the update, then the method's own state (banks, EMA).</summary>
     /// <param name="gradients">In a data-parallel run, averages the gradients over the ranks before the update.</param>
     /// <param name="finished">Called as each part ends, for profiling (bench profile).</param>
-    public static MethodLoss Step(SslMethod method, MomentumSgd optimizer, TrainingBatch batch, double learningRate,
+    public static MethodLoss Step(SslMethod method, IOptimizer optimizer, TrainingBatch batch, double learningRate,
                                   GradientAverager? gradients = null, Action<StepPart>? finished = null)
     {
         batch = batch with { LearningRate = learningRate };
@@ -95,7 +95,7 @@ public static class Trainer
         static string Text(Tensor value) => value.item<float>().ToString(System.Globalization.CultureInfo.InvariantCulture);
         string what = (term == null ? $"the loss became {Text(loss.Total)}" : $"the loss term '{term.Name}' became {Text(term.Value)}") + $" at step {step}";
         // The run's weights may be NaN by now; a ResNet's kernels are checked on a fresh network of the same shape.
-        if (model.Device.type == TorchSharp.DeviceType.CPU && options.Backbone.Vit == VitSize.None)
+        if (model.Device.type == TorchSharp.DeviceType.CPU && options.Backbone.IsResNet)
         {
             using var fresh = new ResNet(options.Backbone);
             var (height, width) = model.ImageSize;

@@ -150,20 +150,21 @@ sealed class DetectionTask : FinetuneTask
     }
 
     /// <summary>
-    /// The network's maps [B, K + 4, O, O] to the best <paramref name="keep"/> peaks per image: boxes [B, keep, 4]
+    /// The network's maps [B, K + 4, H, W] to the best <paramref name="keep"/> peaks per image: boxes [B, keep, 4]
     /// ([x, y, w, h] in input pixels), scores [B, keep] and class indices [B, keep].
     /// </summary>
     internal static (Tensor Boxes, Tensor Scores, Tensor Classes) Decode(Tensor maps, int classes, int stride, int keep)
     {
         using var scope = NewDisposeScope();
-        long batch = maps.shape[0], o = maps.shape[2];
+        long batch = maps.shape[0], rows = maps.shape[2], columns = maps.shape[3], cells = rows * columns;
         var heat = maps[.., ..classes].sigmoid();
         var peaks = heat.mul(nn.functional.max_pool2d(heat, 3, 1, 1).eq(heat));
-        var (scores, index) = peaks.view(batch, -1).topk((int)Math.Min(keep, classes * o * o));
-        var cell = index.remainder(Kept(o * o));
-        var kind = index.div(Kept(o * o), rounding_mode: RoundingMode.floor);
-        var ys = cell.div(Kept(o), rounding_mode: RoundingMode.floor).to_type(ScalarType.Float32);
-        var xs = cell.remainder(Kept(o)).to_type(ScalarType.Float32);
+        // reshape, not view: a backbone with permuted layouts (ConvNeXt) can hand the decoder channels-last maps.
+        var (scores, index) = peaks.reshape(batch, -1).topk((int)Math.Min(keep, classes * cells));
+        var cell = index.remainder(Kept(cells));
+        var kind = index.div(Kept(cells), rounding_mode: RoundingMode.floor);
+        var ys = cell.div(Kept(columns), rounding_mode: RoundingMode.floor).to_type(ScalarType.Float32);
+        var xs = cell.remainder(Kept(columns)).to_type(ScalarType.Float32);
         Tensor At(int channel) => maps[.., channel].reshape(batch, -1).gather(1, cell);
         var width = At(classes).exp().mul(Kept(stride));
         var height = At(classes + 1).exp().mul(Kept(stride));

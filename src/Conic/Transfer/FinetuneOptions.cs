@@ -27,7 +27,7 @@ public sealed record FinetuneOptions
     public string? InitRun { get; init; }
     /// <summary>The backbone when <see cref="InitRun"/> is null (input channels follow the data).</summary>
     public BackboneOptions Backbone { get; init; } = new();
-    /// <summary>With <see cref="InitRun"/> null: a torchvision/timm ResNet state dict or safetensors file (full path) the backbone starts from; null: random.</summary>
+    /// <summary>With <see cref="InitRun"/> null: a torchvision/timm ResNet, ViT or ConvNeXt state dict or safetensors file (full path) the backbone starts from; null: random.</summary>
     public string? InitPath { get; init; }
     /// <summary>The labelled data; classification defaults to Fashion-MNIST (null).</summary>
     public string? DataPath { get; init; }
