@@ -50,47 +50,4 @@ public class ConvNeXtTests
         Assert.True(features.mean([1]).abs().max().item<float>() < 1e-4);
         Assert.Equal(1, features.var([1], unbiased: false).mean().item<float>(), 2);
     }
-
-    public static TheoryData<string> Methods => new(MethodRegistry.Names);
-
-    [Theory]
-    [MemberData(nameof(Methods))]
-    public void EveryMethodTrainsAConvNeXt(string name)
-    {
-        manual_seed(1);
-        var definition = MethodRegistry.Get(name);
-        var settings = definition.Defaults is SupervisedOptions supervised ? supervised with { Classes = 4 } : definition.Defaults;
-        using var method = definition.Create(Backbone.Create(new BackboneOptions { ConvNext = ConvNextSize.Tiny }), 16, epochs: 2, settings);
-        var views = new[] { randn(4, 1, 16, 16), randn(4, 1, 16, 16), randn(4, 1, 8, 8) };
-        var batch = new TrainingBatch(method.UsesSmallCrops ? views : views[..2], arange(Kept(0), Kept(4), Kept(1), dtype: ScalarType.Int64), 0.75, new Generator(0),
-                                      Labels: method.NeedsLabels ? arange(Kept(0), Kept(4), Kept(1), dtype: ScalarType.Int64) : null);
-        var before = method.Backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        Assert.All(MethodSteps.Train(method, batch, 2), loss => Assert.True(float.IsFinite(loss), $"{name}: loss {loss}"));
-        var unchanged = method.Backbone.state_dict().Where(kv => kv.Value.eq(before[kv.Key]).all().item<bool>()).Select(kv => kv.Key).ToList();
-        Assert.Empty(unchanged);
-    }
-
-    [Fact]
-    public void TheCommandPretrainsEmbedsAndExportsAConvNeXt()
-    {
-        string data = SyntheticData.WriteIdx(trainCount: 48, testCount: 16);
-        string run = Path.Combine(data, "convnext");
-        var pretrain = CliRunner.Run("pretrain", "--data", data, "--run", run, "--arch", "convnext-tiny", "--instances", "32", "--batch-size", "16",
-                                     "--epochs", "1", "--threads", "2", "--no-eval", "--monitor-every", "0");
-        Assert.True(pretrain.ExitCode == 0, pretrain.StdErr);
-        Assert.Contains("\"arch\": \"convnext-tiny\"", File.ReadAllText(Path.Combine(run, "config.json")));
-
-        var embed = CliRunner.Run("embed", "--run", run, "--data", data, "--split", "test");
-        Assert.True(embed.ExitCode == 0, embed.StdErr);
-        Assert.Contains("(16 x 768)", embed.StdErr);
-
-        var export = CliRunner.Run("export", "--run", run, "--format", "safetensors");
-        Assert.True(export.ExitCode == 0, export.StdErr);
-        using var weights = InitialWeights.Read(Path.Combine(run, "encoder.safetensors"));
-        Assert.Equal(new BackboneOptions { ConvNext = ConvNextSize.Tiny, InputChannels = 1 }, weights.Backbone);
-
-        var onnx = CliRunner.Run("export", "--run", run, "--format", "onnx");
-        Assert.True(onnx.ExitCode == 0, onnx.StdErr);
-        Assert.Contains("backbone (2-pixel stem patches,", File.ReadAllText(Path.Combine(run, "README.md")));
-    }
 }

@@ -97,8 +97,7 @@ public class OnnxExportTests
     /// </summary>
     static Backbone UntrainedBackbone(string arch, int channels)
     {
-        var options = BackboneOptions.Settings.Single(s => s.Flag == "--arch").Apply(new BackboneOptions { InputChannels = channels }, arch);
-        var backbone = Backbone.Create(options);
+        var backbone = Backbone.Create(BackboneTrainingTests.Named(arch, channels));
         using (no_grad())
             foreach (var (name, parameter) in backbone.named_parameters().Where(p => p.name.EndsWith(".gamma", StringComparison.Ordinal)))
                 parameter.uniform_(0.5, 1.5);

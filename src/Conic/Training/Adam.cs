@@ -64,25 +64,14 @@ public sealed class Adam : IOptimizer
         long steps = _steps.item<long>() + 1;
         _steps.fill_(Kept(steps));
         double firstCorrection = 1 - Math.Pow(_beta1, steps), secondCorrection = 1 - Math.Pow(_beta2, steps);
-        for (int g = 0; g < _groups.Count; g++)
+        foreach (var (group, g, i, parameter, gradient, rate) in OptimizerSteps.WithGradients(_groups, learningRate))
         {
-            var group = _groups[g];
-            double rate = learningRate * group.LearningRateScale;
-            for (int i = 0; i < group.Parameters.Count; i++)
-            {
-                Parameter parameter = group.Parameters[i];
-                var gradient = parameter.grad;
-                if (gradient is null) continue;
-                if (group.WeightDecay != 0)
-                {
-                    if (_decoupled) parameter.mul_(Kept(1 - rate * group.WeightDecay));
-                    else gradient = gradient.add(parameter, alpha: Kept(group.WeightDecay));
-                }
-                _firstMoments[g][i].mul_(Kept(_beta1)).add_(gradient, alpha: Kept(1 - _beta1));
-                _secondMoments[g][i].mul_(Kept(_beta2)).addcmul_(gradient, gradient, Kept(1 - _beta2));
-                var denominator = _secondMoments[g][i].sqrt().div_(Kept(Math.Sqrt(secondCorrection))).add_(Kept(_epsilon), Kept(1));
-                parameter.addcdiv_(_firstMoments[g][i], denominator, Kept(-rate / firstCorrection));
-            }
+            var direction = _decoupled || group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: Kept(group.WeightDecay));
+            if (_decoupled && group.WeightDecay != 0) parameter.mul_(Kept(1 - rate * group.WeightDecay));
+            _firstMoments[g][i].mul_(Kept(_beta1)).add_(direction, alpha: Kept(1 - _beta1));
+            _secondMoments[g][i].mul_(Kept(_beta2)).addcmul_(direction, direction, Kept(1 - _beta2));
+            var denominator = _secondMoments[g][i].sqrt().div_(Kept(Math.Sqrt(secondCorrection))).add_(Kept(_epsilon), Kept(1));
+            parameter.addcdiv_(_firstMoments[g][i], denominator, Kept(-rate / firstCorrection));
         }
     }
 

@@ -44,27 +44,19 @@ public sealed class MomentumSgd : IOptimizer
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        for (int g = 0; g < _groups.Count; g++)
+        foreach (var (group, g, i, parameter, gradient, rate) in OptimizerSteps.WithGradients(_groups, learningRate))
         {
-            var group = _groups[g];
-            double rate = learningRate * group.LearningRateScale;
-            for (int i = 0; i < group.Parameters.Count; i++)
+            var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: Kept(group.WeightDecay));
+            if (_larsEta is double eta && parameter.dim() > 1)
             {
-                Parameter parameter = group.Parameters[i];
-                var gradient = parameter.grad;
-                if (gradient is null) continue;
-                var direction = group.WeightDecay == 0 ? gradient : gradient.add(parameter, alpha: Kept(group.WeightDecay));
-                if (_larsEta is double eta && parameter.dim() > 1)
-                {
-                    var weightNorm = parameter.norm();
-                    var trust = weightNorm.mul(Kept(eta)).div(gradient.norm().add(weightNorm.mul(Kept(group.WeightDecay)), Kept(1)));
-                    // A zero norm (fresh zero weights or a vanishing gradient) leaves the step unscaled.
-                    trust = where(trust.isfinite().logical_and(trust.gt(Kept(0))), trust, ones_like(trust));
-                    direction = direction.mul(trust);
-                }
-                _buffers[g][i].mul_(Kept(_momentum)).add_(direction, Kept(1));
-                parameter.add_(_buffers[g][i], alpha: Kept(-rate));
+                var weightNorm = parameter.norm();
+                var trust = weightNorm.mul(Kept(eta)).div(gradient.norm().add(weightNorm.mul(Kept(group.WeightDecay)), Kept(1)));
+                // A zero norm (fresh zero weights or a vanishing gradient) leaves the step unscaled.
+                trust = where(trust.isfinite().logical_and(trust.gt(Kept(0))), trust, ones_like(trust));
+                direction = direction.mul(trust);
             }
+            _buffers[g][i].mul_(Kept(_momentum)).add_(direction, Kept(1));
+            parameter.add_(_buffers[g][i], alpha: Kept(-rate));
         }
     }
 
