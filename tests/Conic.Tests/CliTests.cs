@@ -16,7 +16,7 @@ public class CliTests
     [InlineData("--lamda 0", "error: --lamda: unknown option for 'conic pretrain' (did you mean --lambda? see conic pretrain --help)")]
     [InlineData("--swav-prototypes 10", "error: --swav-prototypes: a setting of method swav, not of conic (give --method swav)")]
     [InlineData("--data /no/such/folder", "error: /no/such/folder: no such folder (--data)")]
-    [InlineData("--arch vgg", "error: --arch: 'vgg' is not one of resnet18, resnet50, vit-tiny, vit-small")]
+    [InlineData("--arch vgg", "error: --arch: 'vgg' is not one of resnet18, resnet50, vit-tiny, vit-small, convnext-tiny")]
     [InlineData("--lr", "error: Required argument missing for option: '--lr'. (see conic pretrain --help)")]
     [InlineData("--lambda-ramp 2", "error: --lambda-ramp: 2 must be in [0, 1]")]
     public void BadInputEndsWithOneLineNamingTheProblem(string arguments, string expected)
