@@ -157,18 +157,23 @@ sealed class ChannelLayerNorm : Module<Tensor, Tensor>
 sealed class ConvNeXtStage : Module<Tensor, Tensor>
 {
     readonly Sequential? downsample;
+    // The downsampling's two layers, held apart for the forward pass (their names are downsample.0 and .1).
+    readonly (ChannelLayerNorm Norm, Conv2d Convolution)? _downsampling;
     readonly ModuleList<ConvNeXtBlock> blocks;
 
     public ConvNeXtStage(int? inputChannels, int channels, int depth) : base(nameof(ConvNeXtStage))
     {
         if (inputChannels is int input)
-            downsample = Sequential(("0", new ChannelLayerNorm(input)), ("1", Conv2d(input, channels, 2, stride: 2)));
+        {
+            (ChannelLayerNorm Norm, Conv2d Convolution) layers = (new ChannelLayerNorm(input), Conv2d(input, channels, 2, stride: 2));
+            downsample = Sequential(("0", layers.Norm), ("1", layers.Convolution));
+            _downsampling = layers;
+        }
         blocks = new ModuleList<ConvNeXtBlock>(Enumerable.Range(0, depth).Select(_ => new ConvNeXtBlock(channels)).ToArray());
         RegisterComponents();
     }
 
-    internal (ChannelLayerNorm Norm, Conv2d Convolution)? Downsampling =>
-        downsample is null ? null : ((ChannelLayerNorm)downsample.children().First(), (Conv2d)downsample.children().Last());
+    internal (ChannelLayerNorm Norm, Conv2d Convolution)? Downsampling => _downsampling;
     internal IReadOnlyList<ConvNeXtBlock> Blocks => blocks.ToArray();
 
     public override Tensor forward(Tensor input)
